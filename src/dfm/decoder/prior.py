@@ -1,0 +1,240 @@
+"""The universal decoder: FACS emotion prototypes on the ICT blendshapes, laid out on the VA plane.
+
+Needs no data of the person. Used alone when a person has no collection, and by PersonDecoder where the
+person's data covers a VA region poorly.
+
+Prototypes (action units per emotion). Source: the EMFACS emotion prototypes of W. V. Friesen and
+P. Ekman, "EMFACS-7: Emotional Facial Action Coding System" (unpublished manual, University of
+California San Francisco, 1983), as tabulated with the FACS Investigator's Guide (P. Ekman, W. V. Friesen,
+J. C. Hager, "Facial Action Coding System: The Manual / Investigator's Guide", Research Nexus, 2002).
+Those sources list several AU combinations per emotion; we use the one commonly reproduced as the
+prototype of each (the same list as the "Emotional expressions" table of Wikipedia's FACS article):
+
+    happy     AU6 + AU12
+    sad       AU1 + AU4 + AU15
+    surprise  AU1 + AU2 + AU5B + AU26
+    fear      AU1 + AU2 + AU4 + AU5 + AU7 + AU20 + AU26
+    anger     AU4 + AU5 + AU7 + AU23
+    disgust   AU9 + AU15 + AU16
+
+AU -> ICT blendshapes: the FACS table of the ICT-FaceKit README (../shared/models/ict_facekit/README.md,
+"Expression shapes and FACS"), bilateral AUs driving both the _L and _R shape. Two AUs have no shape there:
+- AU26 (jaw drop) -> `jawOpen` at a partial weight (`JAW_DROP`): ICT's jawOpen is AU27 (mouth stretch),
+  a wide opening; a jaw drop is the same motion, smaller.
+- AU23 (lip tightener) -> `mouthPress_L/R` (AU24, lip pressor), the closest ICT shape: both narrow the
+  red of the lips, and EMFACS itself lists 4+5+7+24 as an anger variant of 4+5+7+23.
+
+Intensity: FACS scores intensity A (trace) .. E (maximum). A prototype AU without a letter is taken at
+`amplitude` (default 0.8, about FACS "D", severe) when the expression intensity is 1; a letter scales it
+(A 0.2, B 0.4, C 0.6, D 0.8, E 1.0 of the maximum weight 1), e.g. AU5B -> eyeWide 0.4.
+
+Layout on the VA plane. Each label's prototype sits at the direction of its region in
+dfm.affect.regions (the mid-angle of the label's sector, so decoded and requested labels agree). For a
+query (v, a) with angle theta and radius r:
+- direction: the two labels whose directions enclose theta are interpolated with a smoothstep in angle
+  (C1, exactly one prototype at a label's direction); across a gap wider than 2 * `fade_angle_deg`
+  (the calm / relaxed quadrant, where no label lives) each prototype fades out over `fade_angle_deg` and
+  the face stays neutral in between;
+- intensity: s(r) = r * smoothstep(r / (2 * NEUTRAL_RADIUS)): the neutral disc decodes to (nearly) the
+  neutral expression, and beyond 2 * NEUTRAL_RADIUS the intensity is the radius, as in the regions table
+  (a label's radial band is centred on its intensity);
+- expression = neutral + s(r) * (interpolated prototype), clipped to [0, 1], where neutral is a given
+  neutral expression (zeros, or the person's mean neutral expression).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+import numpy as np
+
+from dfm.affect import regions
+from dfm.errors import DfmError
+from dfm.face.expressions import EXPRESSION_NAMES, N_EXPRESSIONS, expression_index
+
+# FACS action unit -> ICT shapes (ICT-FaceKit README "Expression shapes and FACS"), plus the two
+# substitutions described above (AU23 -> mouthPress, AU26 -> partial jawOpen).
+FACS_TO_ICT: dict[int, tuple[str, ...]] = {
+    1: ("browInnerUp_L", "browInnerUp_R"),
+    2: ("browOuterUp_L", "browOuterUp_R"),
+    4: ("browDown_L", "browDown_R"),
+    5: ("eyeWide_L", "eyeWide_R"),
+    6: ("cheekSquint_L", "cheekSquint_R"),
+    7: ("eyeSquint_L", "eyeSquint_R"),
+    9: ("noseSneer_L", "noseSneer_R"),
+    10: ("mouthShrugUpper",),
+    11: ("mouthUpperUp_L", "mouthUpperUp_R"),
+    12: ("mouthSmile_L", "mouthSmile_R"),
+    14: ("mouthDimple_L", "mouthDimple_R"),
+    15: ("mouthFrown_L", "mouthFrown_R"),
+    16: ("mouthLowerDown_L", "mouthLowerDown_R"),
+    17: ("mouthShrugLower",),
+    18: ("mouthPucker",),
+    20: ("mouthStretch_L", "mouthStretch_R"),
+    22: ("mouthFunnel",),
+    23: ("mouthPress_L", "mouthPress_R"),  # substitute: AU24 lip pressor (no lip-tightener shape in ICT)
+    24: ("mouthPress_L", "mouthPress_R"),
+    26: ("jawOpen",),  # substitute: AU27's shape at a partial weight (JAW_DROP)
+    27: ("jawOpen",),
+    28: ("mouthRollLower", "mouthRollUpper"),
+    29: ("jawForward",),
+    33: ("cheekPuff_L", "cheekPuff_R"),
+    45: ("eyeBlink_L", "eyeBlink_R"),
+}
+JAW_DROP = 0.5  # AU26 = jawOpen at this fraction of the AU's weight
+
+# EMFACS prototypes (see module docstring): label -> action units, optional FACS intensity letter.
+EMFACS_PROTOTYPES: dict[str, tuple[str, ...]] = {
+    "happy": ("6", "12"),
+    "sad": ("1", "4", "15"),
+    "surprise": ("1", "2", "5B", "26"),
+    "fear": ("1", "2", "4", "5", "7", "20", "26"),
+    "anger": ("4", "5", "7", "23"),
+    "disgust": ("9", "15", "16"),
+}
+FACS_INTENSITY = {"A": 0.2, "B": 0.4, "C": 0.6, "D": 0.8, "E": 1.0}
+EMOTION_LABELS: tuple[str, ...] = tuple(label for label in regions.LABELS if label != "neutral")
+
+
+def _parse_au(code: str) -> tuple[int, str | None]:
+    code = code.strip().upper()
+    letter = code[-1] if code and code[-1] in FACS_INTENSITY else None
+    number = code[:-1] if letter else code
+    try:
+        return int(number), letter
+    except ValueError:
+        raise DfmError(f"bad action unit {code!r} (expected e.g. '12' or '5B')") from None
+
+
+def prototype_vector(aus: tuple[str, ...] | list[str], amplitude: float = 0.8) -> np.ndarray:
+    """(53,) ICT weights of an AU combination at expression intensity 1."""
+    out = np.zeros(N_EXPRESSIONS, np.float64)
+    for code in aus:
+        au, letter = _parse_au(code)
+        if au not in FACS_TO_ICT:
+            raise DfmError(f"action unit AU{au} has no ICT blendshape; known: {sorted(FACS_TO_ICT)}")
+        w = FACS_INTENSITY[letter] if letter else amplitude
+        if au == 26:
+            w *= JAW_DROP
+        for name in FACS_TO_ICT[au]:
+            j = expression_index(name)
+            out[j] = max(out[j], w)
+    return out
+
+
+def _smoothstep(t: np.ndarray) -> np.ndarray:
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+class FacsPrior:
+    """Universal VA -> expression map from FACS emotion prototypes (see the module docstring).
+
+    neutral: (53,) expression at the origin (default zeros). amplitude: ICT weight of an AU (without an
+    intensity letter) at intensity 1. fade_angle_deg: how far a prototype reaches into an empty angular
+    gap. prototypes: label -> AU codes, to override EMFACS_PROTOTYPES.
+    """
+
+    kind = "facs_prior"
+
+    def __init__(
+        self,
+        neutral: Any = None,
+        amplitude: float = 0.8,
+        fade_angle_deg: float = 60.0,
+        prototypes: Mapping[str, tuple[str, ...] | list[str]] | None = None,
+    ):
+        self.neutral = neutral
+        self.amplitude = amplitude
+        self.fade_angle_deg = fade_angle_deg
+        self.prototypes = prototypes
+        self._build()
+
+    def _build(self) -> None:
+        protos = dict(EMFACS_PROTOTYPES if self.prototypes is None else self.prototypes)
+        unknown = set(protos) - set(EMOTION_LABELS)
+        if unknown:
+            raise DfmError(f"unknown labels in prototypes: {sorted(unknown)}; known: {', '.join(EMOTION_LABELS)}")
+        neutral = np.zeros(N_EXPRESSIONS) if self.neutral is None else np.asarray(self.neutral, np.float64)
+        if neutral.shape != (N_EXPRESSIONS,):
+            raise DfmError(f"neutral expression must have shape ({N_EXPRESSIONS},), got {neutral.shape}")
+        self.neutral_ = np.clip(neutral, 0.0, 1.0)
+        labels = list(protos)
+        angles = []
+        for label in labels:
+            c = regions.region_for(label, "medium").center()
+            angles.append(math.atan2(c[1], c[0]) % (2 * math.pi))
+        order = np.argsort(angles)
+        self.labels_ = tuple(labels[i] for i in order)
+        self.angles_ = np.array([angles[i] for i in order])  # radians in [0, 2 pi), increasing
+        self.prototypes_ = np.stack([prototype_vector(protos[l], self.amplitude) for l in self.labels_])
+        self.neutral_radius_ = float(regions.NEUTRAL_RADIUS)
+
+    # -- the map ------------------------------------------------------------------------------------
+    def intensity(self, va: Any) -> np.ndarray:
+        """(N,) expression intensity in [0, 1] from the radius of each VA point."""
+        va = np.asarray(va, np.float64).reshape(-1, 2)
+        r = np.minimum(np.hypot(va[:, 0], va[:, 1]), 1.0)
+        return r * _smoothstep(r / (2.0 * self.neutral_radius_))
+
+    def label_weights(self, va: Any) -> np.ndarray:
+        """(N, L) weight of each prototype (columns in `labels_` order) from the direction of each point."""
+        va = np.asarray(va, np.float64).reshape(-1, 2)
+        theta = np.arctan2(va[:, 1], va[:, 0]) % (2 * math.pi)
+        n_l = len(self.labels_)
+        w = np.zeros((va.shape[0], n_l))
+        if n_l == 1:
+            w[:, 0] = 1.0
+            return w
+        fade = math.radians(self.fade_angle_deg)
+        for k in range(n_l):
+            a0 = self.angles_[k]
+            a1 = self.angles_[(k + 1) % n_l] + (2 * math.pi if k == n_l - 1 else 0.0)
+            gap = a1 - a0
+            t = (theta - a0) % (2 * math.pi)  # angle past label k, counter-clockwise
+            inside = t < gap
+            if gap <= 2 * fade:
+                s = _smoothstep(t / gap)
+                w[inside, k] += 1.0 - s[inside]
+                w[inside, (k + 1) % n_l] += s[inside]
+            else:
+                w[inside, k] += 1.0 - _smoothstep(t[inside] / fade)
+                w[inside, (k + 1) % n_l] += 1.0 - _smoothstep((gap - t[inside]) / fade)
+        return w
+
+    def activation(self, va: Any) -> np.ndarray:
+        """(N, 53) blendshape activation added to the neutral expression (before clipping)."""
+        va = np.asarray(va, np.float64).reshape(-1, 2)
+        return self.intensity(va)[:, None] * (self.label_weights(va) @ self.prototypes_)
+
+    def predict(self, va: Any) -> np.ndarray:
+        """(N, 2) valence/arousal -> (N, 53) float32 expression in [0, 1]."""
+        from dfm.decoder.base import check_va
+
+        va = check_va(va)
+        return np.clip(self.neutral_ + self.activation(va), 0.0, 1.0).astype(np.float32)
+
+    def prototype(self, label: str) -> np.ndarray:
+        """(53,) activation of one label's prototype at intensity 1 (without the neutral)."""
+        if label not in self.labels_:
+            raise DfmError(f"no prototype for {label!r}; prototypes: {', '.join(self.labels_)}")
+        return self.prototypes_[self.labels_.index(label)].astype(np.float32)
+
+    def with_neutral(self, neutral: Any) -> "FacsPrior":
+        return FacsPrior(neutral, self.amplitude, self.fade_angle_deg, self.prototypes)
+
+    def get_params(self) -> dict[str, Any]:
+        return {
+            "neutral": None if self.neutral is None else [float(x) for x in np.asarray(self.neutral).ravel()],
+            "amplitude": self.amplitude,
+            "fade_angle_deg": self.fade_angle_deg,
+            "prototypes": None if self.prototypes is None else {k: list(v) for k, v in self.prototypes.items()},
+        }
+
+    def table(self) -> dict[str, dict[str, float]]:
+        """{label: {blendshape: weight at intensity 1}} (non-zero entries), for docs and reports."""
+        return {
+            label: {EXPRESSION_NAMES[j]: round(float(p[j]), 3) for j in np.flatnonzero(p)}
+            for label, p in zip(self.labels_, self.prototypes_)
+        }

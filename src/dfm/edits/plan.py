@@ -1,0 +1,308 @@
+"""The plan: from checked edits to the per-frame target expression and edit weight the renderer consumes.
+
+For each edit (frames first..stop-1), in this order:
+
+1. VA trajectory (`dfm.edits.trajectory`): random points in the edit's region, B-spline, one VA per frame.
+   Each edit draws from its own stream `numpy.random.default_rng([seed, first frame, stop frame])`:
+   adding, removing or reordering edits does not reshuffle the others, and changing an edit's label or
+   intensity reuses the same random numbers (a region maps them continuously), so an intensity slider
+   moves the trajectory smoothly instead of redrawing it. The seed is recorded in the plan.
+2. Decode: `decode(va (n, 2)) -> (n, 53)` (the person's decoder), clipped to [0, 1].
+3. Speech preservation (`dfm.edits.speech`, optional): on the articulation channels the emotion only adds
+   its excess over the decoded neutral expression to the original coefficient.
+4. Smoothing: the decoded (emotion) curves are smoothed over the edit with a cubic smoothing spline (the
+   paper's approximating splines; `scipy.interpolate.make_smoothing_spline`) so the decoder cannot
+   jitter. `smoothing` is the time scale h in seconds: the penalty is lam = fps * h**4, which puts the
+   spline's half-gain frequency at 1/h rad/s (h = 0.1 s: about 1.6 Hz; frame-rate jitter is removed,
+   an emotion's onset over half a second is kept). None picks lam by generalised cross-validation per
+   channel, 0 switches smoothing off. The decoded curves are smoothed *before* the blend with the
+   original, not after: smoothing the blend would move the first/last edited frames away from the
+   original (a step at the edit boundary) and would smooth away the original lip motion kept in step 3.
+5. Nudges: the edit's blendshape offsets are added (explicit: they also apply to speech channels).
+6. Transitions: weight w ramps 0 -> 1 over the first `transition` frames and back over the last ones
+   (cosine ease, w = (1 - cos(pi u)) / 2, u = k / (transition + 1), never exactly 0 or 1 on a ramp
+   frame); target = (1 - w) * original + w * full-strength target, then clipped to [0, 1].
+
+Outside every edit the target is the original array's values, bit for bit, the weight 0, VA NaN and the
+edit index -1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from scipy.interpolate import make_smoothing_spline
+
+from dfm.affect.regions import region_for
+from dfm.edits.model import Edit, EditList
+from dfm.edits.speech import SPEECH_CHANNELS, emotion_layer, full_strength_target, speech_mask
+from dfm.edits.trajectory import DEFAULT_KNOT_INTERVAL, va_trajectory
+from dfm.edits.validate import ResolvedEdit, validate_edits
+from dfm.errors import DfmError
+from dfm.face.expressions import EXPRESSION_INDEX, EXPRESSION_NAMES, N_EXPRESSIONS
+from dfm.io.files import atomic_output
+
+PLAN_FORMAT = "dfm-plan"
+PLAN_VERSION = 1
+DEFAULT_TRANSITION_FRAMES = 20
+DEFAULT_SMOOTHING = 0.1  # seconds, see the module docstring
+
+Decoder = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class Plan:
+    """Per-frame result of planning edits on one video (T frames)."""
+
+    target: np.ndarray  # (T, 53) target expression, dtype of the original; == original outside edits
+    weight: np.ndarray  # (T,) float32 edit weight: 0 outside, 1 inside, ramps in transitions
+    va: np.ndarray  # (T, 2) float32 target valence/arousal; NaN outside edits and in nudge-only edits
+    edit_index: np.ndarray  # (T,) int32 position of the frame's edit in `edits`, -1 outside
+    timestamps: np.ndarray  # (T,) float64 seconds
+    seed: int
+    edits: list[ResolvedEdit]
+    speech_channels: tuple[str, ...]  # channels kept from the original (empty: preservation off)
+    fps: float
+    transition_frames: int
+    smoothing: float | None
+    knot_interval: float = DEFAULT_KNOT_INTERVAL
+    knot_times: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (K,) s, random VA points
+    knot_va: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # (K, 2)
+    knot_edit: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # (K,) edit position
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def edited(self) -> np.ndarray:
+        """(T,) bool: the frame belongs to an edit."""
+        return self.edit_index >= 0
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "format": PLAN_FORMAT,
+            "version": PLAN_VERSION,
+            "seed": int(self.seed),
+            "fps": float(self.fps),
+            "transition_frames": int(self.transition_frames),
+            "smoothing": self.smoothing,
+            "knot_interval": float(self.knot_interval),
+            "speech_channels": list(self.speech_channels),
+            "expression_names": list(EXPRESSION_NAMES),
+            "edits": [r.to_dict() for r in self.edits],
+        }
+
+    def save(self, path: str | os.PathLike, overwrite: bool = True) -> Path:
+        """Write the plan as one .npz (arrays + a JSON 'meta' string), atomically."""
+        path = Path(path)
+        if not overwrite and path.exists():
+            raise DfmError(f"{path} already exists; refusing to overwrite it")
+        with atomic_output(path, suffix=".npz") as tmp:
+            np.savez_compressed(
+                tmp,
+                target=self.target,
+                weight=self.weight,
+                va=self.va,
+                edit_index=self.edit_index,
+                timestamps=self.timestamps,
+                knot_times=self.knot_times,
+                knot_va=self.knot_va,
+                knot_edit=self.knot_edit,
+                meta=np.array(json.dumps(self.meta())),
+            )
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Plan":
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except FileNotFoundError:
+            raise DfmError(f"plan {path} not found") from None
+        except (OSError, ValueError) as e:
+            raise DfmError(f"{path} is not a readable plan file: {e}") from None
+        if "meta" not in arrays:
+            raise DfmError(f"{path} is not a dfm plan (no meta)")
+        meta = json.loads(str(arrays["meta"]))
+        if meta.get("format") != PLAN_FORMAT:
+            raise DfmError(f"{path} is not a dfm plan (format {meta.get('format')!r})")
+        if int(meta.get("version", 0)) > PLAN_VERSION:
+            raise DfmError(f"{path}: plan version {meta['version']} is newer than this dfm supports ({PLAN_VERSION})")
+        if tuple(meta.get("expression_names", ())) != EXPRESSION_NAMES:
+            raise DfmError(f"{path}: plan was written with a different expression column order")
+        return cls(
+            target=arrays["target"],
+            weight=arrays["weight"],
+            va=arrays["va"],
+            edit_index=arrays["edit_index"],
+            timestamps=arrays["timestamps"],
+            seed=int(meta["seed"]),
+            edits=[ResolvedEdit.from_dict(d) for d in meta["edits"]],
+            speech_channels=tuple(meta["speech_channels"]),
+            fps=float(meta["fps"]),
+            transition_frames=int(meta["transition_frames"]),
+            smoothing=meta["smoothing"],
+            knot_interval=float(meta["knot_interval"]),
+            knot_times=arrays["knot_times"],
+            knot_va=arrays["knot_va"],
+            knot_edit=arrays["knot_edit"],
+        )
+
+
+def ramp_weights(n_frames: int, transition: int) -> np.ndarray:
+    """(n,) weights of one edit: cosine ease-in over the first `transition` frames, 1, ease-out at the end."""
+    w = np.ones(n_frames, dtype=np.float64)
+    if transition > 0:
+        u = (np.arange(transition) + 1.0) / (transition + 1.0)
+        ease = 0.5 - 0.5 * np.cos(np.pi * u)
+        w[:transition] = ease
+        w[n_frames - transition :] = ease[::-1]
+    return w
+
+
+def smooth_curves(times: np.ndarray, values: np.ndarray, smoothing: float | None) -> np.ndarray:
+    """Cubic smoothing spline of each column of values (n, C) over times (n,), evaluated at times."""
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[0]
+    if smoothing == 0 or n < 5:  # make_smoothing_spline needs 5 points
+        return values.copy()
+    if smoothing is not None and smoothing < 0:
+        raise ValueError(f"smoothing must be >= 0 seconds or None, got {smoothing}")
+    times = np.asarray(times, dtype=np.float64)
+    lam = None
+    if smoothing is not None:
+        rate = (n - 1) / (times[-1] - times[0])  # frames per second over this edit
+        lam = rate * float(smoothing) ** 4
+    out = values.copy()
+    for c in range(values.shape[1]):
+        col = values[:, c]
+        if np.ptp(col) <= 1e-12:
+            continue  # constant: nothing to smooth (and GCV is undefined)
+        try:
+            out[:, c] = make_smoothing_spline(times, col, lam=lam)(times)
+        except ValueError:  # ill-posed GCV on degenerate data: keep the curve as it is
+            continue
+    return out
+
+
+def _decode(decode: Decoder, va: np.ndarray) -> np.ndarray:
+    out = np.asarray(decode(np.asarray(va, dtype=np.float64).reshape(-1, 2)), dtype=np.float64)
+    if out.shape != (len(va), N_EXPRESSIONS):
+        raise ValueError(f"decode returned shape {out.shape}, expected ({len(va)}, {N_EXPRESSIONS})")
+    if not np.all(np.isfinite(out)):
+        raise ValueError("decode returned NaN or infinite values")
+    return np.clip(out, 0.0, 1.0)
+
+
+def _nudge_vector(nudges: dict[str, float]) -> np.ndarray:
+    v = np.zeros(N_EXPRESSIONS, dtype=np.float64)
+    for name, offset in nudges.items():
+        v[EXPRESSION_INDEX[name]] += float(offset)
+    return v
+
+
+def make_plan(
+    edits: EditList | Sequence[Edit],
+    timestamps: np.ndarray,
+    valid: np.ndarray,
+    original_expression: np.ndarray,
+    decode: Decoder,
+    seed: int | None = 0,
+    transition_frames: int = DEFAULT_TRANSITION_FRAMES,
+    preserve_speech: bool = True,
+    smoothing: float | None = DEFAULT_SMOOTHING,
+    *,
+    fps: float | None = None,
+    knot_interval: float = DEFAULT_KNOT_INTERVAL,
+) -> Plan:
+    """Plan the edits on one video (see the module docstring for the steps).
+
+    timestamps (T,) s, valid (T,) bool and original_expression (T, 53) come from the FaceTrack; decode maps
+    (N, 2) VA to (N, 53) expressions. seed=None draws a fresh seed (recorded in the plan). fps defaults to
+    1 / median frame interval. Raises DfmError for edits that do not fit the video.
+    """
+    ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
+    original = np.asarray(original_expression)
+    if original.ndim != 2 or original.shape != (len(ts), N_EXPRESSIONS):
+        raise ValueError(f"original_expression must be ({len(ts)}, {N_EXPRESSIONS}), got {original.shape}")
+    if len(ts) > 1 and not np.all(np.diff(ts) > 0):
+        raise ValueError("timestamps must increase")
+    if fps is None:
+        fps = 1.0 / float(np.median(np.diff(ts))) if len(ts) > 1 else 25.0
+    if seed is None:
+        seed = secrets.randbits(63)
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DfmError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = int(seed)
+    resolved = validate_edits(edits, ts, valid, fps, transition_frames)
+
+    T = len(ts)
+    mask = speech_mask() if preserve_speech else np.zeros(N_EXPRESSIONS, dtype=bool)
+    target = original.copy()
+    weight = np.zeros(T, dtype=np.float32)
+    va = np.full((T, 2), np.nan, dtype=np.float32)
+    edit_index = np.full(T, -1, dtype=np.int32)
+    knots_t: list[np.ndarray] = []
+    knots_va: list[np.ndarray] = []
+    knots_edit: list[np.ndarray] = []
+
+    neutral = np.zeros(N_EXPRESSIONS)
+    if preserve_speech and any(r.label is not None for r in resolved):
+        neutral = _decode(decode, region_for("neutral", None).center().reshape(1, 2))[0]
+
+    for r in resolved:
+        frames = slice(r.first, r.stop)
+        t = ts[frames]
+        orig = original[frames].astype(np.float64)
+        if r.label is not None:
+            region = region_for(r.label, r.intensity)
+            rng = np.random.default_rng([seed, r.first, r.stop])
+            traj = va_trajectory(region, t, rng, knot_interval)
+            layer = emotion_layer(_decode(decode, traj.va), neutral, mask)
+            layer = smooth_curves(t, layer, smoothing)
+            layer[:, mask] = np.maximum(layer[:, mask], 0.0)  # an emotion only adds to articulation
+            full = full_strength_target(layer, orig, mask)
+            va[frames] = traj.va
+            knots_t.append(traj.knot_times)
+            knots_va.append(traj.knot_va)
+            knots_edit.append(np.full(len(traj.knot_times), r.index, dtype=np.int32))
+        else:
+            full = orig.copy()
+        full += _nudge_vector(r.nudges)[None, :]
+        w = ramp_weights(r.n_frames, r.transition)
+        blended = (1.0 - w)[:, None] * orig + w[:, None] * full
+        target[frames] = np.clip(blended, 0.0, 1.0).astype(target.dtype)
+        weight[frames] = w
+        edit_index[frames] = r.index
+
+    return Plan(
+        target=target,
+        weight=weight,
+        va=va,
+        edit_index=edit_index,
+        timestamps=ts,
+        seed=seed,
+        edits=resolved,
+        speech_channels=SPEECH_CHANNELS if preserve_speech else (),
+        fps=float(fps),
+        transition_frames=int(transition_frames),
+        smoothing=smoothing,
+        knot_interval=float(knot_interval),
+        knot_times=np.concatenate(knots_t) if knots_t else np.zeros(0),
+        knot_va=np.concatenate(knots_va) if knots_va else np.zeros((0, 2)),
+        knot_edit=np.concatenate(knots_edit) if knots_edit else np.zeros(0, dtype=np.int32),
+    )
+
+
+def make_plan_for_track(track: Any, edits: EditList | Sequence[Edit], decode: Decoder, **kwargs: Any) -> Plan:
+    """`make_plan` on a `dfm.face.track.FaceTrack` (its timestamps, valid flags, expression and fps)."""
+    kwargs.setdefault("fps", float(track.fps))
+    return make_plan(edits, track.timestamps, track.valid, track.expression, decode, **kwargs)

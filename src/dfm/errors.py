@@ -1,0 +1,13 @@
+"""Errors a user can cause (bad input, missing asset). The CLI prints them as one line, no traceback."""
+
+
+class DfmError(Exception):
+    """A problem the user can fix; its message is one line that names the problem."""
+
+
+class InputError(DfmError):
+    """The input file or argument is unusable (missing, not a video, truncated, no face...)."""
+
+
+class AssetError(DfmError):
+    """A model file is missing or corrupt."""

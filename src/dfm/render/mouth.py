@@ -1,0 +1,122 @@
+"""Inner-mouth transfer between views that see the mouth from different angles.
+
+The exact 3-D correspondence (same surface point of the teeth, tongue, socket in both frames) fails for
+the inner mouth as soon as the head poses differ: a head tilted down shows the lower teeth and tongue,
+one tilted up shows none of it, so most target pixels land behind the source's lips. The classic answer
+(Face2Face's mouth retrieval) is a 2-D mapping of the source's VISIBLE mouth opening onto the target's
+opening. Here it is done column by column in the mouth's own frame (u: along the mouth, from the head's
+projected left-right axis; v: perpendicular, downwards): a target pixel at relative position alpha
+along the mouth and tau between the opening's top and bottom edges there samples the source at the
+same alpha and tau of ITS opening. Upper teeth stay under the upper lip, a smile's crescent keeps its
+curve, and every target pixel lands inside what the source shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class MouthShape:
+    """The visible inner mouth of one view, described in its local frame (pixels of that view)."""
+
+    origin: np.ndarray  # (2,) centroid
+    u: np.ndarray  # (2,) unit vector along the mouth (subject's right -> left as seen in the image)
+    v: np.ndarray  # (2,) unit vector across it (downwards)
+    a_lo: float  # extent along u (robust)
+    a_hi: float
+    top: np.ndarray  # (K,) upper edge (v coordinate) per column bin
+    bottom: np.ndarray  # (K,) lower edge per column bin
+    n_pixels: int
+
+    @classmethod
+    def from_points(cls, points: np.ndarray, u: np.ndarray, pixel_area: float = 1.0, bins: int = 24) -> "MouthShape | None":
+        """Shape of the opening made of `points` (N, 2); u: the mouth direction in this view."""
+        p = np.asarray(points, np.float64)
+        if len(p) < 6:
+            return None
+        u = np.asarray(u, np.float64)
+        u = u / max(np.linalg.norm(u), 1e-9)
+        v = np.array([-u[1], u[0]])
+        if v[1] < 0:
+            v = -v
+        origin = p.mean(0)
+        a = (p - origin) @ u
+        b = (p - origin) @ v
+        a_lo, a_hi = np.percentile(a, [1.0, 99.0])
+        if a_hi - a_lo < 1e-3:
+            return None
+        k = np.clip(((a - a_lo) / (a_hi - a_lo) * bins).astype(int), 0, bins - 1)
+        top = np.full(bins, np.inf)
+        bottom = np.full(bins, -np.inf)
+        np.minimum.at(top, k, b)
+        np.maximum.at(bottom, k, b)
+        ok = np.isfinite(top) & np.isfinite(bottom)
+        if ok.sum() < 2:
+            return None
+        idx = np.arange(bins)
+        top = np.interp(idx, idx[ok], top[ok])
+        bottom = np.interp(idx, idx[ok], bottom[ok])
+        # smooth the edges a little (pixel staircase)
+        kern = np.array([0.25, 0.5, 0.25])
+        top = np.convolve(np.pad(top, 1, mode="edge"), kern, mode="valid")
+        bottom = np.convolve(np.pad(bottom, 1, mode="edge"), kern, mode="valid")
+        return cls(origin=origin, u=u, v=v, a_lo=float(a_lo), a_hi=float(a_hi), top=top, bottom=np.maximum(bottom, top),
+                   n_pixels=int(round(len(p) * pixel_area)))
+
+    @property
+    def width(self) -> float:
+        return self.a_hi - self.a_lo
+
+    @property
+    def height(self) -> float:
+        """Mean opening height (pixels)."""
+        return float(np.mean(self.bottom - self.top))
+
+    def local(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(alpha, tau) of points: relative position along the mouth and between its edges (0 top, 1 bottom)."""
+        p = np.asarray(points, np.float64) - self.origin
+        a = p @ self.u
+        b = p @ self.v
+        alpha = (a - self.a_lo) / self.width
+        x = np.clip(alpha, 0.0, 1.0) * (len(self.top) - 1)
+        idx = np.arange(len(self.top))
+        top = np.interp(x, idx, self.top)
+        bottom = np.interp(x, idx, self.bottom)
+        tau = (b - top) / np.maximum(bottom - top, 1e-3)
+        return alpha, tau
+
+    def position(self, alpha: np.ndarray, tau: np.ndarray) -> np.ndarray:
+        """Points (N, 2) of this view at relative positions (alpha, tau), kept inside the opening."""
+        alpha = np.clip(alpha, 0.0, 1.0)
+        tau = np.clip(tau, 0.0, 1.0)
+        x = alpha * (len(self.top) - 1)
+        idx = np.arange(len(self.top))
+        top = np.interp(x, idx, self.top)
+        bottom = np.interp(x, idx, self.bottom)
+        a = self.a_lo + alpha * self.width
+        b = top + tau * (bottom - top)
+        return (self.origin + a[:, None] * self.u + b[:, None] * self.v).astype(np.float32)
+
+
+def span_map(target: MouthShape, points: np.ndarray, source: MouthShape) -> np.ndarray:
+    """Source positions (N, 2) for target pixels `points` (N, 2): same (alpha, tau) in both openings."""
+    alpha, tau = target.local(points)
+    return source.position(alpha, tau)
+
+
+def stretch(target: MouthShape, source: MouthShape, target_px_per_cm: float, source_px_per_cm: float) -> float:
+    """How much the source's opening must be stretched to fill the target's: |log h ratio| + 0.5 |log w ratio|
+    (sizes compared in centimetres, so different face sizes do not count)."""
+    ht = max(target.height / target_px_per_cm, 1e-3)
+    hs = max(source.height / source_px_per_cm, 1e-3)
+    wt = max(target.width / target_px_per_cm, 1e-3)
+    ws = max(source.width / source_px_per_cm, 1e-3)
+    return float(abs(np.log(hs / ht)) + 0.5 * abs(np.log(ws / wt)))
+
+
+def mouth_axis(rotation: np.ndarray) -> np.ndarray:
+    """The image direction (2,) of the head's left-right axis (model +x) under a camera rotation."""
+    return np.asarray(rotation, np.float64)[:2, 0]

@@ -1,0 +1,446 @@
+"""The warp renderer (DESIGN "Renderers", item 1): original frame + original mesh + target mesh -> new frame.
+
+Per frame with a non-zero edit weight w:
+
+1. Geometry. The fitted expression and camera of the frame (lightly smoothed over time, temporal.py)
+   give the ORIGINAL mesh; the TARGET expression is moved w of the way from the original to the
+   requested one (so a half-weight frame shows a half-way face, never a double image). Eyes keep the
+   original frame's lid and gaze shapes (`keep_eye_shapes`): gaze, blinks and the eye opening stay
+   the person's own; brows, cheeks and the skin around the eyes follow the target.
+2. Warp (flow.py, warp.py): dense backward flow from the two projections, faded out around the face.
+3. Appearance (retrieval.py, blend.py): for the inner mouth, the lower face and the upper face, the
+   pool frame that best matches the target there (hysteresis + cross-fade over time) is warped to
+   the target geometry, matched to the current frame's shading (ratio image / ring gain) and blended
+   in (multi-band for skin, feathered for the inner mouth). Inner-mouth pixels no frame can supply
+   get a dark cavity (fallback, reported).
+4. The crop goes back into the frame; pixels outside the fade-out margin keep their exact values.
+
+Frames with weight 0 (or no tracked face) are returned as the very input object.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Iterable, Iterator
+
+import cv2
+import numpy as np
+
+from dfm.face.expressions import EXPRESSION_NAMES, N_EXPRESSIONS
+from dfm.face.model import FaceModel
+from dfm.face.track import FaceTrack, project_vertices
+from dfm.render.blend import laplacian_blend, mouth_cavity, ratio_gain, ring_gain
+from dfm.render.flow import CropGrid, FaceFlow, MouthView, compute_flow, mouth_view, sample_positions
+from dfm.render.mesh import PART_FACE, PART_MOUTH, REGIONS, RenderMesh
+from dfm.render.pool import FramePool, PoolFrame
+from dfm.render.raster import interpolate
+from dfm.render.retrieval import (NONE, SELF, HysteresisParams, HysteresisSelector, MatchParams,
+                                  add_hidden_penalty, region_costs, self_cost)
+from dfm.render.temporal import TrackGeometry, smooth_geometry
+from dfm.render.warp import paste, remap, warp_crop
+
+EYE_SHAPES: tuple[str, ...] = tuple(n for n in EXPRESSION_NAMES if n.startswith(("eyeBlink", "eyeLook", "eyeSquint", "eyeWide")))
+
+
+@dataclass(frozen=True)
+class RenderParams:
+    """Tuning of the warp renderer (defaults suit 360p-1080p faces)."""
+
+    margin: float = 0.25  # fade-out margin around the face, fraction of the face size
+    flow_scale: float = 0.5  # flow grid resolution relative to the frame
+    max_work_side: int = 200  # ... capped to this many grid pixels on the longer side
+    keep_eye_shapes: tuple[str, ...] = EYE_SHAPES  # taken from the original frame, never from the target
+    regions: tuple[str, ...] = REGIONS  # regions that may use retrieved appearance ("mouth", "lower", "upper")
+    sigma_expression: float = 1.0  # temporal smoothing of the fitted expression (frames)
+    sigma_pose: float = 1.0  # temporal smoothing of the fitted camera (frames)
+    shading_sigma: float = 0.07  # ratio-image low-pass, fraction of the face size
+    skin_blend: str = "multiband"  # "multiband" (Laplacian pyramid) or "alpha" for the skin regions
+    blend_levels: int = 4  # multi-band levels
+    mouth_feather: float = 0.012  # inner-mouth mask feather, fraction of the face size
+    face_size_cm: float = 15.0  # model centimetres that make up "the face size"
+    cavity_fallback: float = 0.25  # report a mouth fallback when the dark cavity fills more than this share
+    match: MatchParams = field(default_factory=MatchParams)
+    hysteresis: HysteresisParams = field(default_factory=HysteresisParams)
+    source_cache: int = 12  # pool entries whose projections are kept
+
+
+@dataclass
+class FrameReport:
+    """What the renderer did for one frame."""
+
+    index: int
+    weight: float
+    edited: bool
+    sources: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # region -> [(frame | SELF | NONE, w)]
+    fallback: dict[str, bool] = field(default_factory=dict)
+    disoccluded_px: int = 0  # inner-mouth pixels (flow grid) the original frame does not show
+    cavity_fraction: float = 0.0  # share of the inner mouth painted as the dark cavity (no source showed it)
+    max_displacement_px: float = 0.0
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+
+@dataclass
+class RenderReport:
+    """Per-frame reports of a render plus a summary (the job report quotes `summary()`)."""
+
+    frames: list[FrameReport] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        edited = [f for f in self.frames if f.edited]
+        total = np.array([f.timings_ms.get("total", 0.0) for f in edited]) if edited else np.zeros(1)
+        out: dict[str, Any] = {
+            "frames": len(self.frames),
+            "edited": len(edited),
+            "ms_per_edited_frame": {"mean": float(total.mean()), "p95": float(np.percentile(total, 95))},
+            "fallback_frames": {r: sum(1 for f in edited if f.fallback.get(r)) for r in REGIONS},
+            "source_frames": {},
+            "switches": {},
+        }
+        for r in REGIONS:
+            main = [max(f.sources[r], key=lambda s: s[1])[0] for f in edited if r in f.sources]
+            out["source_frames"][r] = sorted({int(s) for s in main if s >= 0})
+            out["switches"][r] = int(sum(1 for a, b in zip(main, main[1:]) if a != b))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"summary": self.summary(), "frames": [asdict(f) for f in self.frames]}
+
+
+@dataclass
+class _Source:
+    """A pool entry prepared for this person: its mesh projected into its crop, and what its mouth shows."""
+
+    frame: PoolFrame
+    projected: np.ndarray  # (Vs, 3) crop pixels + depth
+    mouth: MouthView | None
+
+
+@dataclass(frozen=True)
+class _Box:
+    """A sub-box of the flow crop (crop pixel slices) around what a work-grid mask covers."""
+
+    ys: slice
+    xs: slice
+
+    @classmethod
+    def around(cls, mask_work: np.ndarray, grid: CropGrid, pad: int = 2) -> "_Box":
+        rows = np.flatnonzero(mask_work.any(axis=1))
+        cols = np.flatnonzero(mask_work.any(axis=0))
+        if rows.size == 0:
+            return cls(slice(0, 0), slice(0, 0))
+        y0 = max(int(np.floor((rows[0] - pad + 0.5) / grid.sy - 0.5)), 0)
+        y1 = min(int(np.ceil((rows[-1] + pad + 0.5) / grid.sy + 0.5)), grid.height)
+        x0 = max(int(np.floor((cols[0] - pad + 0.5) / grid.sx - 0.5)), 0)
+        x1 = min(int(np.ceil((cols[-1] + pad + 0.5) / grid.sx + 0.5)), grid.width)
+        return cls(slice(y0, y1), slice(x0, x1))
+
+    def inside(self, outer: "_Box") -> "_Box":
+        """This box clipped to `outer`, as slices relative to `outer`."""
+        y0, y1 = max(self.ys.start, outer.ys.start), min(self.ys.stop, outer.ys.stop)
+        x0, x1 = max(self.xs.start, outer.xs.start), min(self.xs.stop, outer.xs.stop)
+        return _Box(slice(y0 - outer.ys.start, max(y1, y0) - outer.ys.start),
+                    slice(x0 - outer.xs.start, max(x1, x0) - outer.xs.start))
+
+    @property
+    def empty(self) -> bool:
+        return self.ys.stop <= self.ys.start or self.xs.stop <= self.xs.start
+
+
+class WarpRenderer:
+    """Training-free renderer: warp the original frame to the target expression, add retrieved appearance.
+
+    model: the face model (or a prebuilt RenderMesh for this person); track: the video's FaceTrack;
+    pool: frames whose appearance may be copied (FramePool; None or empty = pure warp + dark cavity);
+    params: RenderParams fields as keywords.
+    """
+
+    def __init__(self, model: FaceModel | RenderMesh, track: FaceTrack, pool: FramePool | None = None, **params: Any):
+        self.params = replace(RenderParams(), **params)
+        self.mesh = model if isinstance(model, RenderMesh) else RenderMesh.build(model, track.identity)
+        self.track = track
+        self.pool = pool if pool is not None else FramePool.empty()
+        self.geometry: TrackGeometry = smooth_geometry(track, self.params.sigma_expression, self.params.sigma_pose)
+        self._keep_eyes = np.array([EXPRESSION_NAMES.index(n) for n in self.params.keep_eye_shapes], np.int64)
+        self._sources: OrderedDict[int, _Source] = OrderedDict()
+        self.report = RenderReport()
+        self.reset()
+
+    # ------------------------------------------------------------------------------------------ state
+    def reset(self) -> None:
+        """Forget temporal state (source choices, cross-fades) and the report."""
+        self._selectors = {r: HysteresisSelector(self.params.hysteresis) for r in REGIONS}
+        self.report = RenderReport()
+
+    # --------------------------------------------------------------------------------------- geometry
+    def target_expression(self, index: int, target: np.ndarray, weight: float) -> np.ndarray:
+        """The expression actually rendered: original + weight * (target - original), eye shapes kept."""
+        orig = self.geometry.expression[index]
+        t = np.asarray(target, np.float32).copy()
+        if t.shape != (N_EXPRESSIONS,):
+            raise ValueError(f"target expression must have {N_EXPRESSIONS} values, got shape {t.shape}")
+        t[self._keep_eyes] = orig[self._keep_eyes]
+        w = float(np.clip(weight, 0.0, 1.0))
+        return (orig + w * (t - orig)).astype(np.float32)
+
+    def _project(self, vertices: np.ndarray, index: int) -> np.ndarray:
+        g = self.geometry
+        return project_vertices(vertices, g.rotation[index], g.translation[index], float(g.scale[index]))
+
+    def _source(self, pos: int) -> _Source:
+        src = self._sources.get(pos)
+        if src is None:
+            frame = self.pool.frames[pos]
+            proj = frame.project(self.mesh.vertices(frame.expression))
+            view = mouth_view(self.mesh, proj, frame.crop.shape[:2])
+            src = _Source(frame, proj, view)
+            self._sources[pos] = src
+            while len(self._sources) > self.params.source_cache:
+                self._sources.popitem(last=False)
+        else:
+            self._sources.move_to_end(pos)
+        return src
+
+    # ------------------------------------------------------------------------------------------ frame
+    def render_frame(self, index: int, image: np.ndarray, target_expression: np.ndarray, weight: float) -> np.ndarray:
+        """Render one frame (H, W, 3) uint8 RGB; weight 0 (or an untracked frame) returns `image` itself."""
+        t_start = time.perf_counter()
+        rep = FrameReport(index=int(index), weight=float(weight), edited=False)
+        self.report.frames.append(rep)
+        if not weight > 0.0:
+            return image
+        if not (0 <= index < self.track.n_frames) or not self.geometry.valid[index]:
+            rep.note = "no tracked face"
+            return image
+        p = self.params
+        h, w = image.shape[:2]
+        e_orig = self.geometry.expression[index]
+        e_tgt = self.target_expression(index, target_expression, weight)
+        v_orig = self.mesh.vertices(e_orig)
+        v_tgt = self.mesh.vertices(e_tgt)
+        p_orig = self._project(v_orig, index)
+        p_tgt = self._project(v_tgt, index)
+        face_px = p.face_size_cm * float(self.geometry.scale[index])
+
+        t0 = time.perf_counter()
+        flow = compute_flow(self.mesh, p_orig, p_tgt, (h, w), face_px, margin=p.margin, scale=p.flow_scale,
+                            max_side=p.max_work_side)
+        if flow is None:
+            rep.note = "face outside the frame"
+            return image
+        grid = flow.grid
+        full_map = flow.full_map()
+        warped = warp_crop(image, full_map)
+        t1 = time.perf_counter()
+        rep.timings_ms["flow+warp"] = (t1 - t0) * 1e3
+        rep.disoccluded_px = int(flow.disoccluded.sum())
+        rep.max_displacement_px = flow.max_displacement()
+
+        out_crop = self._appearance(index, flow, warped, e_orig, e_tgt, face_px, rep)
+        t2 = time.perf_counter()
+        rep.timings_ms["appearance"] = (t2 - t1) * 1e3
+
+        keep = grid.upsample(flow.falloff) > 0.0
+        result = paste(image, out_crop, grid, keep)
+        rep.edited = True
+        rep.timings_ms["total"] = (time.perf_counter() - t_start) * 1e3
+        return result
+
+    def _appearance(self, index: int, flow: FaceFlow, warped: np.ndarray, e_orig: np.ndarray, e_tgt: np.ndarray,
+                    face_px: float, rep: FrameReport) -> np.ndarray:
+        """Retrieve, match and blend region appearance into the warped crop; returns the uint8 crop."""
+        p = self.params
+        g = self.geometry
+        part = flow.part
+        mouth_work = part == PART_MOUTH
+        has_mouth = bool(mouth_work.any())
+
+        choices: dict[str, list[tuple[int, float]]] = {}
+        for region in REGIONS:
+            if region == "mouth" and not has_mouth:
+                continue
+            if region not in p.regions:
+                choices[region] = [(SELF, 1.0)]
+                continue
+            costs = region_costs(self.pool, self.mesh, region, e_tgt, g.rotation[index], float(g.scale[index]), p.match)
+            if region == "mouth":
+                costs = add_hidden_penalty(costs, self._mouth_shown(flow, costs, self._selectors[region].current),
+                                           p.match)
+                c_self = p.match.self_bias + p.match.hidden_weight * rep.disoccluded_px / max(int(mouth_work.sum()), 1)
+            else:
+                c_self = self_cost(self.mesh, region, e_orig, e_tgt, p.match)
+            choices[region] = self._selectors[region].update(costs, c_self, p.match)
+        rep.sources = {r: [(self._label(s), float(wt)) for s, wt in c] for r, c in choices.items()}
+        rep.fallback = {r: any(s == NONE for s, _ in c) for r, c in choices.items()}
+
+        skin_sources = any(s >= 0 for r, c in choices.items() if r != "mouth" for s, _ in c)
+        if not skin_sources and not has_mouth:
+            return warped
+
+        box = _Box.around(flow.coverage, flow.grid)
+        if box.empty:
+            return warped
+        out = warped[box.ys, box.xs].astype(np.float32)
+        maps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+        def source_maps(pos: int) -> tuple[_Source, np.ndarray, np.ndarray]:
+            """Pool entry `pos`, its work-grid map and its map over the appearance box (crop pixels)."""
+            src = self._source(pos)
+            if pos not in maps:
+                m_work = sample_positions(flow.raster, self.mesh, src.projected)
+                maps[pos] = (m_work, flow.grid.upsample(m_work)[box.ys, box.xs])
+            return src, maps[pos][0], maps[pos][1]
+
+        if skin_sources:
+            out = self._skin(flow, box, out, warped, choices, source_maps, face_px)
+        if has_mouth:
+            out = self._mouth(flow, box, out, choices.get("mouth", [(SELF, 1.0)]), source_maps, face_px, rep)
+        result = warped.copy()
+        result[box.ys, box.xs] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+        return result
+
+    def _skin(self, flow: FaceFlow, box: _Box, base: np.ndarray, warped: np.ndarray,
+              choices: dict[str, list[tuple[int, float]]], source_maps, face_px: float) -> np.ndarray:
+        """Lower and upper face: sources under the current shading (ratio image), multi-band blended.
+
+        Per source, its region opacity times its shading gain is assembled on the coarse grid and
+        upsampled once, so each source costs one full-resolution remap whatever regions use it.
+        """
+        p = self.params
+        grid = flow.grid
+        skin = flow.part == PART_FACE
+        weights_work = interpolate(flow.raster, self.mesh.region_weights, self.mesh.triangles)
+        # shading gains are low-frequency: estimate them on a grid half as fine as the flow's
+        half = (max(2, grid.work_w // 2), max(2, grid.work_h // 2))
+        warped_half = cv2.resize(warped, half, interpolation=cv2.INTER_AREA).astype(np.float32)
+        sigma_half = max(p.shading_sigma * face_px * grid.sx * 0.5, 1.0)
+        coef: dict[int, np.ndarray] = {}  # source -> (h, w, 3) opacity * gain on the work grid
+        self_alpha = np.zeros(skin.shape, np.float32)
+        alpha_work = np.zeros(skin.shape, np.float32)
+        for r_i, region in enumerate(REGIONS):
+            if region == "mouth" or not any(s >= 0 for s, _ in choices.get(region, [])):
+                continue
+            a_work = weights_work[..., r_i] * skin
+            alpha_work += a_work
+            valid_half = cv2.resize((skin & (a_work > 0.02)).astype(np.uint8), half, interpolation=cv2.INTER_NEAREST) > 0
+            for s, wt in choices[region]:
+                if s < 0:
+                    self_alpha += wt * a_work
+                    continue
+                src, m_work, _ = source_maps(s)
+                m_half = cv2.resize(m_work, half, interpolation=cv2.INTER_LINEAR)
+                s_half = remap(src.frame.crop, m_half).astype(np.float32)
+                gain = cv2.resize(ratio_gain(warped_half, s_half, valid_half, sigma_half), (grid.work_w, grid.work_h),
+                                  interpolation=cv2.INTER_LINEAR)
+                c = (wt * a_work)[..., None] * gain
+                coef[s] = coef[s] + c if s in coef else c
+        if not alpha_work.max() > 0:
+            return base
+        alpha = np.clip(grid.upsample(alpha_work)[box.ys, box.xs], 0.0, 1.0)
+        overlay = grid.upsample(self_alpha)[box.ys, box.xs][..., None] * base if self_alpha.any() else np.zeros_like(base)
+        for s, c in coef.items():
+            src, _, m_full = source_maps(s)
+            overlay += remap(src.frame.crop, m_full) * grid.upsample(c)[box.ys, box.xs]
+        # overlay holds sum(opacity * source); normalise to a full-strength image where there is opacity
+        np.divide(overlay, np.maximum(alpha, 1e-3)[..., None], out=overlay)
+        if p.skin_blend == "multiband":
+            return laplacian_blend(base, overlay, alpha, p.blend_levels)
+        return base + alpha[..., None] * (overlay - base)
+
+    def _mouth(self, flow: FaceFlow, box: _Box, out: np.ndarray, choice: list[tuple[int, float]], source_maps,
+               face_px: float, rep: FrameReport) -> np.ndarray:
+        """Inner mouth: retrieved (or the frame's own) pixels where the source shows them, else a dark cavity."""
+        p = self.params
+        grid = flow.grid
+        mouth_work = (flow.part == PART_MOUTH).astype(np.uint8)
+        # a ring of lips around the inner mouth, for colour matching and the cavity's tint
+        k = max(3, int(round(0.04 * face_px * grid.sx)) | 1)
+        ring_work = (cv2.dilate(mouth_work, np.ones((k, k), np.uint8)) > 0) & (flow.part == PART_FACE)
+        mb = _Box.around(ring_work | (mouth_work > 0), grid, pad=1)
+        rel = mb.inside(box)
+        if rel.empty:
+            return out
+        sub = out[rel.ys, rel.xs]
+        ring = grid.upsample(ring_work.astype(np.uint8), cv2.INTER_NEAREST)[mb.ys, mb.xs][:sub.shape[0], :sub.shape[1]] > 0
+        feather = max(p.mouth_feather * face_px * grid.sx, 0.5)
+        soft = cv2.GaussianBlur(mouth_work.astype(np.float32), (0, 0), feather)
+        m_full = grid.upsample(soft)[mb.ys, mb.xs][:sub.shape[0], :sub.shape[1]]
+        m_full = np.clip((m_full - 0.25) / 0.5, 0.0, 1.0)  # stays inside the lips, soft edge
+        inner = m_full > 0
+        if not inner.any():
+            return out
+        lip_colour = sub[ring].mean(0) if ring.any() else np.array([120.0, 60.0, 60.0], np.float32)
+        mouth_h = max(1.0, float(np.sqrt(mouth_work.sum())) / grid.sy)
+        cavity = mouth_cavity(sub.shape[:2], m_full, lip_colour, 0.35 * mouth_h)
+        dis = grid.upsample(flow.disoccluded.astype(np.float32))[mb.ys, mb.xs][:sub.shape[0], :sub.shape[1]] > 0.5
+
+        mix = np.zeros_like(sub)
+        n_inner = max(int(inner.sum()), 1)
+        cavity_share = 0.0
+        for s, wt in choice:
+            if s >= 0:
+                src, _, m_box = source_maps(s)
+                m_sub = np.ascontiguousarray(m_box[rel.ys, rel.xs])
+                img = remap(src.frame.crop, m_sub).astype(np.float32)
+                img *= ring_gain(sub, img, ring)[None, None, :]
+                shown = src.mouth.lookup(m_sub) if src.mouth is not None else np.zeros(inner.shape, bool)
+                mix += wt * np.where(shown[..., None], img, cavity)
+            else:
+                shown = ~dis
+                mix += wt * np.where(shown[..., None], sub, cavity)
+            cavity_share += wt * float((inner & ~shown).sum()) / n_inner
+        rep.cavity_fraction = cavity_share
+        rep.fallback["mouth"] = rep.fallback.get("mouth", False) or cavity_share > self.params.cavity_fallback
+        out[rel.ys, rel.xs] = sub + m_full[..., None] * (mix - sub)
+        return out
+
+    def _mouth_shown(self, flow: FaceFlow, costs: np.ndarray, current: int | None) -> dict[int, float]:
+        """Share of the target's inner mouth that each of the best few pool entries shows (coarse grid)."""
+        if len(costs) == 0:
+            return {}
+        k = min(self.params.match.visibility_candidates, len(costs))
+        best = [int(j) for j in np.argsort(costs)[:k] if np.isfinite(costs[j])]
+        if current is not None and current >= 0 and current not in best:
+            best.append(current)
+        mouth = flow.part == PART_MOUTH
+        n = max(int(mouth.sum()), 1)
+        rows, cols = np.nonzero(mouth)
+        out = {}
+        for j in best:
+            src = self._source(j)
+            if src.mouth is None:
+                out[j] = 0.0
+                continue
+            pos = interpolate(flow.raster, src.projected[:, :2], self.mesh.triangles)[rows, cols]
+            out[j] = float(src.mouth.lookup(pos[None]).sum()) / n
+        return out
+
+    def _label(self, s: int) -> int:
+        """Report label of a choice: the source's frame index, or SELF / NONE."""
+        return int(self.pool.frames[s].index) if s >= 0 else int(s)
+
+    # ------------------------------------------------------------------------------------------ video
+    def render_video(self, frames: Iterable[Any], targets: np.ndarray, weights: np.ndarray) -> Iterator[Any]:
+        """Stream: one output per input frame, in order; weight-0 frames come back as the input objects.
+
+        frames: (H, W, 3) uint8 RGB arrays, or frame objects with `.index`, `.image` and
+        `.with_image(image)` (dfm.io.video.VideoFrame): edited ones are returned via with_image.
+        targets (T, 53), weights (T,) are indexed by frame index. Temporal state (source choices,
+        cross-fades) carries across frames; call reset() before another video.
+        """
+        targets = np.asarray(targets, np.float32)
+        weights = np.asarray(weights, np.float32)
+        for i, frame in enumerate(frames):
+            is_array = isinstance(frame, np.ndarray)
+            index = i if is_array else int(getattr(frame, "index", i))
+            if index >= len(weights):
+                raise ValueError(f"frame {index} has no target/weight (only {len(weights)} given)")
+            if not weights[index] > 0.0:
+                self.report.frames.append(FrameReport(index=index, weight=float(weights[index]), edited=False))
+                yield frame
+                continue
+            image = frame if is_array else frame.image
+            out = self.render_frame(index, image, targets[index], float(weights[index]))
+            yield out if (is_array or out is image) else frame.with_image(out)

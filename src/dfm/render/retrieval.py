@@ -1,0 +1,163 @@
+"""Choosing, region by region, the pool frame whose expression best matches the target — stably.
+
+Cost of pool entry j for region r and the current frame:
+
+    rms_K( f_r(e_j) - f_r(e_target) )  +  pose_weight * angle(R_j, R_current) [deg]  +  scale term
+
+where f_r(e) are the model-space positions (cm, expression part) of region r's key vertices: a
+geometric distance on the region's blendshapes, so correlated shapes are not counted twice and a
+shape counts by how much it actually moves that region. The current frame itself (pure warp, no
+retrieval) competes as candidate SELF with cost rms_K(f_r(e_original) - f_r(e_target)) + self_bias.
+
+The inner mouth also depends on what each frame SHOWS: a source whose lips or head pose hide part of
+the target's inner mouth pays hidden_weight * (hidden share) (checked for the best few entries by
+projecting the target's inner-mouth pixels into them); SELF pays it for the share the original frame
+does not show (its cost is then self_bias + that, whatever the mouth shape: warping visible inner
+mouth is exact).
+
+Temporal stability (HysteresisSelector): keep the current source until another is better by a
+relative margin for `switch_frames` consecutive frames, then cross-fade over `crossfade_frames`. When
+even the best entry is farther than `max_cost`, the region falls back (NONE): pure warp, plus a dark
+mouth cavity for the inner mouth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dfm.render.mesh import RenderMesh
+from dfm.render.pool import FramePool
+
+SELF = -1  # the current frame, warped (no retrieval)
+NONE = -2  # nothing matches: fallback
+
+
+def rotation_angle_deg(rotations: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Geodesic angle (degrees) between each rotation (N, 3, 3) and a reference (3, 3)."""
+    rel = np.einsum("nij,kj->nik", rotations, reference)  # R_n @ R_ref^T
+    cos = (np.trace(rel, axis1=1, axis2=2) - 1.0) / 2.0
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+@dataclass(frozen=True)
+class MatchParams:
+    pose_weight: float = 0.012  # cm of key-vertex RMS per degree of head-pose difference
+    scale_weight: float = 0.3  # cm per unit of |log(scale_j / scale)| (lower-resolution sources)
+    self_bias: float = 0.08  # cm: how much better a pool frame must be than the pure warp
+    max_cost: float = 0.45  # cm: beyond this no pool frame is considered a match
+    hidden_weight: float = 0.4  # cm per unit share of the target's inner mouth a source does not show
+    visibility_candidates: int = 4  # best pool entries whose inner-mouth visibility is checked per frame
+
+
+def region_costs(pool: FramePool, mesh: RenderMesh, region: str, target: np.ndarray, rotation: np.ndarray,
+                 scale: float, params: MatchParams, exclude: np.ndarray | None = None) -> np.ndarray:
+    """Cost (N,) of every pool entry as the source of `region` for a frame with this target and camera."""
+    if len(pool) == 0:
+        return np.zeros(0, np.float32)
+    f = pool.features(mesh, region)
+    ft = mesh.key_features(target, region)[0]
+    k = f.shape[1] // 3
+    geo = np.sqrt(((f - ft) ** 2).sum(1) / k)
+    pose = rotation_angle_deg(pool.rotation, rotation)
+    sc = np.abs(np.log(np.maximum(pool.scale, 1e-6) / max(scale, 1e-6)))
+    cost = geo + params.pose_weight * pose + params.scale_weight * sc
+    if exclude is not None:
+        cost = np.where(exclude, np.inf, cost)
+    return cost.astype(np.float32)
+
+
+def self_cost(mesh: RenderMesh, region: str, original: np.ndarray, target: np.ndarray, params: MatchParams) -> float:
+    """Cost of the pure warp of the current frame for a region (SELF)."""
+    f = mesh.key_features(np.stack([original, target]), region)
+    k = f.shape[1] // 3
+    return float(np.sqrt(((f[0] - f[1]) ** 2).sum() / k)) + params.self_bias
+
+
+def add_hidden_penalty(costs: np.ndarray, shown: dict[int, float], params: MatchParams) -> np.ndarray:
+    """Inner-mouth costs plus hidden_weight * (1 - share shown) for the entries whose visibility was
+    checked (`shown`: pool position -> share of the target's inner mouth it shows); unchecked entries
+    get the full penalty (they were not among the best anyway)."""
+    out = np.asarray(costs, np.float32) + params.hidden_weight
+    for pos, frac in shown.items():
+        out[pos] = costs[pos] + params.hidden_weight * (1.0 - frac)
+    return out
+
+
+def best_source(costs: np.ndarray, cost_self: float, params: MatchParams) -> tuple[int, float]:
+    """The best choice (pool position or SELF / NONE) and its cost, without temporal state."""
+    if len(costs) == 0 or not np.isfinite(costs).any():
+        return (SELF, cost_self) if cost_self <= params.max_cost else (NONE, float("inf"))
+    j = int(np.argmin(costs))
+    c = float(costs[j])
+    if cost_self <= c:
+        return SELF, cost_self
+    if c > params.max_cost:
+        return (SELF, cost_self) if cost_self <= params.max_cost else (NONE, c)
+    return j, c
+
+
+@dataclass(frozen=True)
+class HysteresisParams:
+    switch_ratio: float = 0.8  # a challenger must cost < switch_ratio * current cost ...
+    switch_margin: float = 0.03  # ... and at least this much less (cm)
+    switch_frames: int = 4  # ... for this many consecutive frames
+    crossfade_frames: int = 5  # frames of cross-fade after a switch
+    lost_factor: float = 2.0  # switch at once when the current source's cost grew past this * max_cost
+
+
+@dataclass
+class HysteresisSelector:
+    """Temporal choice of a source for one region. `update` returns [(source, weight), ...] summing to 1."""
+
+    params: HysteresisParams = field(default_factory=HysteresisParams)
+    current: int | None = None
+    challenger: int | None = None
+    challenger_count: int = 0
+    fading_from: int | None = None
+    fade_step: int = 0
+
+    def reset(self) -> None:
+        self.current, self.challenger, self.challenger_count = None, None, 0
+        self.fading_from, self.fade_step = None, 0
+
+    def _cost_of(self, src: int, costs: np.ndarray, cost_self: float) -> float:
+        if src == SELF:
+            return cost_self
+        if src == NONE:
+            return float("inf")
+        return float(costs[src]) if 0 <= src < len(costs) else float("inf")
+
+    def update(self, costs: np.ndarray, cost_self: float, match: MatchParams) -> list[tuple[int, float]]:
+        p = self.params
+        best, best_cost = best_source(costs, cost_self, match)
+        if self.current is None:
+            self.current = best
+            return [(best, 1.0)]
+        cur_cost = self._cost_of(self.current, costs, cost_self)
+        switch_now = False
+        if best != self.current:
+            clearly = best_cost < p.switch_ratio * cur_cost and best_cost < cur_cost - p.switch_margin
+            if clearly:
+                self.challenger_count = self.challenger_count + 1 if self.challenger == best else 1
+                self.challenger = best
+            else:
+                self.challenger, self.challenger_count = None, 0
+            lost = cur_cost > p.lost_factor * match.max_cost and best_cost < cur_cost
+            switch_now = lost or (clearly and self.challenger_count >= p.switch_frames)
+        else:
+            self.challenger, self.challenger_count = None, 0
+        if switch_now:
+            self.fading_from, self.fade_step = self.current, 0
+            self.current = best
+            self.challenger, self.challenger_count = None, 0
+        if self.fading_from is not None and p.crossfade_frames > 0:
+            self.fade_step += 1
+            t = self.fade_step / (p.crossfade_frames + 1)
+            if t >= 1.0:
+                self.fading_from = None
+            else:
+                return [(self.fading_from, 1.0 - t), (self.current, t)]
+        self.fading_from = None
+        return [(self.current, 1.0)]

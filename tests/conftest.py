@@ -1,0 +1,46 @@
+"""Shared fixtures: where the shared models and clips are.
+
+Integration tests need ../shared (beside the checkout) or DFM_ASSETS / DFM_SAMPLE_VIDEO. On a user's
+machine without them they skip with the reason; under CI (CI=true) a missing asset is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def _require(path: Path, what: str) -> Path:
+    if path.exists():
+        return path
+    msg = f"{what} not found at {path} (set DFM_ASSETS / DFM_SAMPLE_VIDEO or put ../shared beside the checkout)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def assets_dir() -> Path:
+    """Folder of model assets (the asset store root): DFM_ASSETS or ../shared/models."""
+    return _require(Path(os.environ.get("DFM_ASSETS", SHARED / "models")), "model assets")
+
+
+@pytest.fixture(scope="session")
+def videos_dir() -> Path:
+    """Folder of the shared real face clips."""
+    default = SHARED / "data" / "videos"
+    if "DFM_SAMPLE_VIDEO" in os.environ:
+        default = Path(os.environ["DFM_SAMPLE_VIDEO"]).parent
+    return _require(default, "shared video clips")
+
+
+@pytest.fixture(scope="session")
+def sample_video(videos_dir: Path) -> Path:
+    """The expressive Pexels clip (crying -> surprise -> laughing), 472 frames, 640x360, 23.976 fps."""
+    path = Path(os.environ.get("DFM_SAMPLE_VIDEO", videos_dir / "pexels_wolfganglanger_woman_emotions_01.mp4"))
+    return _require(path, "sample video")
