@@ -63,7 +63,7 @@ class FitConfig:
     sparsity: float = 0.02  # L1 on expression weights
     ridge: float = 1e-3  # keeps the QP strictly convex
     temporal_weight: float = 0.0  # smoothness between neighbouring frames (0 = off)
-    identity_reg: float = 0.2  # per identity frame, N(0, I) prior strength
+    identity_reg: float = 0.01  # per identity frame, N(0, I) prior strength (weak: the joint solve needs freedom)
     n_identity: int = 100  # identity modes used
     identity_frames: int = 40  # frames used to estimate the identity
     outer_iterations: int = 6

@@ -39,14 +39,17 @@ def _smooth_ellipse(p: np.ndarray, centre: tuple[float, float], radii: tuple[flo
 def region_weights_for(neutral: np.ndarray, part: np.ndarray) -> np.ndarray:
     """Soft per-vertex weights (V, 3) for REGIONS from neutral positions (cm) and per-vertex parts.
 
-    mouth: the inner-mouth surfaces. lower: lips, perioral skin, nasolabial folds, cheeks, chin.
+    mouth: the inner-mouth surfaces. lower: lips, perioral skin, nasolabial folds, cheeks, chin (not the
+    nose).
     upper: brows, forehead, glabella, crow's feet, the skin around the eyes — minus the eye openings
     (lids and eyeballs stay the original frame's, see DESIGN "Eyes and gaze come from the original").
     """
     p = neutral
     face = (part == PART_FACE).astype(np.float32)
     mouth = (part == PART_MOUTH).astype(np.float32)
-    lower = _smooth_ellipse(p, (0.0, -3.6), (6.6, 5.4), 0.35) * face
+    # the nose keeps its own (warped) pixels: its underside shows differently in other head poses
+    nose = _smooth_ellipse(p, (0.0, -0.2), (2.2, 2.0), 0.4)
+    lower = _smooth_ellipse(p, (0.0, -3.6), (6.6, 5.4), 0.35) * face * (1.0 - nose)
     upper = _smooth_ellipse(p, (0.0, 6.6), (8.2, 4.6), 0.35) * face
     eyes = np.maximum(_smooth_ellipse(p, (3.15, 3.35), (2.0, 1.25), 0.45),
                       _smooth_ellipse(p, (-3.15, 3.35), (2.0, 1.25), 0.45))

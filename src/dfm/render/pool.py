@@ -52,7 +52,7 @@ class FramePool:
         self.expression = np.stack([f.expression for f in self.frames]).astype(np.float32) if n else np.zeros((0, 53), np.float32)
         self.rotation = np.stack([f.rotation for f in self.frames]).astype(np.float32) if n else np.zeros((0, 3, 3), np.float32)
         self.scale = np.array([f.scale for f in self.frames], np.float32)
-        self._features: dict[tuple[int, str], np.ndarray] = {}
+        self._features: dict[tuple[int, str, tuple[int, ...]], np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.frames)
@@ -62,11 +62,14 @@ class FramePool:
         """Frame indices of the pool's entries (in pool order)."""
         return np.array([f.index for f in self.frames], np.int64)
 
-    def features(self, mesh: RenderMesh, region: str) -> np.ndarray:
-        """Key-vertex expression features (N, K*3) of every entry for a region (cached per mesh)."""
-        key = (id(mesh), region)
+    def features(self, mesh: RenderMesh, region: str, ignore: tuple[int, ...] = ()) -> np.ndarray:
+        """Key-vertex expression features (N, K*3) of every entry for a region, with the `ignore`d
+        expression coefficients set to 0 (cached per mesh, region and ignore set)."""
+        key = (id(mesh), region, tuple(ignore))
         if key not in self._features:
-            self._features[key] = mesh.key_features(self.expression, region) if len(self) else np.zeros((0, 1), np.float32)
+            e = self.expression.copy()
+            e[:, list(ignore)] = 0.0
+            self._features[key] = mesh.key_features(e, region) if len(self) else np.zeros((0, 1), np.float32)
         return self._features[key]
 
     @classmethod

@@ -31,13 +31,14 @@ import numpy as np
 from dfm.face.expressions import EXPRESSION_NAMES, N_EXPRESSIONS
 from dfm.face.model import FaceModel
 from dfm.face.track import FaceTrack, project_vertices
-from dfm.render.blend import laplacian_blend, mouth_cavity, ratio_gain, ring_gain
+from dfm.render.blend import laplacian_blend, mouth_cavity, ratio_gain
 from dfm.render.flow import CropGrid, FaceFlow, MouthView, compute_flow, mouth_view, sample_positions
 from dfm.render.mesh import PART_FACE, PART_MOUTH, REGIONS, RenderMesh
 from dfm.render.pool import FramePool, PoolFrame
 from dfm.render.raster import interpolate
-from dfm.render.retrieval import (NONE, SELF, HysteresisParams, HysteresisSelector, MatchParams,
-                                  add_hidden_penalty, region_costs, self_cost)
+from dfm.render.mouth import MouthShape, mouth_axis, span_map, stretch
+from dfm.render.retrieval import (NONE, SELF, HysteresisParams, HysteresisSelector, MatchParams, add_mouth_penalty,
+                                  region_costs, self_cost)
 from dfm.render.temporal import TrackGeometry, smooth_geometry
 from dfm.render.warp import paste, remap, warp_crop
 
@@ -116,6 +117,8 @@ class _Source:
     frame: PoolFrame
     projected: np.ndarray  # (Vs, 3) crop pixels + depth
     mouth: MouthView | None
+    shape: MouthShape | None  # its visible inner mouth (crop pixels), None if the mouth is closed
+    lip_colour: np.ndarray | None  # mean colour (3,) of a ring of lips around that opening
 
 
 @dataclass(frozen=True)
@@ -194,8 +197,19 @@ class WarpRenderer:
         if src is None:
             frame = self.pool.frames[pos]
             proj = frame.project(self.mesh.vertices(frame.expression))
-            view = mouth_view(self.mesh, proj, frame.crop.shape[:2])
-            src = _Source(frame, proj, view)
+            view = mouth_view(self.mesh, proj, frame.crop.shape[:2], grow=-1)
+            shape, lips = None, None
+            if view is not None and view.shown.any():
+                grid_xy = view.grid.work_positions()
+                shape = MouthShape.from_points(grid_xy[view.shown > 0], mouth_axis(frame.rotation))
+                k = max(3, int(round(0.04 * 15.0 * frame.scale * frame.crop_scale * view.grid.sx)) | 1)
+                ring = (cv2.dilate(view.shown, np.ones((k, k), np.uint8)) > 0) & (view.shown == 0)
+                xy = np.rint(grid_xy[ring]).astype(int)
+                h, w = frame.crop.shape[:2]
+                xy = xy[(xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)]
+                if len(xy):
+                    lips = frame.crop[xy[:, 1], xy[:, 0]].astype(np.float32).mean(0)
+            src = _Source(frame, proj, view, shape, lips)
             self._sources[pos] = src
             while len(self._sources) > self.params.source_cache:
                 self._sources.popitem(last=False)
@@ -256,6 +270,9 @@ class WarpRenderer:
         part = flow.part
         mouth_work = part == PART_MOUTH
         has_mouth = bool(mouth_work.any())
+        target_shape = None
+        if has_mouth:
+            target_shape = MouthShape.from_points(flow.grid.work_positions()[mouth_work], mouth_axis(g.rotation[index]))
 
         choices: dict[str, list[tuple[int, float]]] = {}
         for region in REGIONS:
@@ -264,13 +281,15 @@ class WarpRenderer:
             if region not in p.regions:
                 choices[region] = [(SELF, 1.0)]
                 continue
-            costs = region_costs(self.pool, self.mesh, region, e_tgt, g.rotation[index], float(g.scale[index]), p.match)
+            ignore = tuple(int(i) for i in self._keep_eyes)
+            costs = region_costs(self.pool, self.mesh, region, e_tgt, g.rotation[index], float(g.scale[index]), p.match,
+                                 ignore=ignore)
             if region == "mouth":
-                costs = add_hidden_penalty(costs, self._mouth_shown(flow, costs, self._selectors[region].current),
-                                           p.match)
+                costs = add_mouth_penalty(costs, self._mouth_stretch(costs, self._selectors[region].current,
+                                                                     target_shape, float(g.scale[index])), p.match)
                 c_self = p.match.self_bias + p.match.hidden_weight * rep.disoccluded_px / max(int(mouth_work.sum()), 1)
             else:
-                c_self = self_cost(self.mesh, region, e_orig, e_tgt, p.match)
+                c_self = self_cost(self.mesh, region, e_orig, e_tgt, p.match, ignore)
             choices[region] = self._selectors[region].update(costs, c_self, p.match)
         rep.sources = {r: [(self._label(s), float(wt)) for s, wt in c] for r, c in choices.items()}
         rep.fallback = {r: any(s == NONE for s, _ in c) for r, c in choices.items()}
@@ -296,7 +315,7 @@ class WarpRenderer:
         if skin_sources:
             out = self._skin(flow, box, out, warped, choices, source_maps, face_px)
         if has_mouth:
-            out = self._mouth(flow, box, out, choices.get("mouth", [(SELF, 1.0)]), source_maps, face_px, rep)
+            out = self._mouth(flow, box, out, choices.get("mouth", [(SELF, 1.0)]), target_shape, face_px, rep)
         result = warped.copy()
         result[box.ys, box.xs] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
         return result
@@ -349,8 +368,8 @@ class WarpRenderer:
             return laplacian_blend(base, overlay, alpha, p.blend_levels)
         return base + alpha[..., None] * (overlay - base)
 
-    def _mouth(self, flow: FaceFlow, box: _Box, out: np.ndarray, choice: list[tuple[int, float]], source_maps,
-               face_px: float, rep: FrameReport) -> np.ndarray:
+    def _mouth(self, flow: FaceFlow, box: _Box, out: np.ndarray, choice: list[tuple[int, float]],
+               target_shape: MouthShape | None, face_px: float, rep: FrameReport) -> np.ndarray:
         """Inner mouth: retrieved (or the frame's own) pixels where the source shows them, else a dark cavity."""
         p = self.params
         grid = flow.grid
@@ -379,13 +398,22 @@ class WarpRenderer:
         mix = np.zeros_like(sub)
         n_inner = max(int(inner.sum()), 1)
         cavity_share = 0.0
+        rows, cols = np.nonzero(inner)
+        y_full = rows + box.ys.start + rel.ys.start + grid.y0  # frame coordinates of the inner pixels
+        x_full = cols + box.xs.start + rel.xs.start + grid.x0
         for s, wt in choice:
             if s >= 0:
-                src, _, m_box = source_maps(s)
-                m_sub = np.ascontiguousarray(m_box[rel.ys, rel.xs])
-                img = remap(src.frame.crop, m_sub).astype(np.float32)
-                img *= ring_gain(sub, img, ring)[None, None, :]
-                shown = src.mouth.lookup(m_sub) if src.mouth is not None else np.zeros(inner.shape, bool)
+                src = self._source(s)
+                shown = np.zeros(inner.shape, bool)
+                img = np.zeros_like(sub)
+                if src.shape is not None and target_shape is not None:
+                    pos = span_map(target_shape, np.stack([x_full, y_full], 1), src.shape)
+                    m_sub = np.zeros(inner.shape + (2,), np.float32)
+                    m_sub[rows, cols] = pos
+                    img = remap(src.frame.crop, m_sub).astype(np.float32)
+                    shown[rows, cols] = True
+                    if src.lip_colour is not None:
+                        img *= np.clip((lip_colour + 1.0) / (src.lip_colour + 1.0), 0.6, 1.6)[None, None, :]
                 mix += wt * np.where(shown[..., None], img, cavity)
             else:
                 shown = ~dis
@@ -396,25 +424,20 @@ class WarpRenderer:
         out[rel.ys, rel.xs] = sub + m_full[..., None] * (mix - sub)
         return out
 
-    def _mouth_shown(self, flow: FaceFlow, costs: np.ndarray, current: int | None) -> dict[int, float]:
-        """Share of the target's inner mouth that each of the best few pool entries shows (coarse grid)."""
-        if len(costs) == 0:
+    def _mouth_stretch(self, costs: np.ndarray, current: int | None, target: MouthShape | None,
+                       scale: float) -> dict[int, float]:
+        """Stretch of the best few pool entries' visible openings onto the target's (see mouth.stretch)."""
+        if len(costs) == 0 or target is None:
             return {}
-        k = min(self.params.match.visibility_candidates, len(costs))
+        k = min(self.params.match.mouth_candidates, len(costs))
         best = [int(j) for j in np.argsort(costs)[:k] if np.isfinite(costs[j])]
         if current is not None and current >= 0 and current not in best:
             best.append(current)
-        mouth = flow.part == PART_MOUTH
-        n = max(int(mouth.sum()), 1)
-        rows, cols = np.nonzero(mouth)
         out = {}
         for j in best:
             src = self._source(j)
-            if src.mouth is None:
-                out[j] = 0.0
-                continue
-            pos = interpolate(flow.raster, src.projected[:, :2], self.mesh.triangles)[rows, cols]
-            out[j] = float(src.mouth.lookup(pos[None]).sum()) / n
+            if src.shape is not None:
+                out[j] = stretch(target, src.shape, scale, src.frame.scale * src.frame.crop_scale)
         return out
 
     def _label(self, s: int) -> int:

@@ -9,11 +9,10 @@ geometric distance on the region's blendshapes, so correlated shapes are not cou
 shape counts by how much it actually moves that region. The current frame itself (pure warp, no
 retrieval) competes as candidate SELF with cost rms_K(f_r(e_original) - f_r(e_target)) + self_bias.
 
-The inner mouth also depends on what each frame SHOWS: a source whose lips or head pose hide part of
-the target's inner mouth pays hidden_weight * (hidden share) (checked for the best few entries by
-projecting the target's inner-mouth pixels into them); SELF pays it for the share the original frame
-does not show (its cost is then self_bias + that, whatever the mouth shape: warping visible inner
-mouth is exact).
+The inner mouth is transferred 2-D, opening to opening (mouth.py), so what matters there besides the
+lips' shape is how much the source's visible opening must be stretched: the best few entries pay
+stretch_weight * stretch. SELF (the original frame's own inner mouth, warped exactly in 3-D) pays
+self_bias + hidden_weight * (share of the target's inner mouth the original does not show).
 
 Temporal stability (HysteresisSelector): keep the current source until another is better by a
 relative margin for `switch_frames` consecutive frames, then cross-fade over `crossfade_frames`. When
@@ -43,21 +42,29 @@ def rotation_angle_deg(rotations: np.ndarray, reference: np.ndarray) -> np.ndarr
 
 @dataclass(frozen=True)
 class MatchParams:
-    pose_weight: float = 0.012  # cm of key-vertex RMS per degree of head-pose difference
+    pose_weight: float = 0.015  # cm of key-vertex RMS per degree of head-pose difference
     scale_weight: float = 0.3  # cm per unit of |log(scale_j / scale)| (lower-resolution sources)
     self_bias: float = 0.08  # cm: how much better a pool frame must be than the pure warp
     max_cost: float = 0.45  # cm: beyond this no pool frame is considered a match
-    hidden_weight: float = 0.4  # cm per unit share of the target's inner mouth a source does not show
-    visibility_candidates: int = 4  # best pool entries whose inner-mouth visibility is checked per frame
+    hidden_weight: float = 0.4  # cm per unit share of the target's inner mouth the original does not show
+    stretch_weight: float = 0.25  # cm per unit of inner-mouth stretch (see mouth.stretch)
+    mouth_candidates: int = 4  # best pool entries whose mouth opening is compared per frame
 
 
 def region_costs(pool: FramePool, mesh: RenderMesh, region: str, target: np.ndarray, rotation: np.ndarray,
-                 scale: float, params: MatchParams, exclude: np.ndarray | None = None) -> np.ndarray:
-    """Cost (N,) of every pool entry as the source of `region` for a frame with this target and camera."""
+                 scale: float, params: MatchParams, exclude: np.ndarray | None = None,
+                 ignore: tuple[int, ...] = ()) -> np.ndarray:
+    """Cost (N,) of every pool entry as the source of `region` for a frame with this target and camera.
+
+    ignore: expression coefficients left out of the comparison (e.g. the eye shapes, which the renderer
+    always takes from the original frame). exclude: (N,) bool entries that may not be used.
+    """
     if len(pool) == 0:
         return np.zeros(0, np.float32)
-    f = pool.features(mesh, region)
-    ft = mesh.key_features(target, region)[0]
+    f = pool.features(mesh, region, ignore)
+    t = np.asarray(target, np.float32).copy()
+    t[list(ignore)] = 0.0
+    ft = mesh.key_features(t, region)[0]
     k = f.shape[1] // 3
     geo = np.sqrt(((f - ft) ** 2).sum(1) / k)
     pose = rotation_angle_deg(pool.rotation, rotation)
@@ -68,20 +75,23 @@ def region_costs(pool: FramePool, mesh: RenderMesh, region: str, target: np.ndar
     return cost.astype(np.float32)
 
 
-def self_cost(mesh: RenderMesh, region: str, original: np.ndarray, target: np.ndarray, params: MatchParams) -> float:
+def self_cost(mesh: RenderMesh, region: str, original: np.ndarray, target: np.ndarray, params: MatchParams,
+              ignore: tuple[int, ...] = ()) -> float:
     """Cost of the pure warp of the current frame for a region (SELF)."""
-    f = mesh.key_features(np.stack([original, target]), region)
+    e = np.stack([original, target]).astype(np.float32)
+    e[:, list(ignore)] = 0.0
+    f = mesh.key_features(e, region)
     k = f.shape[1] // 3
     return float(np.sqrt(((f[0] - f[1]) ** 2).sum() / k)) + params.self_bias
 
 
-def add_hidden_penalty(costs: np.ndarray, shown: dict[int, float], params: MatchParams) -> np.ndarray:
-    """Inner-mouth costs plus hidden_weight * (1 - share shown) for the entries whose visibility was
-    checked (`shown`: pool position -> share of the target's inner mouth it shows); unchecked entries
-    get the full penalty (they were not among the best anyway)."""
-    out = np.asarray(costs, np.float32) + params.hidden_weight
-    for pos, frac in shown.items():
-        out[pos] = costs[pos] + params.hidden_weight * (1.0 - frac)
+def add_mouth_penalty(costs: np.ndarray, stretches: dict[int, float], params: MatchParams) -> np.ndarray:
+    """Inner-mouth costs plus stretch_weight * stretch for the entries whose opening was compared
+    (`stretches`: pool position -> mouth.stretch); entries not compared (or without a visible opening)
+    cannot serve the inner mouth this frame (cost inf)."""
+    out = np.full(len(costs), np.inf, np.float32)
+    for pos, st in stretches.items():
+        out[pos] = costs[pos] + params.stretch_weight * st
     return out
 
 
