@@ -102,6 +102,9 @@ def run(title: str, data: dict, args, truth=None) -> None:
         epochs = "-" if rep.epochs is None else f"{rep.epochs}"
         line = f"{label:<34}{wall:>9.1f}{epochs:>8}{rep.rmse_val:>10.4f}{rep.rmse_val_baseline:>10.4f}"
         print(line + (f"{floor:>9.4f}" if floor is not None else ""), flush=True)
+        if rep.epochs is not None and len(rep.history) > 1:
+            curve = ", ".join(f"{h['rmse_val']:.4f}" for h in rep.history[:20])
+            print(f"{'':<4}val RMSE by epoch: {curve}{' ...' if len(rep.history) > 20 else ''}", flush=True)
 
 
 def main() -> None:
@@ -113,13 +116,17 @@ def main() -> None:
     ap.add_argument("--paper-max-seconds", type=float, default=900.0, help="wall-clock cap of the paper preset")
     ap.add_argument("--block-frames", type=int, default=48)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--skip-synthetic", action="store_true", help="only the given dataset")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(args.threads)
-    syn = synthetic_pairs(args.n, seed=1)
-    run("synthetic", {"va": syn.va, "expr": syn.expr, "video_ids": syn.video_ids, "frame_index": syn.frame_index},
-        args, truth=syn.true_map)
+    if args.skip_synthetic and args.dataset is None:
+        ap.error("--skip-synthetic needs a dataset")
+    if not args.skip_synthetic:
+        syn = synthetic_pairs(args.n, seed=1)
+        run("synthetic", {"va": syn.va, "expr": syn.expr, "video_ids": syn.video_ids, "frame_index": syn.frame_index},
+            args, truth=syn.true_map)
     if args.dataset is not None:
         run(str(args.dataset), load_pairs(args.dataset), args)
 

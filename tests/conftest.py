@@ -44,3 +44,30 @@ def sample_video(videos_dir: Path) -> Path:
     """The expressive Pexels clip (crying -> surprise -> laughing), 472 frames, 640x360, 23.976 fps."""
     path = Path(os.environ.get("DFM_SAMPLE_VIDEO", videos_dir / "pexels_wolfganglanger_woman_emotions_01.mp4"))
     return _require(path, "sample video")
+
+
+@pytest.fixture(scope="session")
+def dfm_env(assets_dir, tmp_path_factory):
+    """Point the asset store, cache and workspace at the shared models and a per-run temp folder."""
+    root = tmp_path_factory.mktemp("dfm")
+    saved = {k: os.environ.get(k) for k in ("DFM_ASSETS", "DFM_CACHE", "DFM_WORKSPACE")}
+    os.environ.update(DFM_ASSETS=str(assets_dir), DFM_CACHE=str(root / "cache"), DFM_WORKSPACE=str(root / "workspace"))
+    yield root
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def session(dfm_env):
+    """One Session for the whole run, so each clip is analysed once and its cached track reused."""
+    from dfm.app.session import Session
+
+    return Session(progress=False)
+
+
+@pytest.fixture(scope="session")
+def pexels_track(session, sample_video):
+    return session.analyze(sample_video)

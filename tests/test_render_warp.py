@@ -161,3 +161,37 @@ def test_paste_with_zero_alpha_keeps_exact_pixels():
     assert changed[15:20, 15:20].all()
     changed[15:20, 15:20] = False
     assert not changed.any()
+
+
+class _Frame:
+    """A stand-in for dfm.io.video.VideoFrame: index, image, with_image."""
+
+    def __init__(self, index: int, image: np.ndarray):
+        self.index, self.image = index, image
+
+    def with_image(self, image: np.ndarray) -> "_Frame":
+        return _Frame(self.index, image)
+
+
+def test_render_video_passes_frame_objects_and_keep_mask(mesh):
+    e = np.zeros((3, 53), np.float32)
+    track = syn.synthetic_track(e, W, H, SCALE)
+    images = syn.scene_frames(mesh, mesh.neutral, track)
+    frames = [_Frame(i, img) for i, img in enumerate(images)]
+    r = WarpRenderer(mesh, track, None)
+    targets = np.tile(_smile(1.0, 0.3), (3, 1))
+    outs = list(r.render_video(iter(frames), targets, np.array([0.0, 1.0, 0.5])))
+    assert outs[0] is frames[0]
+    assert isinstance(outs[1], _Frame) and outs[1].index == 1 and outs[1] is not frames[1]
+    assert np.any(outs[1].image != images[1]) and np.any(outs[2].image != images[2])
+    # half weight moves the face about half as far
+    rep = r.report.frames
+    assert 0.3 < rep[2].max_displacement_px / rep[1].max_displacement_px < 0.7
+    summary = r.report.summary()
+    assert summary["frames"] == 3 and summary["edited"] == 2
+    # a keep mask holds the input pixels exactly where it is 1
+    keep = np.zeros((H, W), bool)
+    keep[: H // 2] = True
+    out = r.render_frame(1, images[1], targets[1], 1.0, keep_mask=keep)
+    np.testing.assert_array_equal(out[: H // 2], images[1][: H // 2])
+    assert np.any(out[H // 2:] != images[1][H // 2:])

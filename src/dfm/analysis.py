@@ -29,7 +29,7 @@ from dfm.face.track import FaceTrack
 from dfm.face.tracking import N_MESH_LANDMARKS, FaceTracker, FrameTrack, stack_tracks
 from dfm.io.files import atomic_write_text, sha256_file
 
-ANALYSIS_VERSION = 1  # bump when a change alters cached tracks
+ANALYSIS_VERSION = 2  # bump when a change alters cached tracks
 AFFECT_BATCH = 64
 
 

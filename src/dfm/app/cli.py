@@ -56,7 +56,26 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--overwrite", action="store_true")
     _affect_args(ins)
     ins.set_defaults(handler=cmd_inspect)
+    pl = sub.add_parser("plan", help="turn edits into a per-frame target expression (writes plan.npz + a plot)")
+    pl.add_argument("video", type=Path)
+    _edit_args(pl)
+    pl.add_argument("-o", "--output", type=Path, required=True, help="plan file (.npz); a .png plot is written beside it")
+    pl.add_argument("--overwrite", action="store_true")
+    _affect_args(pl)
+    pl.set_defaults(handler=cmd_plan)
     return p
+
+
+def _edit_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--edits", type=Path, default=None, help="edit list JSON file")
+    p.add_argument("--edit", action="append", default=[], metavar="LABEL:INTENSITY:START-END",
+                   help="an edit, e.g. happy:high:2.0-5.5 or sad:0.7:f48-f120 (repeatable)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the VA trajectory sampling (recorded)")
+    p.add_argument("--transitions", type=int, default=20, help="frames of blend at each end of an edit")
+    speech = p.add_mutually_exclusive_group()
+    speech.add_argument("--preserve-speech", dest="preserve_speech", action="store_true", default=None,
+                        help="keep the original lip/jaw articulation (default: on when the audio has speech)")
+    speech.add_argument("--no-preserve-speech", dest="preserve_speech", action="store_false")
 
 
 def _common_args(p: argparse.ArgumentParser) -> None:
@@ -120,6 +139,22 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     outputs = _session(args).inspect(args.video, args.output, overwrite=args.overwrite)
     for name, path in outputs.items():
         print(f"{name}: {path}")
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from dfm.edits import edits_from_args, plot_plan
+
+    if args.output.exists() and not args.overwrite:
+        raise DfmError(f"{args.output} exists; pass --overwrite to replace it")
+    session = _session(args)
+    edits = edits_from_args(args.edits, args.edit)
+    plan = session.plan(args.video, edits, seed=args.seed, transition_frames=args.transitions,
+                        preserve_speech=args.preserve_speech)
+    plan.save(args.output, overwrite=True)
+    png = args.output.with_suffix(".png")
+    plot_plan(plan, session.analyze(args.video).expression, png)
+    print(f"plan: {args.output} ({int((plan.weight > 0).sum())} frames edited); plot: {png}")
     return 0
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from dfm.analysis import AnalysisOptions, FaceModels, analyze_video, default_workspace
 from dfm.assets import AssetStore
+from dfm.errors import DfmError
 from dfm.face.expressions import EXPRESSION_NAMES
 from dfm.face.track import FaceTrack
 
@@ -43,11 +44,52 @@ class Session:
                              models=None if self._models is None else self._models,
                              progress=self.progress, force=force)
 
+    def video_decoder(self, track: FaceTrack, preset: str = "fast"):
+        """A decoder trained on one video's own (VA, expression) pairs (the video as its own collection),
+        blended with the universal FACS prior where its data is thin; cached beside the track."""
+        from dfm.decoder import PersonDecoder
+
+        folder = Path(track.meta["cache"]).with_suffix("") / f"decoder-{preset}"
+        if (folder / "card.json").exists():
+            try:
+                return PersonDecoder.load(folder)
+            except DfmError:  # written by an older decoder format: retrain below
+                pass
+        va, expr, frames = track_pairs(track)
+        if len(va) < 50:
+            return PersonDecoder.universal()
+        dec = PersonDecoder(preset).fit(va, expr, video_ids=np.zeros(len(va), np.int64), frame_index=frames,
+                                        data_info={"video_sha256": track.meta.get("source_sha256")})
+        dec.save(folder, overwrite=True)
+        return dec
+
+    def plan(self, video: str | os.PathLike, edits, *, decoder=None, seed: int = 0,
+             transition_frames: int = 20, preserve_speech: bool | None = None, smoothing: float | None = 0.1):
+        """Per-frame target expression and edit weights for an edit list (see dfm.edits.make_plan)."""
+        from dfm.edits import make_plan_for_track
+        from dfm.io.audio import has_speech
+
+        track = self.analyze(video)
+        decoder = decoder if decoder is not None else self.video_decoder(track)
+        if preserve_speech is None:
+            preserve_speech = has_speech(video)
+        return make_plan_for_track(track, edits, decoder.predict, seed=seed, transition_frames=transition_frames,
+                                   preserve_speech=preserve_speech, smoothing=smoothing)
+
     def inspect(self, video: str | os.PathLike, out_dir: str | os.PathLike, overwrite: bool = False) -> dict[str, Path]:
         from dfm.app.inspection import write_inspection
 
         track = self.analyze(video)
         return write_inspection(video, track, self.models.model, out_dir, progress=self.progress, overwrite=overwrite)
+
+
+def track_pairs(track: FaceTrack) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(VA (N,2), expression (N,53), frame index (N,)) of the frames with a face and an affect estimate."""
+    if track.valence is None:
+        return np.zeros((0, 2), np.float32), np.zeros((0, 53), np.float32), np.zeros(0, np.int64)
+    ok = track.valid & np.isfinite(track.valence) & np.isfinite(track.arousal)
+    va = np.stack([track.valence, track.arousal], 1)[ok]
+    return va.astype(np.float32), track.expression[ok], np.flatnonzero(ok)
 
 
 def analysis_summary(track: FaceTrack) -> dict[str, Any]:

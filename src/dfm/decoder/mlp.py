@@ -167,7 +167,8 @@ class MLPDecoder(DataDecoder):
                 count += idx.shape[0]
             net.eval()
             with torch.no_grad():
-                val = float(torch.sqrt(torch.mean((net(xv).clamp(0, 1) - yv) ** 2)))
+                pv = torch.cat([net(xv[i : i + 8192]) for i in range(0, xv.shape[0], 8192)])
+                val = float(torch.sqrt(torch.mean((pv.clamp(0, 1) - yv) ** 2)))
             history.append({"epoch": epoch, "loss_train": total / max(count, 1), "rmse_val": val,
                             "fraction": count / n})
             if self.verbose:
@@ -193,10 +194,10 @@ class MLPDecoder(DataDecoder):
             "history": history,
         }
 
-    def _predict_raw(self, va: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            out = self.net_(torch.from_numpy(np.ascontiguousarray(va, dtype=np.float32)))
-        return out.numpy()
+    def _predict_raw(self, va: np.ndarray, chunk: int = 8192) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(va, dtype=np.float32))
+        with torch.no_grad():  # in chunks: the paper net's 4096-wide activations are large
+            return torch.cat([self.net_(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)]).numpy()
 
     def _state(self) -> dict[str, np.ndarray]:
         return {k: v.detach().cpu().numpy() for k, v in self.net_.state_dict().items()}

@@ -197,6 +197,8 @@ def read_card(directory: str | os.PathLike) -> dict[str, Any]:
         card = json.loads(path.read_text())
     except (OSError, ValueError) as e:
         raise DfmError(f"decoder model card {path} is unreadable ({e}); retrain with `dfm person train NAME`") from None
+    if not isinstance(card, dict):
+        raise DfmError(f"decoder model card {path} is not a JSON object; retrain with `dfm person train NAME`")
     version = card.get("format_version")
     while version != FORMAT_VERSION and version in MIGRATIONS:
         card = MIGRATIONS[version](card, directory)

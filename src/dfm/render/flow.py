@@ -83,6 +83,16 @@ class CropGrid:
         """A work-grid array resized to the crop (crop_h, crop_w, ...)."""
         return cv2.resize(work, (self.width, self.height), interpolation=interpolation)
 
+    def upsample_box(self, work: np.ndarray, ys: slice, xs: slice, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+        """Like upsample(work)[ys, xs] (crop-relative slices) but computing only that part."""
+        u = ((np.arange(xs.start, xs.stop, dtype=np.float32) + 0.5) * self.sx - 0.5)
+        v = ((np.arange(ys.start, ys.stop, dtype=np.float32) + 0.5) * self.sy - 0.5)
+        mx = np.empty((len(v), len(u)), np.float32)
+        my = np.empty((len(v), len(u)), np.float32)
+        mx[:] = u[None, :]
+        my[:] = v[:, None]
+        return cv2.remap(work, mx, my, interpolation, borderMode=cv2.BORDER_REPLICATE)
+
 
 def face_box(points: np.ndarray, frame_hw: tuple[int, int], pad: float) -> tuple[int, int, int, int] | None:
     """Integer box around points (N, >=2) padded by `pad` pixels, clipped to the frame; None if empty."""
@@ -112,7 +122,7 @@ def push_pull_fill(values: np.ndarray, weight: np.ndarray, min_size: int = 2) ->
     """Fill a field (h, w, C) where weight (h, w) is 0 by a smooth mask-normalised pyramid extension.
 
     Known pixels (weight 1) keep their values; unknown ones get a weighted average of their
-    neighbourhood at the coarsest scale that has data, blended up level by level (push-pull).
+    neighbourhood at the finest scale where every pixel has data, blended up level by level (push-pull).
     """
     vals = values.astype(np.float32, copy=False)
     wgt = weight.astype(np.float32, copy=False)
@@ -121,7 +131,7 @@ def push_pull_fill(values: np.ndarray, weight: np.ndarray, min_size: int = 2) ->
     while True:
         levels.append((v, w))
         h_, w_ = w.shape
-        if min(h_, w_) <= min_size:
+        if min(h_, w_) <= min_size or (w > 1e-6).all():
             break
         size = ((w_ + 1) // 2, (h_ + 1) // 2)
         v = cv2.resize(v, size, interpolation=cv2.INTER_AREA)

@@ -51,8 +51,9 @@ def region_weights_for(neutral: np.ndarray, part: np.ndarray) -> np.ndarray:
     nose = _smooth_ellipse(p, (0.0, -0.2), (2.2, 2.0), 0.4)
     lower = _smooth_ellipse(p, (0.0, -3.6), (6.6, 5.4), 0.35) * face * (1.0 - nose)
     upper = _smooth_ellipse(p, (0.0, 6.6), (8.2, 4.6), 0.35) * face
-    eyes = np.maximum(_smooth_ellipse(p, (3.15, 3.35), (2.0, 1.25), 0.45),
-                      _smooth_ellipse(p, (-3.15, 3.35), (2.0, 1.25), 0.45))
+    # the eye openings, lids and lashes stay the original's (gaze, blinks, lash positions)
+    eyes = np.maximum(_smooth_ellipse(p, (3.15, 3.45), (2.4, 1.65), 0.4),
+                      _smooth_ellipse(p, (-3.15, 3.45), (2.4, 1.65), 0.4))
     upper *= 1.0 - eyes
     # the two skin regions share a soft seam under the eyes: normalise where they overlap
     total = lower + upper
@@ -79,6 +80,7 @@ class RenderMesh:
     face_vertices: np.ndarray  # (Vf,) subset indices of the Face surface (for boxes)
     mouth_view_triangles: np.ndarray  # (Tm,) rows of `triangles` near the mouth (visibility raster)
     mouth_view_vertices: np.ndarray  # vertices those triangles use
+    appearance_vertices: np.ndarray  # vertices whose pixels retrieval may copy (any region weight > 0)
 
     @classmethod
     def build(cls, model: FaceModel, identity: np.ndarray | None = None, n_keys: int = 96,
@@ -88,12 +90,10 @@ class RenderMesh:
         deltas below delta_tolerance cm are dropped (stored sparse: most shapes are local)."""
         groups = [(name, part) for names, part in
                   ((FACE_REGIONS, PART_FACE), (EYE_REGIONS, PART_EYE), (MOUTH_REGIONS, PART_MOUTH)) for name in names]
-        vparts = [(model.region_vertices(name), part) for name, part in groups]
         tris = [(model.triangles_of(model.region_faces(name)), part) for name, part in groups]
-        vertex_index = np.concatenate([v for v, _ in vparts]).astype(np.int64)
-        vertex_part = np.concatenate([np.full(len(v), p, np.int8) for v, p in vparts])
-        lookup = np.full(model.n_vertices, -1, np.int64)
-        lookup[vertex_index] = np.arange(len(vertex_index))
+        part_full = np.full(model.n_vertices, -1, np.int8)
+        for name, part in groups:
+            part_full[model.region_vertices(name)] = part
         # drop surfaces a camera in front of the face cannot see: the back of the eyeballs and eye sockets,
         # the back teeth and the back of the gums/tongue (the mouth socket stays whole: it lines the cavity)
         keep_tris = []
@@ -103,9 +103,15 @@ class RenderMesh:
                 t = t[zmax > hidden_eye_z]
             elif name in ("Teeth", "Gums and tongue"):
                 t = t[zmax > hidden_mouth_z]
-            keep_tris.append((t, part, name))
-        triangles = np.concatenate([lookup[t] for t, _, _ in keep_tris]).astype(np.int32)
-        triangle_part = np.concatenate([np.full(len(t), p, np.int8) for t, p, _ in keep_tris])
+            keep_tris.append((t, part))
+        # keep only the vertices that are drawn (plus the whole Face surface)
+        vertex_index = np.union1d(np.concatenate([t.ravel() for t, _ in keep_tris]),
+                                  model.region_vertices(FACE_REGIONS[0])).astype(np.int64)
+        vertex_part = part_full[vertex_index]
+        lookup = np.full(model.n_vertices, -1, np.int64)
+        lookup[vertex_index] = np.arange(len(vertex_index))
+        triangles = np.concatenate([lookup[t] for t, _ in keep_tris]).astype(np.int32)
+        triangle_part = np.concatenate([np.full(len(t), p, np.int8) for t, p in keep_tris])
         if (triangles < 0).any():
             raise ValueError("render mesh triangles reference vertices outside the subset")
 
@@ -137,7 +143,8 @@ class RenderMesh:
                    vertex_part=vertex_part, neutral=neutral, base=base, deltas=deltas, key_deltas=key_deltas,
                    region_weights=weights, key_vertices=keys, face_vertices=face_vertices,
                    mouth_view_triangles=mouth_view,
-                   mouth_view_vertices=np.unique(triangles[mouth_view]))
+                   mouth_view_vertices=np.unique(triangles[mouth_view]),
+                   appearance_vertices=np.nonzero(weights.max(axis=1) > 0)[0])
 
     @property
     def n_vertices(self) -> int:

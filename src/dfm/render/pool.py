@@ -78,16 +78,18 @@ class FramePool:
 
     @classmethod
     def build(cls, track: FaceTrack, frames: FrameSource, indices: Sequence[int] | np.ndarray, mesh: RenderMesh, *,
-              video: str = "", max_frames: int | None = 240, max_face_px: float | None = 320.0,
-              pad: float = 0.3, max_residual: float | None = None) -> "FramePool":
+              video: str = "", max_frames: int | None = 240, max_face_px: float | None = 400.0,
+              pad: float = 0.15, max_residual: float | None = None) -> "FramePool":
         """Crop the allowed frames of one video.
 
         frames: a callable index -> (H, W, 3) uint8 RGB, a sequence of frames, or an iterable that
-        yields the video's frames in order (only the allowed ones are kept). indices: the frames that
+        yields the video's frames in order (only the allowed ones are kept); frame objects with an
+        `.image` (dfm.io.video.VideoFrame) are accepted in place of arrays. indices: the frames that
         may be used — nothing else is stored. Invalid (untracked) frames and, if max_residual is set,
         badly fitted ones are skipped. max_frames: keep at most this many, chosen to span the
         expressions (farthest-point sampling on the key-vertex features). max_face_px: downscale crops
-        whose face is wider than this (memory). pad: crop margin as a fraction of the face size.
+        whose face is wider than this (memory: 240 crops of a 400 px face take about 100 MB). pad: crop
+        margin around the retrievable face area, as a fraction of the face size.
         """
         allowed = np.unique(np.asarray(indices, np.int64))
         allowed = allowed[(allowed >= 0) & (allowed < track.n_frames)]
@@ -101,7 +103,8 @@ class FramePool:
         wanted = set(int(i) for i in allowed)
         entries: list[PoolFrame] = []
 
-        def add(i: int, image: np.ndarray) -> None:
+        def add(i: int, image) -> None:
+            image = np.asarray(getattr(image, "image", image))
             entries.append(_crop_frame(track, i, image, mesh, video, max_face_px, pad))
 
         if callable(frames):
@@ -126,7 +129,7 @@ class FramePool:
 def _crop_frame(track: FaceTrack, i: int, image: np.ndarray, mesh: RenderMesh, video: str,
                 max_face_px: float | None, pad: float) -> PoolFrame:
     rot, trans, s = track.rotation[i], track.translation[i], float(track.scale[i])
-    face = project_vertices(mesh.vertices(track.expression[i])[mesh.face_vertices], rot, trans, s)
+    face = project_vertices(mesh.vertices(track.expression[i])[mesh.appearance_vertices], rot, trans, s)
     face_px = 15.0 * s
     h, w = image.shape[:2]
     m = pad * face_px

@@ -174,8 +174,12 @@ class WarpRenderer:
     # ------------------------------------------------------------------------------------------ state
     def reset(self) -> None:
         """Forget temporal state (source choices, cross-fades) and the report."""
-        self._selectors = {r: HysteresisSelector(self.params.hysteresis) for r in REGIONS}
+        self._end_of_edit()
         self.report = RenderReport()
+
+    def _end_of_edit(self) -> None:
+        """A frame without an edit ends the current run: the next edit chooses its sources afresh."""
+        self._selectors = {r: HysteresisSelector(self.params.hysteresis) for r in REGIONS}
 
     # --------------------------------------------------------------------------------------- geometry
     def target_expression(self, index: int, target: np.ndarray, weight: float) -> np.ndarray:
@@ -218,15 +222,22 @@ class WarpRenderer:
         return src
 
     # ------------------------------------------------------------------------------------------ frame
-    def render_frame(self, index: int, image: np.ndarray, target_expression: np.ndarray, weight: float) -> np.ndarray:
-        """Render one frame (H, W, 3) uint8 RGB; weight 0 (or an untracked frame) returns `image` itself."""
+    def render_frame(self, index: int, image: np.ndarray, target_expression: np.ndarray, weight: float,
+                     keep_mask: np.ndarray | None = None) -> np.ndarray:
+        """Render one frame (H, W, 3) uint8 RGB; weight 0 (or an untracked frame) returns `image` itself.
+
+        keep_mask: optional (H, W) bool/float in [0, 1], pixels to keep from the input (e.g. a hand in
+        front of the face, from an occlusion segmenter); 1 keeps the input pixel exactly.
+        """
         t_start = time.perf_counter()
         rep = FrameReport(index=int(index), weight=float(weight), edited=False)
         self.report.frames.append(rep)
         if not weight > 0.0:
+            self._end_of_edit()
             return image
         if not (0 <= index < self.track.n_frames) or not self.geometry.valid[index]:
             rep.note = "no tracked face"
+            self._end_of_edit()
             return image
         p = self.params
         h, w = image.shape[:2]
@@ -258,6 +269,9 @@ class WarpRenderer:
 
         keep = grid.upsample(flow.falloff) > 0.0
         result = paste(image, out_crop, grid, keep)
+        if keep_mask is not None:
+            k = np.asarray(keep_mask, np.float32)[..., None]
+            result = np.where(k >= 1.0, image, np.clip(result * (1.0 - k) + image * k + 0.5, 0, 255)).astype(np.uint8)
         rep.edited = True
         rep.timings_ms["total"] = (time.perf_counter() - t_start) * 1e3
         return result
@@ -298,7 +312,20 @@ class WarpRenderer:
         if not skin_sources and not has_mouth:
             return warped
 
-        box = _Box.around(flow.coverage, flow.grid)
+        # work only where something changes: the retrieved skin regions and the mouth with its lip ring
+        grid = flow.grid
+        area = np.zeros(part.shape, bool)
+        weights_work = None
+        if skin_sources:
+            weights_work = interpolate(flow.raster, self.mesh.region_weights, self.mesh.triangles)
+            for r_i, region in enumerate(REGIONS):
+                if region != "mouth" and any(s >= 0 for s, _ in choices.get(region, [])):
+                    area |= weights_work[..., r_i] > 1e-3
+            area &= part == PART_FACE
+        if has_mouth:
+            k = max(3, int(round(0.06 * face_px * grid.sx)) | 1)
+            area |= cv2.dilate(mouth_work.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+        box = _Box.around(area, grid, pad=3)
         if box.empty:
             return warped
         out = warped[box.ys, box.xs].astype(np.float32)
@@ -309,18 +336,18 @@ class WarpRenderer:
             src = self._source(pos)
             if pos not in maps:
                 m_work = sample_positions(flow.raster, self.mesh, src.projected)
-                maps[pos] = (m_work, flow.grid.upsample(m_work)[box.ys, box.xs])
+                maps[pos] = (m_work, flow.grid.upsample_box(m_work, box.ys, box.xs))
             return src, maps[pos][0], maps[pos][1]
 
         if skin_sources:
-            out = self._skin(flow, box, out, warped, choices, source_maps, face_px)
+            out = self._skin(flow, box, out, warped, weights_work, choices, source_maps, face_px)
         if has_mouth:
             out = self._mouth(flow, box, out, choices.get("mouth", [(SELF, 1.0)]), target_shape, face_px, rep)
         result = warped.copy()
         result[box.ys, box.xs] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
         return result
 
-    def _skin(self, flow: FaceFlow, box: _Box, base: np.ndarray, warped: np.ndarray,
+    def _skin(self, flow: FaceFlow, box: _Box, base: np.ndarray, warped: np.ndarray, weights_work: np.ndarray,
               choices: dict[str, list[tuple[int, float]]], source_maps, face_px: float) -> np.ndarray:
         """Lower and upper face: sources under the current shading (ratio image), multi-band blended.
 
@@ -330,7 +357,6 @@ class WarpRenderer:
         p = self.params
         grid = flow.grid
         skin = flow.part == PART_FACE
-        weights_work = interpolate(flow.raster, self.mesh.region_weights, self.mesh.triangles)
         # shading gains are low-frequency: estimate them on a grid half as fine as the flow's
         half = (max(2, grid.work_w // 2), max(2, grid.work_h // 2))
         warped_half = cv2.resize(warped, half, interpolation=cv2.INTER_AREA).astype(np.float32)
@@ -357,11 +383,11 @@ class WarpRenderer:
                 coef[s] = coef[s] + c if s in coef else c
         if not alpha_work.max() > 0:
             return base
-        alpha = np.clip(grid.upsample(alpha_work)[box.ys, box.xs], 0.0, 1.0)
-        overlay = grid.upsample(self_alpha)[box.ys, box.xs][..., None] * base if self_alpha.any() else np.zeros_like(base)
+        alpha = np.clip(grid.upsample_box(alpha_work, box.ys, box.xs), 0.0, 1.0)
+        overlay = grid.upsample_box(self_alpha, box.ys, box.xs)[..., None] * base if self_alpha.any() else np.zeros_like(base)
         for s, c in coef.items():
             src, _, m_full = source_maps(s)
-            overlay += remap(src.frame.crop, m_full) * grid.upsample(c)[box.ys, box.xs]
+            overlay += remap(src.frame.crop, m_full) * grid.upsample_box(c, box.ys, box.xs)
         # overlay holds sum(opacity * source); normalise to a full-strength image where there is opacity
         np.divide(overlay, np.maximum(alpha, 1e-3)[..., None], out=overlay)
         if p.skin_blend == "multiband":
@@ -382,10 +408,12 @@ class WarpRenderer:
         if rel.empty:
             return out
         sub = out[rel.ys, rel.xs]
-        ring = grid.upsample(ring_work.astype(np.uint8), cv2.INTER_NEAREST)[mb.ys, mb.xs][:sub.shape[0], :sub.shape[1]] > 0
+        mys = slice(rel.ys.start + box.ys.start, rel.ys.stop + box.ys.start)  # crop-relative rows/cols of `sub`
+        mxs = slice(rel.xs.start + box.xs.start, rel.xs.stop + box.xs.start)
+        ring = grid.upsample_box(ring_work.astype(np.uint8), mys, mxs, cv2.INTER_NEAREST) > 0
         feather = max(p.mouth_feather * face_px * grid.sx, 0.5)
         soft = cv2.GaussianBlur(mouth_work.astype(np.float32), (0, 0), feather)
-        m_full = grid.upsample(soft)[mb.ys, mb.xs][:sub.shape[0], :sub.shape[1]]
+        m_full = grid.upsample_box(soft, mys, mxs)
         m_full = np.clip((m_full - 0.25) / 0.5, 0.0, 1.0)  # stays inside the lips, soft edge
         inner = m_full > 0
         if not inner.any():
@@ -393,7 +421,7 @@ class WarpRenderer:
         lip_colour = sub[ring].mean(0) if ring.any() else np.array([120.0, 60.0, 60.0], np.float32)
         mouth_h = max(1.0, float(np.sqrt(mouth_work.sum())) / grid.sy)
         cavity = mouth_cavity(sub.shape[:2], m_full, lip_colour, 0.35 * mouth_h)
-        dis = grid.upsample(flow.disoccluded.astype(np.float32))[mb.ys, mb.xs][:sub.shape[0], :sub.shape[1]] > 0.5
+        dis = grid.upsample_box(flow.disoccluded.astype(np.float32), mys, mxs) > 0.5
 
         mix = np.zeros_like(sub)
         n_inner = max(int(inner.sum()), 1)
@@ -462,6 +490,7 @@ class WarpRenderer:
                 raise ValueError(f"frame {index} has no target/weight (only {len(weights)} given)")
             if not weights[index] > 0.0:
                 self.report.frames.append(FrameReport(index=index, weight=float(weights[index]), edited=False))
+                self._end_of_edit()
                 yield frame
                 continue
             image = frame if is_array else frame.image

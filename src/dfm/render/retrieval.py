@@ -2,12 +2,14 @@
 
 Cost of pool entry j for region r and the current frame:
 
-    rms_K( f_r(e_j) - f_r(e_target) )  +  pose_weight * angle(R_j, R_current) [deg]  +  scale term
+    rms_top( f_r(e_j) - f_r(e_target) )  +  pose_weight * angle(R_j, R_current) [deg]  +  scale term
 
-where f_r(e) are the model-space positions (cm, expression part) of region r's key vertices: a
-geometric distance on the region's blendshapes, so correlated shapes are not counted twice and a
-shape counts by how much it actually moves that region. The current frame itself (pure warp, no
-retrieval) competes as candidate SELF with cost rms_K(f_r(e_original) - f_r(e_target)) + self_bias.
+where f_r(e) are the model-space positions (cm, expression part) of region r's key vertices and
+rms_top is the RMS over the `focus` share of them that differ most: a geometric distance on the
+region's blendshapes, so correlated shapes are not counted twice, a shape counts by how much it
+actually moves that region, and a local change (the brows) is not diluted by the rest (the forehead).
+The eye shapes are ignored (the renderer keeps the original's). The current frame itself (pure warp,
+no retrieval) competes as candidate SELF with cost rms_top(f_r(e_original) - f_r(e_target)) + self_bias.
 
 The inner mouth is transferred 2-D, opening to opening (mouth.py), so what matters there besides the
 lips' shape is how much the source's visible opening must be stretched: the best few entries pay
@@ -42,13 +44,29 @@ def rotation_angle_deg(rotations: np.ndarray, reference: np.ndarray) -> np.ndarr
 
 @dataclass(frozen=True)
 class MatchParams:
-    pose_weight: float = 0.015  # cm of key-vertex RMS per degree of head-pose difference
+    focus: float = 0.25  # share of a region's key vertices (the most changed) that the distance uses
+    pose_weight: float = 0.006  # cm per degree of head-pose difference (skin regions)
+    mouth_pose_weight: float = 0.004  # cm per degree for the inner mouth (transferred 2-D, pose-robust)
     scale_weight: float = 0.3  # cm per unit of |log(scale_j / scale)| (lower-resolution sources)
     self_bias: float = 0.08  # cm: how much better a pool frame must be than the pure warp
     max_cost: float = 0.45  # cm: beyond this no pool frame is considered a match
     hidden_weight: float = 0.4  # cm per unit share of the target's inner mouth the original does not show
     stretch_weight: float = 0.25  # cm per unit of inner-mouth stretch (see mouth.stretch)
     mouth_candidates: int = 4  # best pool entries whose mouth opening is compared per frame
+
+
+def focused_distance(features: np.ndarray, target: np.ndarray, focus: float) -> np.ndarray:
+    """RMS over the `focus` share of key vertices that differ most (cm), per row of features (N, K*3).
+
+    A region's change is often local (the brows, not the whole forehead): averaging over every key
+    vertex would dilute it, so only the most-changed share counts.
+    """
+    d = features.reshape(len(features), -1, 3) - target.reshape(1, -1, 3)
+    d *= d
+    d2 = d[..., 0] + d[..., 1] + d[..., 2]  # (N, K); faster than sum(-1) over a length-3 axis
+    k = max(1, int(round(focus * d2.shape[1])))
+    top = -np.partition(-d2, k - 1, axis=1)[:, :k]
+    return np.sqrt(top.mean(1))
 
 
 def region_costs(pool: FramePool, mesh: RenderMesh, region: str, target: np.ndarray, rotation: np.ndarray,
@@ -65,11 +83,11 @@ def region_costs(pool: FramePool, mesh: RenderMesh, region: str, target: np.ndar
     t = np.asarray(target, np.float32).copy()
     t[list(ignore)] = 0.0
     ft = mesh.key_features(t, region)[0]
-    k = f.shape[1] // 3
-    geo = np.sqrt(((f - ft) ** 2).sum(1) / k)
+    geo = focused_distance(f, ft, params.focus)
     pose = rotation_angle_deg(pool.rotation, rotation)
     sc = np.abs(np.log(np.maximum(pool.scale, 1e-6) / max(scale, 1e-6)))
-    cost = geo + params.pose_weight * pose + params.scale_weight * sc
+    pose_w = params.mouth_pose_weight if region == "mouth" else params.pose_weight
+    cost = geo + pose_w * pose + params.scale_weight * sc
     if exclude is not None:
         cost = np.where(exclude, np.inf, cost)
     return cost.astype(np.float32)
@@ -81,8 +99,7 @@ def self_cost(mesh: RenderMesh, region: str, original: np.ndarray, target: np.nd
     e = np.stack([original, target]).astype(np.float32)
     e[:, list(ignore)] = 0.0
     f = mesh.key_features(e, region)
-    k = f.shape[1] // 3
-    return float(np.sqrt(((f[0] - f[1]) ** 2).sum() / k)) + params.self_bias
+    return float(focused_distance(f[:1], f[1], params.focus)[0]) + params.self_bias
 
 
 def add_mouth_penalty(costs: np.ndarray, stretches: dict[int, float], params: MatchParams) -> np.ndarray:

@@ -1,0 +1,481 @@
+"""`dfm evaluate`: the whole evaluation of one video, written to a folder.
+
+1. Self-reenactment (paper §4.2, Table 1; `dfm.eval.reenactment`): settings A and B on the last 30 % of
+   the frames, APD / Face-APD / Mouth-APD / PSNR / SSIM, error heat maps of a few test frames.
+2. An edit run like `dfm edit` (analysis -> decoder on the whole video -> plan -> warp renderer ->
+   encode), with a default edit list (`default_edits`) unless edits are given; its output is analysed
+   again (tracking, fit, affect) to measure
+   - emotion fidelity (`dfm.eval.fidelity`),
+   - temporal stability (`dfm.eval.stability`: crop change outside edits / at edit boundaries, landmark
+     jitter of the re-tracked output),
+   - how well the output's re-fitted expression matches the plan's target.
+3. Speed: seconds and frames/s per stage (decode, track, fit, affect: from the analysis run, read from
+   `track.meta['seconds']`; decoder+plan, render, encode: timed here) and end to end.
+
+Files in the output folder: evaluation.json, evaluation.md, per_frame.csv, heatmaps/*.png, edited.mp4.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from dfm.errors import DfmError, InputError
+from dfm.eval.metrics import METRIC_NAMES
+from dfm.eval.reenactment import ProtocolConfig, VARIANTS, VideoTrainingFrames, run_self_reenactment, split_frames
+from dfm.eval.report import PAPER, reenactment_table, write_heatmap
+from dfm.eval.stability import CropChange, jitter_report
+from dfm.eval.fidelity import emotion_fidelity
+from dfm.io.files import atomic_write_text
+
+RENDERERS = ("warp", "neural")
+OUTPUT_FILES = ("evaluation.json", "evaluation.md", "per_frame.csv", "edited.mp4", "heatmaps")
+
+
+@dataclass
+class EvaluationOptions:
+    split: float = 0.7
+    renderer: str = "warp"
+    edits: Any = None  # EditList / list of Edit; None = default_edits(track)
+    seed: int = 0
+    heatmaps: int = 4
+    edit_run: bool = True
+    decoder: str = "fast"
+    protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+
+
+def default_edits(track) -> Any:
+    """Two labelled edits that cover most of the video: happy:high over 15-45 % of its duration and
+    sad:high over 55-85 % (two opposite labels, so one of them differs from whatever the person shows)."""
+    from dfm.edits import Edit, EditList
+
+    n = track.n_frames
+    a, b, c, d = (int(round(x * n)) for x in (0.15, 0.45, 0.55, 0.85))
+    return EditList([Edit(a, b, "happy", "high", unit="frames"), Edit(c, d, "sad", "high", unit="frames")])
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU, cores, Python / platform, load average and the date: where and when the figures were measured."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count()
+    try:
+        load = [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # pragma: no cover
+        load = None
+    return {"cpu": cpu, "cores": cores, "python": platform.python_version(), "platform": platform.platform(),
+            "loadavg_1_5_15": load, "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds")}
+
+
+def _check_output_dir(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output path exists and is not a folder: {out}")
+    if out.exists() and not overwrite:
+        clash = [name for name in OUTPUT_FILES if (out / name).exists()]
+        if clash:
+            raise InputError(f"{out} already holds an evaluation ({', '.join(clash)}); use --overwrite or another folder")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _fps(n: int, seconds: float | None) -> float | None:
+    if seconds is None or seconds <= 0:
+        return None
+    return n / seconds
+
+
+def evaluate_video(session, video: str | os.PathLike, out_dir: str | os.PathLike,
+                   options: EvaluationOptions | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Run the evaluation of one video (see module doc); returns the JSON document it wrote."""
+    from dfm.io.video import iter_frames, probe_video
+
+    opts = options or EvaluationOptions()
+    if opts.renderer not in RENDERERS:
+        raise DfmError(f"unknown renderer {opts.renderer!r}; choose one of {', '.join(RENDERERS)}")
+    if opts.renderer == "neural":
+        raise DfmError("the neural renderer is not available yet; evaluate the warp renderer (--renderer warp)")
+    if not 0.0 < opts.split < 1.0:
+        raise DfmError(f"--split must be between 0 and 1 (exclusive), got {opts.split}")
+    video = Path(video)
+    out = Path(out_dir)
+    progress = bool(getattr(session, "progress", False))
+    info = probe_video(video)
+    _check_output_dir(out, overwrite)
+    machine_start = machine_info()
+
+    t0 = time.perf_counter()
+    track = session.analyze(video)
+    t_analysis = time.perf_counter() - t0
+    model = session.models.model
+    n = track.n_frames
+    train, test = split_frames(n, opts.split)
+
+    # ------------------------------------------------------------------------- 1. self-reenactment
+    cfg = replace(opts.protocol, split=opts.split, heatmap_frames=opts.heatmaps, decoder=opts.decoder)
+    training_frames = VideoTrainingFrames(video, len(train))  # decodes [0, n_train) only
+    test_frames = {f.index: f.image for f in iter_frames(video, int(test[0]), n)}
+    result = run_self_reenactment(model, track, training_frames, test_frames.__getitem__, cfg, progress=progress)
+    del training_frames, test_frames
+    heat_paths = []
+    for rec in result.heatmaps:
+        heat_paths.append(str(write_heatmap(rec, out / "heatmaps" / f"heatmap_f{rec['index']:05d}.png").relative_to(out)))
+
+    doc: dict[str, Any] = {
+        "video": str(video.resolve()),
+        "frames": n, "fps": track.fps, "width": track.width, "height": track.height,
+        "valid_frames": int(np.asarray(track.valid).sum()),
+        "renderer": opts.renderer,
+        "affect_estimator": track.meta.get("affect_estimator"),
+        "machine": machine_start,
+        "self_reenactment": result.to_dict(per_frame=False),
+        "paper": PAPER,
+        "heatmaps": heat_paths,
+    }
+
+    # --------------------------------------------------------------------------------- 2. edit run
+    speed: dict[str, Any] = {}
+    if opts.edit_run:
+        doc["edit_run"], speed = _edit_run(session, video, info, track, opts, out, overwrite, progress)
+
+    # ------------------------------------------------------------------------------------ 3. speed
+    secs = dict(track.meta.get("seconds", {}))
+    stages: dict[str, dict[str, Any]] = {}
+    for name in ("decode", "track", "fit", "affect"):
+        if name in secs:
+            stages[name] = {"seconds": float(secs[name]), "fps": _fps(n, float(secs[name])), "from": "analysis run"}
+    for name, s in speed.get("stages", {}).items():
+        stages[name] = {"seconds": s, "fps": _fps(n, s), "from": "edit run"}
+    total = sum(v["seconds"] for k, v in stages.items() if k in ("decode", "track", "fit", "affect", "plan", "render", "encode"))
+    if "decoder" in stages:
+        stages["decoder"]["from"] = "edit run (training, once per person: not in end to end)"
+    doc["speed"] = {
+        "frames": n, "stages": stages,
+        "end_to_end": {"seconds": total, "fps": _fps(n, total),
+                       "stages": "decode+track+fit+affect (analysis) + plan+render+encode (edit run)"},
+        "analysis_cached": bool(track.meta.get("cached", False)),
+        "analysis_seconds_this_call": t_analysis,
+        "note": "analysis stage times are those of the run that filled the cache" if track.meta.get("cached") else
+                "all stages measured in this call",
+        **{k: v for k, v in speed.items() if k != "stages"},
+    }
+    doc["machine"]["loadavg_end"] = machine_info()["loadavg_1_5_15"]
+
+    atomic_write_text(out / "evaluation.json", json.dumps(_jsonable(doc), indent=2))
+    atomic_write_text(out / "evaluation.md", markdown_report(doc))
+    atomic_write_text(out / "per_frame.csv", _per_frame_csv(result))
+    return doc
+
+
+def _edit_run(session, video: Path, info, track, opts: EvaluationOptions, out: Path, overwrite: bool,
+              progress: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Render the video with edits (like `dfm edit`), re-analyse the output, measure fidelity/stability."""
+    from dfm.decoder import PersonDecoder
+    from dfm.edits import make_plan_for_track
+    from dfm.io.video import VideoWriter, iter_frames
+    from dfm.render.mesh import RenderMesh
+    from dfm.render.pool import FramePool
+    from dfm.render.renderer import WarpRenderer
+
+    n = track.n_frames
+    edits = opts.edits if opts.edits is not None else default_edits(track)
+    t0 = time.perf_counter()
+    va = None if track.valence is None else np.stack([track.valence, track.arousal], 1)
+    ok = np.asarray(track.valid, bool) & (np.isfinite(va).all(1) if va is not None else False)
+    if va is not None and ok.sum() >= 10:
+        idx = np.flatnonzero(ok)
+        block = int(max(2, min(48, idx.size // 5)))
+        from dfm.decoder import make_decoder
+
+        decoder = PersonDecoder(decoder=make_decoder(opts.decoder, block_frames=block)).fit(va[idx], track.expression[idx],
+                                                                                         frame_index=idx)
+        decoder_kind = f"person ({idx.size} pairs of this video)"
+    else:
+        decoder = PersonDecoder.universal()
+        decoder_kind = "universal FACS prior (no affect data)"
+    t1 = time.perf_counter()
+    plan_kw: dict[str, Any] = {}
+    if opts.edits is None:  # the default edits: ramps of a fifth of the edit (<= the planner's default)
+        from dfm.edits import DEFAULT_TRANSITION_FRAMES
+
+        shortest = min(int(e.end) - int(e.start) for e in edits)
+        plan_kw["transition_frames"] = int(min(DEFAULT_TRANSITION_FRAMES, max(2, round(0.2 * shortest))))
+    plan = make_plan_for_track(track, edits, decoder.predict, seed=opts.seed, **plan_kw)
+    t2 = time.perf_counter()
+
+    mesh = RenderMesh.build(session.models.model, track.identity)
+    valid_idx = np.flatnonzero(np.asarray(track.valid, bool))
+    pool = FramePool.build(track, (f.image for f in iter_frames(video)), valid_idx, mesh)
+    renderer = WarpRenderer(mesh, track, pool)
+    t3 = time.perf_counter()
+    t_pool = t3 - t2
+
+    out_video = out / "edited.mp4"
+    if out_video.exists() and overwrite:
+        out_video.unlink()
+    change = CropChange(track.landmarks, np.asarray(track.valid, bool))
+    t_decode = t_render = t_encode = t_measure = 0.0
+    with VideoWriter.like(info, out_video, metadata={"comment": "manipulated by DFM (evaluation run)"}) as writer:
+        frames = iter(iter_frames(video))
+        bar = _progress(n, "edit run", progress)
+        while True:
+            a = time.perf_counter()
+            frame = next(frames, None)
+            if frame is None:
+                break
+            image = frame.image
+            b = time.perf_counter()
+            i = frame.index
+            w = float(plan.weight[i]) if i < len(plan.weight) else 0.0
+            if w > 0.0:
+                new = renderer.render_frame(i, image, plan.target[i], w)
+                result = frame if new is image else frame.with_image(new)
+            else:
+                new, result = image, frame
+            c = time.perf_counter()
+            writer.write(result)
+            d = time.perf_counter()
+            change.add(i, image, new, w)
+            e = time.perf_counter()
+            t_decode += b - a
+            t_render += c - b
+            t_encode += d - c
+            t_measure += e - d
+            bar.update(1)
+        bar.close()
+
+    t4 = time.perf_counter()
+    out_track = session.analyze(out_video)
+    t_reanalysis = time.perf_counter() - t4
+
+    va_in = np.stack([track.valence, track.arousal], 1) if track.valence is not None else np.full((n, 2), np.nan)
+    va_out = (np.stack([out_track.valence, out_track.arousal], 1) if out_track.valence is not None
+              else np.full((n, 2), np.nan))
+    va_in = np.where(np.asarray(track.valid)[:, None], va_in, np.nan)
+    va_out = np.where(np.asarray(out_track.valid)[:, None], va_out, np.nan)
+    classes = list(track.meta.get("affect_classes") or [])
+    fidelity = emotion_fidelity(plan.edit_index, plan.weight, plan.edits, va_out, va_in,
+                                out_track.affect_probs, track.affect_probs, classes)
+    jitter = jitter_report(track.landmarks, track.valid, out_track.landmarks, out_track.valid, plan.weight)
+    expression = _expression_check(plan, track, out_track)
+
+    run = {
+        "edits": [r.to_dict() for r in plan.edits],
+        "edits_arg": [r.edit.to_arg(safe=True) for r in plan.edits],
+        "decoder": decoder_kind,
+        "plan_seed": plan.seed,
+        "transition_frames": plan.transition_frames,
+        "edited_frames": int((plan.weight > 0).sum()),
+        "output": str(out_video),
+        "renderer_report": renderer.report.summary(),
+        "emotion_fidelity": fidelity,
+        "stability": {"crop_change": change.result(), "landmark_jitter": jitter},
+        "expression_check": expression,
+        "reanalysis_seconds": t_reanalysis,
+    }
+    speed = {
+        "stages": {"decoder": t1 - t0, "plan": t2 - t1, "render": t_pool + t_render, "encode": t_encode},
+        "detail": {"decoder_fit": t1 - t0, "make_plan": t2 - t1, "pool_build": t_pool, "render_frames": t_render,
+                   "edited_frames": int((plan.weight > 0).sum()),
+                   "render_fps_edited": _fps(int((plan.weight > 0).sum()), t_render),
+                   "decode_edit_pass": t_decode, "encode": t_encode, "measure_overhead": t_measure,
+                   "render_plus_encode_fps": _fps(n, t_render + t_encode + t_decode)},
+    }
+    return run, speed
+
+
+def _expression_check(plan, track, out_track) -> dict[str, Any]:
+    """RMS distance (53 coefficients) between the plan's target and the fitted expression, on the
+    full-weight edited frames: of the input (what the edit asked to change) and of the re-analysed output."""
+    sel = (plan.weight >= 0.999) & np.asarray(track.valid, bool) & np.asarray(out_track.valid, bool)
+    if not sel.any():
+        return {"frames": 0}
+    tgt = np.asarray(plan.target, np.float64)[sel]
+    e_in = np.asarray(track.expression, np.float64)[sel]
+    e_out = np.asarray(out_track.expression, np.float64)[sel]
+    from dfm.face.expressions import EXPRESSION_INDEX
+
+    smile = [EXPRESSION_INDEX["mouthSmile_L"], EXPRESSION_INDEX["mouthSmile_R"]]
+    frown = [EXPRESSION_INDEX["mouthFrown_L"], EXPRESSION_INDEX["mouthFrown_R"]]
+    out: dict[str, Any] = {
+        "frames": int(sel.sum()),
+        "rms_target_vs_input": float(np.sqrt(((tgt - e_in) ** 2).mean())),
+        "rms_target_vs_output": float(np.sqrt(((tgt - e_out) ** 2).mean())),
+        "per_edit": [],
+    }
+    for r in plan.edits:
+        s = sel & (plan.edit_index == r.index)
+        if not s.any():
+            continue
+        out["per_edit"].append({
+            "edit": r.index, "label": r.label,
+            "smile": {"target": float(plan.target[s][:, smile].mean()), "input": float(track.expression[s][:, smile].mean()),
+                      "output": float(out_track.expression[s][:, smile].mean())},
+            "frown": {"target": float(plan.target[s][:, frown].mean()), "input": float(track.expression[s][:, frown].mean()),
+                      "output": float(out_track.expression[s][:, frown].mean())},
+        })
+    return out
+
+
+# ------------------------------------------------------------------------------------------ writing
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return _jsonable(x.tolist())
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating, float)):
+        v = float(x)
+        return None if math.isnan(v) else ("inf" if math.isinf(v) else v)
+    if isinstance(x, (np.bool_,)):
+        return bool(x)
+    if isinstance(x, Path):
+        return str(x)
+    return x
+
+
+def _per_frame_csv(result) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    variants = [v for v in VARIANTS if any(v in r.metrics for r in result.frames)]
+    w.writerow(["frame", "source_A", "source_B", "pose_deg_A", "pose_deg_B"]
+               + [f"{v}_{m}" for v in variants for m in METRIC_NAMES])
+    for r in result.frames:
+        row = [r.index, r.source.get("A", ""), r.source.get("B", ""),
+               _num(r.pose_angle_deg.get("A")), _num(r.pose_angle_deg.get("B"))]
+        row += [_num(r.metrics.get(v, {}).get(m)) for v in variants for m in METRIC_NAMES]
+        w.writerow(row)
+    return buf.getvalue()
+
+
+def _num(x: Any) -> str:
+    if x is None:
+        return ""
+    v = float(x)
+    return "" if math.isnan(v) else f"{v:.4f}"
+
+
+def _f(x: Any, d: int = 2) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, str):
+        return x
+    v = float(x)
+    if math.isnan(v):
+        return "–"
+    if math.isinf(v):
+        return "inf"
+    return f"{v:.{d}f}"
+
+
+def markdown_report(doc: dict[str, Any]) -> str:
+    """The human-readable evaluation.md."""
+    sr = doc["self_reenactment"]
+    m = doc["machine"]
+    lines = [
+        f"# DFM evaluation: {Path(doc['video']).name}",
+        "",
+        f"{doc['frames']} frames ({doc['valid_frames']} with a face), {doc['width']}x{doc['height']}, "
+        f"{doc['fps']:.3f} fps; renderer: {doc['renderer']}; affect estimator: {doc.get('affect_estimator')}.",
+        f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores), load average at start "
+        f"{m.get('loadavg_1_5_15')}, at end {m.get('loadavg_end')}.",
+        "",
+        "## Self-reenactment (paper §4.2, Table 1)",
+        "",
+        f"Frames {sr['train_frames'][0]}..{sr['train_frames'][1] - 1} train, {sr['test_frames'][0]}.."
+        f"{sr['test_frames'][1] - 1} test (split {sr['config']['split']}). Source of each test frame: "
+        f"{sr['config']['source_rule']}. 256x256 crops from the test frame's landmarks; Mouth-APD over the "
+        f"{sr['config']['mouth_apd_mask']}.",
+        "",
+        reenactment_table(sr["summary"]),
+        "",
+        _decoder_line(sr["decoder"]),
+        "",
+    ]
+    if doc.get("heatmaps"):
+        lines += ["Heat maps (per-pixel RGB error, paper Fig. 9): " + ", ".join(f"[{Path(p).name}]({p})" for p in doc["heatmaps"]), ""]
+    run = doc.get("edit_run")
+    if run:
+        fid = run["emotion_fidelity"]
+        lines += ["## Edit run", "", f"Edits: {', '.join(run['edits_arg'])} (decoder: {run['decoder']}); "
+                  f"{run['edited_frames']} edited frames; output re-analysed.", "",
+                  "### Emotion fidelity (full-weight edited frames)", "",
+                  "| edit | frames | in region: output | input | distance: output | input | label called: output | input | mean VA output | input |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+        for e in fid["edits"]:
+            o, i = e["output"], e["input"]
+            lines.append(f"| {e['label']} {_f(e['intensity'])} | {o['frames']} | {_f(o['in_region'])} | {_f(i['in_region'])} | "
+                         f"{_f(o['distance'], 3)} | {_f(i['distance'], 3)} | {_f(o['label_share'])} | {_f(i['label_share'])} | "
+                         f"({_f(o['mean_va'][0])}, {_f(o['mean_va'][1])}) | ({_f(i['mean_va'][0])}, {_f(i['mean_va'][1])}) |")
+        ov = fid["overall"]
+        lines.append(f"| all | {ov['output']['frames']} | {_f(ov['output']['in_region'])} | {_f(ov['input']['in_region'])} | "
+                     f"{_f(ov['output']['distance'], 3)} | {_f(ov['input']['distance'], 3)} | {_f(ov['output']['label_share'])} | "
+                     f"{_f(ov['input']['label_share'])} | | |")
+        st = run["stability"]
+        cc = st["crop_change"]
+        lines += ["", "### Temporal stability", "",
+                  "| frame pairs | pairs | crop change input | output |", "|---|---:|---:|---:|"]
+        for g in ("outside", "boundary", "inside"):
+            lines.append(f"| {g} edits | {cc[g]['pairs']} | {_f(cc[g]['input'], 3)} | {_f(cc[g]['output'], 3)} |")
+        lines.append(f"\nOutside edits the output equals the input: {cc['outside_equal']}.\n")
+        lines += ["| landmark jitter (2nd difference) | input px | output px | input % IOD | output % IOD | output/input |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for k, v in st["landmark_jitter"].items():
+            lines.append(f"| {k} | {_f(v['input']['px'], 3)} | {_f(v['output']['px'], 3)} | {_f(v['input']['iod_pct'], 3)} | "
+                         f"{_f(v['output']['iod_pct'], 3)} | {_f(v['ratio'])} |")
+        ex = run["expression_check"]
+        if ex.get("frames"):
+            lines += ["", f"Re-fitted expression vs the plan's target (RMS over 53 coefficients, full-weight frames): "
+                      f"input {_f(ex['rms_target_vs_input'], 3)}, output {_f(ex['rms_target_vs_output'], 3)}."]
+            for e in ex["per_edit"]:
+                lines.append(f"- edit {e['edit'] + 1} ({e['label']}): smile target {_f(e['smile']['target'])}, input "
+                             f"{_f(e['smile']['input'])}, output {_f(e['smile']['output'])}; frown target "
+                             f"{_f(e['frown']['target'])}, input {_f(e['frown']['input'])}, output {_f(e['frown']['output'])}")
+    sp = doc.get("speed")
+    if sp:
+        lines += ["", "## Speed", "", "| stage | seconds | frames/s | measured in |", "|---|---:|---:|---|"]
+        for name, s in sp["stages"].items():
+            lines.append(f"| {name} | {_f(s['seconds'])} | {_f(s['fps'], 1)} | {s['from']} |")
+        e2e = sp["end_to_end"]
+        lines.append(f"| end to end | {_f(e2e['seconds'])} | {_f(e2e['fps'], 1)} | {e2e['stages']} |")
+        lines.append(f"\n{sp['note']}.")
+    return "\n".join(lines) + "\n"
+
+
+def _decoder_line(d: dict[str, Any]) -> str:
+    if not d.get("available"):
+        return "Setting B: not available (no affect estimates)."
+    return (f"Decoder for B: `{d.get('preset')}` PersonDecoder on {d.get('n_pairs')} training pairs; validation RMSE "
+            f"{_f(d.get('rmse_val'), 3)} (mean-expression baseline {_f(d.get('rmse_val_baseline'), 3)}); on the test "
+            f"frames its expression is {_f(d.get('test_rmse_vs_fitted'), 3)} RMS from the fitted one.")
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="frame", disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+__all__ = ["EvaluationOptions", "default_edits", "evaluate_video", "machine_info", "markdown_report", "RENDERERS"]
