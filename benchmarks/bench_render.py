@@ -5,6 +5,10 @@ per-frame time of `WarpRenderer.render_frame` for: pure warp (empty pool, dark-c
 warp + region retrieval from a pool of the person's frames, with the stage split.
 
     .venv/bin/python benchmarks/bench_render.py [--frames 60] [--scale 17]
+    .venv/bin/python benchmarks/bench_render.py --video CLIP.mp4 --track TRACK.npz [--target-frame 336]
+
+With --video/--track (a FaceTrack saved by the analysis stage) it renders the clip's first --frames
+frames towards the expression fitted at --target-frame, with the whole clip as the pool.
 """
 
 from __future__ import annotations
@@ -35,13 +39,55 @@ def _expr(jaw: float, smile: float, brows: float = 0.0) -> np.ndarray:
     return e
 
 
+def _timed(name: str, r: WarpRenderer, items: list[tuple[int, np.ndarray, np.ndarray]]) -> None:
+    for i, img, tgt in items[:3]:  # warm-up (numba compile, caches)
+        r.render_frame(i, img, tgt, 1.0)
+    r.reset()
+    times, cpu = [], []
+    for i, img, tgt in items:
+        s, c = time.perf_counter(), time.process_time()
+        r.render_frame(i, img, tgt, 1.0)
+        times.append((time.perf_counter() - s) * 1e3)
+        cpu.append((time.process_time() - c) * 1e3)
+    t = np.array(times)
+    stages = {k: np.median([f.timings_ms.get(k, 0.0) for f in r.report.frames]) for k in ("flow+warp", "appearance")}
+    print(f"{name:22s}: median {np.median(t):6.1f} ms  p95 {np.percentile(t, 95):6.1f} ms  "
+          f"-> {1000 / np.median(t):5.1f} frames/s   (median flow+warp {stages['flow+warp']:.1f} ms, "
+          f"appearance {stages['appearance']:.1f} ms; CPU time median {np.median(cpu):.1f} ms)")
+    summary = r.report.summary()
+    print(f"{'':22s}  report: {summary['fallback_frames']} fallbacks, sources {summary['source_frames']}")
+
+
+def _real(args: argparse.Namespace, model: FaceModel) -> None:
+    from dfm.face.track import FaceTrack
+    from dfm.io.video import iter_frames
+
+    track = FaceTrack.load(args.track)
+    mesh = RenderMesh.build(model, track.identity)
+    frames = [f.image for f in iter_frames(args.video, 0, args.frames)]
+    pool = FramePool.build(track, iter_frames(args.video), range(track.n_frames), mesh)
+    target = track.expression[args.target_frame]
+    items = [(i, img, target) for i, img in enumerate(frames) if track.valid[i]]
+    print(f"{args.video}: {len(items)} frames {frames[0].shape[1]}x{frames[0].shape[0]}, pool {len(pool)} frames, "
+          f"target = expression of frame {args.target_frame}")
+    _timed("pure warp (no pool)", WarpRenderer(mesh, track, None), items)
+    _timed("warp + retrieval", WarpRenderer(mesh, track, pool), items)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--scale", type=float, default=17.0, help="camera px per cm (17 ~ a 260 px face box)")
+    ap.add_argument("--video", help="a real clip (needs --track)")
+    ap.add_argument("--track", help="its FaceTrack .npz")
+    ap.add_argument("--target-frame", type=int, default=336)
     args = ap.parse_args()
     n = args.frames
     model = FaceModel.load(MODEL)
+    if args.video:
+        _real(args, model)
+        _load()
+        return
     mesh = RenderMesh.build(model)
     # the person: crying-ish first half, smiling second half, small head motion
     t = np.arange(n)
@@ -56,26 +102,15 @@ def main() -> None:
     target = expr[-1]
     pool = FramePool.build(track, frames, range(n // 2, n), mesh)
 
-    for name, p in (("pure warp (no pool)", None), ("warp + retrieval", pool)):
-        r = WarpRenderer(mesh, track, p)
-        for i in list(edited)[:3]:  # warm-up (numba compile, caches)
-            r.render_frame(i, frames[i], target, 1.0)
-        r.reset()
-        times, cpu = [], []
-        for i in edited:
-            s, c = time.perf_counter(), time.process_time()
-            r.render_frame(i, frames[i], target, 1.0)
-            times.append((time.perf_counter() - s) * 1e3)
-            cpu.append((time.process_time() - c) * 1e3)
-        times_a = np.array(times)
-        stages = {k: np.median([f.timings_ms.get(k, 0.0) for f in r.report.frames]) for k in ("flow+warp", "appearance")}
-        print(f"{name:22s}: median {np.median(times_a):6.1f} ms  p95 {np.percentile(times_a, 95):6.1f} ms  "
-              f"-> {1000 / np.median(times_a):5.1f} frames/s   (median flow+warp {stages['flow+warp']:.1f} ms, "
-              f"appearance {stages['appearance']:.1f} ms; CPU time median {np.median(cpu):.1f} ms)")
-        print(f"{'':22s}  report: {r.report.summary()['fallback_frames']} fallbacks, "
-              f"sources {r.report.summary()['source_frames']}")
+    items = [(i, frames[i], target) for i in edited]
+    _timed("pure warp (no pool)", WarpRenderer(mesh, track, None), items)
+    _timed("warp + retrieval", WarpRenderer(mesh, track, pool), items)
+    _load()
+
+
+def _load() -> None:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"(1-min load average during the run: {load:.1f} on {os.cpu_count()} CPUs)")
+    print(f"(1-min load average at the end: {load:.1f} on {os.cpu_count()} CPUs; other processes inflate wall times)")
 
 
 if __name__ == "__main__":

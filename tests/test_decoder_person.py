@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dfm.affect import regions
-from dfm.decoder import FORMAT_VERSION, PersonDecoder, load_model
+from dfm.decoder import FORMAT_VERSION, PersonDecoder, load_model, va_orbit
 from dfm.decoder.synthetic import synthetic_pairs
 from dfm.errors import DfmError
 from dfm.face.expressions import expression_index as ix
@@ -47,6 +47,7 @@ def test_coverage_report_says_where_the_prior_decodes(happy_person):
     lines = {line.split(":")[0]: line for line in rep.lines()}
     assert set(lines) == set(regions.LABELS)
     assert "universal prior" in lines["sad"] and "person's data" in lines["happy"]
+    assert "val RMSE" in person.summary() and "sad:" in person.summary()
     assert rep.share("happy", "medium") > rep.share("sad", "medium")
 
 
@@ -63,6 +64,10 @@ def test_universal_decoder_needs_no_data():
     assert np.array_equal(u.predict(q), u.predict_prior(q))
     assert np.all(u.blend_weights(q) == 1.0)
     assert all("universal prior" in line for line in u.coverage_report().lines())
+    assert u.summary().startswith("universal FACS prior only")
+    orbit = va_orbit(8, radius=0.8)
+    assert orbit.shape == (8, 2) and np.allclose(np.hypot(*orbit.T), 0.8)
+    assert u.predict(orbit).shape == (8, 53)
 
 
 def test_save_load_round_trip_is_identical(happy_person, tmp_path):

@@ -134,3 +134,18 @@ def test_heatmap_colours():
     assert hm.shape == (1, 2, 3) and hm.dtype == np.uint8
     assert hm[0, 0, 2] > hm[0, 0, 0]  # low error: blue
     assert hm[0, 1, 0] > hm[0, 1, 2]  # high error: red
+
+
+def test_crop_pixels_outside_the_frame_are_left_out():
+    img = np.full((50, 50, 3), 100, np.uint8)
+    box = CropBox(x0=-25, y0=0, side=50, size=50)  # left half of the crop lies left of the frame
+    inside = box.inside(img.shape[:2])
+    assert inside[:, 25:].all() and not inside[:, :25].any()
+    out = img.copy()
+    out[:, 0] = 200  # the frame's first column: replicated over the outside half of the crop
+    gt_c, out_c = box.apply(img), box.apply(out)
+    m = frame_metrics(out_c, gt_c, np.ones((50, 50), bool), None, inside)
+    e = 100 * math.sqrt(3)
+    assert m["apd"] == pytest.approx(e / 25)  # one bad column among 25 valid ones
+    assert m["face_apd"] == pytest.approx(e / 25)
+    assert frame_metrics(out_c, gt_c, None, None)["apd"] == pytest.approx(e * 26 / 50)  # without the mask

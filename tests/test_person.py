@@ -83,7 +83,9 @@ def test_record_from_another_format_version_is_refused(tmp_path):
     person.record_path.write_text(json.dumps(d))
     with pytest.raises(DfmError, match="format version 99.*--overwrite"):
         P.load_person(tmp_path, "alice")
-    assert P.list_persons(tmp_path) == []  # skipped in listings, not a crash
+    problems = []
+    assert P.list_persons(tmp_path, problems) == []  # skipped in listings, not a crash
+    assert problems and problems[0][0] == "alice" and "format version 99" in problems[0][1]
 
 
 class _NoSession:

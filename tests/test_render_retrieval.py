@@ -62,8 +62,10 @@ def test_costs_pick_the_closest_region_expression(mesh):
     same = region_costs(pool, mesh, "lower", _expr(jawOpen=0.5), rot, SCALE, p)
     assert turned[1] > same[1] + 0.1
     assert rotation_angle_deg(np.stack([syn.rotation_xyz(0, 30, 0)]), rot)[0] == pytest.approx(30.0, abs=1e-3)
-    # the original itself is a candidate: no change costs only the bias
-    assert self_cost(mesh, "mouth", e[1], e[1], p) == pytest.approx(p.self_bias)
+    # the original itself is a candidate: no change costs nothing; pool entries pay the retrieval bias
+    assert self_cost(mesh, "mouth", e[1], e[1], p) == pytest.approx(0.0)
+    exact = region_costs(pool, mesh, "lower", e[1], rot, SCALE, p)
+    assert exact[1] == pytest.approx(p.retrieval_bias, abs=1e-4)
 
 
 def test_hysteresis_keeps_the_source_for_small_improvements():
@@ -165,3 +167,15 @@ def test_blend_helpers():
     cav = mouth_cavity((40, 60), interior, np.array([150.0, 80.0, 80.0]), 8.0)
     assert cav[20, 30].sum() < cav[11, 30].sum() < 150 + 80 + 80  # darker deep inside than near the lips
     assert (cav[~interior] == 0).all()
+
+
+def test_pools_merge_across_videos(mesh, scene):
+    track, frames = scene
+    own = FramePool.build(track, frames, [5, 6], mesh)
+    other = FramePool.build(track, frames, [9], mesh, video="collection/clip2.mp4")
+    both = own.merged(other)
+    assert len(both) == 3 and [f.video for f in both.frames] == ["", "", "collection/clip2.mp4"]
+    r = WarpRenderer(mesh, track, other)
+    r.render_frame(0, frames[0], track.expression[9], 1.0)
+    rep = r.report.frames[-1]
+    assert rep.sources["mouth"][0][0] == 9 and rep.source_videos["mouth"] == "collection/clip2.mp4"

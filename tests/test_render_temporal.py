@@ -10,7 +10,7 @@ from dfm.face.model import FaceModel
 from dfm.render import synthetic as syn
 from dfm.render.mesh import RenderMesh
 from dfm.render.renderer import WarpRenderer
-from dfm.render.temporal import face_jitter, smooth_geometry
+from dfm.render.temporal import edit_jitter, face_jitter, smooth_geometry
 
 H, W, SCALE = 240, 320, 9.0
 
@@ -30,6 +30,9 @@ def test_face_jitter_measures_change_inside_the_mask():
     assert face_jitter([a, b], [top, top]) == pytest.approx(30.0)
     assert face_jitter([a, b], [~top, ~top]) == 0.0
     assert face_jitter([a, b, a], [None] * 3) == pytest.approx(15.0)
+    # a constant edit on a changing video has no edit-layer jitter
+    assert edit_jitter([a, b], [a + 5, b + 5], [None] * 2) == 0.0
+    assert edit_jitter([a, a], [a, b], [top, top]) == pytest.approx(30.0)
 
 
 def test_smoothing_reduces_fit_noise_and_skips_invalid_frames():

@@ -195,3 +195,27 @@ def test_render_video_passes_frame_objects_and_keep_mask(mesh):
     out = r.render_frame(1, images[1], targets[1], 1.0, keep_mask=keep)
     np.testing.assert_array_equal(out[: H // 2], images[1][: H // 2])
     assert np.any(out[H // 2:] != images[1][H // 2:])
+
+
+def test_eyes_keep_the_original_lids_and_gaze(mesh):
+    """Blink and gaze in the target are ignored: the eyes are not warped (DESIGN: eyes come from the original)."""
+    e0 = np.zeros(53, np.float32)
+    track = syn.synthetic_track(e0[None], W, H, SCALE)
+    image = syn.scene_frames(mesh, mesh.neutral, track)[0]
+    target = e0.copy()
+    for name in ("eyeBlink_L", "eyeBlink_R", "eyeLookUp_L", "eyeLookUp_R", "eyeWide_L"):
+        target[ei(name)] = 1.0
+    r = WarpRenderer(mesh, track, None)
+    out = r.render_frame(0, image, target, 1.0)
+    assert r.report.frames[-1].max_displacement_px < 1e-3
+    np.testing.assert_array_equal(out, image)
+    # brows do move, the eyeballs stay where they are
+    target[ei("browInnerUp_L")] = target[ei("browInnerUp_R")] = 1.0
+    original = track.project(mesh.vertices(e0), 0)
+    flow = compute_flow(mesh, original, track.project(mesh.vertices(r.target_expression(0, target, 1.0)), 0),
+                        (H, W), 15 * SCALE)
+    d = np.linalg.norm(flow.map_work - flow.grid.work_positions(), axis=-1)
+    from dfm.render.mesh import PART_EYE
+
+    assert d[flow.part == PART_FACE].max() > 2.0
+    assert d[flow.part == PART_EYE].max() < 0.05

@@ -63,6 +63,30 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--overwrite", action="store_true")
     _affect_args(pl)
     pl.set_defaults(handler=cmd_plan)
+
+    ed = sub.add_parser("edit", help="the whole job: edits in, manipulated video out (with disclosure)")
+    ed.add_argument("video", type=Path)
+    _edit_args(ed)
+    ed.add_argument("-o", "--output", type=Path, required=True, help="output video (.mp4)")
+    ed.add_argument("--person", default=None, help="use this person's trained decoder (dfm person add/train)")
+    ed.add_argument("--collection", type=Path, nargs="+", default=[], metavar="VIDEO",
+                    help="more videos of the same person: data for the decoder and frames for appearance")
+    ed.add_argument("--lossless", action="store_true", help="x264 qp 0: unedited frames decode bit-exact")
+    ed.add_argument("--side-by-side", type=Path, default=None, metavar="PATH", help="also write input | output")
+    ed.add_argument("--overwrite", action="store_true")
+    ed.add_argument("--json", action="store_true", help="print the job report (JSON) on stdout")
+    _affect_args(ed)
+    ed.set_defaults(handler=cmd_edit)
+
+    pv = sub.add_parser("preview", help="render one frame of an edit fast (PNG)")
+    pv.add_argument("video", type=Path)
+    _edit_args(pv)
+    pv.add_argument("--at", type=float, required=True, metavar="SECONDS", help="time of the frame")
+    pv.add_argument("--person", default=None)
+    pv.add_argument("-o", "--output", type=Path, required=True, help="PNG file")
+    pv.add_argument("--overwrite", action="store_true")
+    _affect_args(pv)
+    pv.set_defaults(handler=cmd_preview)
     return p
 
 
@@ -155,6 +179,44 @@ def cmd_plan(args: argparse.Namespace) -> int:
     png = args.output.with_suffix(".png")
     plot_plan(plan, session.analyze(args.video).expression, png)
     print(f"plan: {args.output} ({int((plan.weight > 0).sum())} frames edited); plot: {png}")
+    return 0
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    from dfm.app.edit import EditOptions
+    from dfm.edits import edits_from_args
+
+    edits = edits_from_args(args.edits, args.edit)
+    options = EditOptions(seed=args.seed, transition_frames=args.transitions, preserve_speech=args.preserve_speech,
+                          lossless=args.lossless, side_by_side=args.side_by_side, overwrite=args.overwrite,
+                          person=args.person, collection=args.collection)
+    result = _session(args).edit(args.video, edits, args.output, options)
+    if args.json:
+        print(json.dumps(result.report, indent=2, default=str))
+    else:
+        r = result.report
+        print(f"{result.output}: {r['edited_frames']}/{r['frames']} frames edited; disclosure: {result.sidecar}")
+        if result.side_by_side:
+            print(f"side by side: {result.side_by_side}")
+        for w in r["warnings"]:
+            print(f"warning: {w}", file=sys.stderr)
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    import cv2
+
+    from dfm.edits import edits_from_args
+    from dfm.io.files import atomic_output
+
+    if args.output.exists() and not args.overwrite:
+        raise DfmError(f"{args.output} exists; pass --overwrite to replace it")
+    edits = edits_from_args(args.edits, args.edit)
+    image = _session(args).preview(args.video, edits, args.at, seed=args.seed, person=args.person,
+                                   preserve_speech=args.preserve_speech)
+    with atomic_output(args.output, suffix=".png") as tmp:
+        cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    print(f"preview: {args.output}")
     return 0
 
 

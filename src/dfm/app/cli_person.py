@@ -42,6 +42,7 @@ def register(sub) -> argparse.ArgumentParser:
     ds.add_argument("-o", "--output", type=Path, default=None,
                     help="also copy the scatter plot and coverage report into this folder")
     ds.add_argument("--color-by", choices=("auto", "video", "time"), default="auto", help="scatter colours")
+    ds.add_argument("--overwrite", action="store_true", help="replace existing files in the --output folder")
     ds.set_defaults(handler=cmd_person_dataset)
 
     tr = action("train", "train the person's expression decoder (VA -> 53 blendshapes)")
@@ -56,6 +57,7 @@ def register(sub) -> argparse.ArgumentParser:
     sh.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     sh.add_argument("--orbit", type=int, default=12, help="points on the VA orbit (default 12)")
     sh.add_argument("--radius", type=float, default=0.8, help="radius of the VA orbit (default 0.8)")
+    sh.add_argument("--overwrite", action="store_true", help="replace existing files in the output folder")
     sh.set_defaults(handler=cmd_person_show)
 
     ls = action("list", "list the persons in the workspace")
@@ -67,6 +69,16 @@ def _session(args: argparse.Namespace):
     from dfm.app.cli import _session as cli_session
 
     return cli_session(args)
+
+
+def _check_outputs(folder: Path, names: tuple[str, ...], overwrite: bool) -> None:
+    """Outputs are never silently overwritten (DESIGN conventions)."""
+    if folder.exists() and not folder.is_dir():
+        raise DfmError(f"output {folder} exists and is not a folder")
+    if not overwrite:
+        taken = [n for n in names if (folder / n).exists()]
+        if taken:
+            raise DfmError(f"{folder / taken[0]} already exists; pass --overwrite to replace it")
 
 
 def _log(args: argparse.Namespace):
@@ -104,6 +116,7 @@ def cmd_person_dataset(args: argparse.Namespace) -> int:
             decoder = None
     written = figures.write_dataset_figures(person, data, decoder=decoder, color_by=args.color_by)
     if args.output is not None:
+        _check_outputs(args.output, ("va_scatter.png", "coverage.md", "coverage.json"), args.overwrite)
         written = figures.write_dataset_figures(person, data, args.output, decoder=decoder, color_by=args.color_by)
     per_video = ", ".join(f"{n} {k}" for n, k in zip(person.video_names(), person.dataset["pairs_per_video"]))
     print(f"dataset of {person.name}: {data.n_pairs} pairs ({per_video}) -> {person.dataset_path}")
@@ -143,6 +156,7 @@ def cmd_person_show(args: argparse.Namespace) -> int:
     if not 0.0 < args.radius <= 1.0:
         raise DfmError(f"--radius must be in (0, 1], got {args.radius}")
     out = args.output
+    _check_outputs(out, ("decoder_strip.png", "va_scatter.png", "report.md"), args.overwrite)
     out.mkdir(parents=True, exist_ok=True)
     rep = decoder.report_
     preset = (person.decoder or {}).get("preset", "?")
@@ -169,10 +183,13 @@ def cmd_person_list(args: argparse.Namespace) -> int:
     from dfm.app.person import list_persons, persons_root
 
     session = _session(args)
-    persons = list_persons(session.workspace)
-    if not persons:
+    problems: list[tuple[str, str]] = []
+    persons = list_persons(session.workspace, problems)
+    if not persons and not problems:
         print(f"no persons in {persons_root(session.workspace)}; add one with `dfm person add NAME VIDEO...`")
         return 0
     for p in persons:
         print(p.summary())
+    for name, why in problems:
+        print(f"{name}: unreadable ({why})")
     return 0

@@ -401,12 +401,13 @@ def plot_decoder_strip(decoder: Any, model: Any, path: str | os.PathLike, *, n: 
         ax2.set_yticks([])
         for s in ax2.spines.values():
             s.set_color("#cccccc")
-        txt = f"V {va[k, 0]:+.2f}  A {va[k, 1]:+.2f}\n{label_of(va[k])}"
+        v, a = (float(np.round(x, 2)) + 0.0 for x in va[k])  # + 0.0: no "-0.00"
+        txt = f"V {v:+.2f}  A {a:+.2f}\n{label_of(va[k])}"
         if prior_w is not None:
             txt += f"\nprior {100 * float(prior_w[k]):.0f}%"
         ax2.set_xlabel(txt, fontsize=7, labelpad=2)
     fig.suptitle(title or "Decoded expressions along a valence-arousal orbit (mean ICT face)", fontsize=10, y=0.99)
-    return _save(fig, path)
+    return _save(fig, path, dpi=150)
 
 
 def _common_crop(images: list[np.ndarray], pad: int = 4) -> tuple[slice, slice]:

@@ -217,8 +217,9 @@ def person_exists(workspace: str | os.PathLike, name: str) -> bool:
     return (person_dir(workspace, name) / PERSON_FILE).is_file()
 
 
-def list_persons(workspace: str | os.PathLike) -> list[Person]:
-    """All persons in the workspace, by name. Unreadable records are skipped (load_person says why)."""
+def list_persons(workspace: str | os.PathLike, problems: list[tuple[str, str]] | None = None) -> list[Person]:
+    """All persons in the workspace, by name. Unreadable records are skipped; with `problems` given, their
+    (name, reason) pairs are appended to it."""
     root = persons_root(workspace)
     out = []
     if root.is_dir():
@@ -227,8 +228,9 @@ def list_persons(workspace: str | os.PathLike) -> list[Person]:
                 continue
             try:
                 out.append(load_person(workspace, d.name))
-            except DfmError:
-                continue
+            except DfmError as e:
+                if problems is not None:
+                    problems.append((d.name, str(e)))
     return out
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -29,6 +29,7 @@ class Session:
     progress: bool = True
     analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
     _models: FaceModels | None = field(default=None, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False)  # in-memory: meshes, pools, decoders (warm calls)
 
     def __post_init__(self) -> None:
         self.workspace = Path(self.workspace)
@@ -40,9 +41,107 @@ class Session:
         return self._models
 
     def analyze(self, video: str | os.PathLike, force: bool = False, identity: np.ndarray | None = None) -> FaceTrack:
-        return analyze_video(video, self.workspace, self.store, self.analysis, identity=identity,
-                             models=None if self._models is None else self._models,
-                             progress=self.progress, force=force)
+        key = ("track", str(Path(video).resolve()), None if identity is None else np.asarray(identity).tobytes())
+        cached = self._cache.get(key)
+        if cached is not None and not force and cached[0] == _file_state(video):
+            return cached[1]
+        track = analyze_video(video, self.workspace, self.store, self.analysis, identity=identity,
+                              models=None if self._models is None else self._models,
+                              progress=self.progress, force=force)
+        self._cache[key] = (_file_state(video), track)
+        return track
+
+    def file_hash(self, path: str | os.PathLike) -> str:
+        from dfm.analysis import video_hash
+
+        return video_hash(Path(path), self.workspace)
+
+    def render_mesh(self, track: FaceTrack):
+        """The renderer's mesh for this identity (built once per identity, kept in memory)."""
+        from dfm.render.mesh import RenderMesh
+
+        key = ("mesh", np.round(track.identity, 5).tobytes())
+        if key not in self._cache:
+            self._cache[key] = RenderMesh.build(self.models.model, track.identity)
+        return self._cache[key]
+
+    def frame_pool(self, video: str | os.PathLike, track: FaceTrack, collection: Sequence[str | os.PathLike] = (),
+                   indices: np.ndarray | None = None):
+        """The frames whose appearance the warp renderer may copy: the video itself (or `indices` of it)
+        plus the person's collection videos; kept in memory for warm calls."""
+        from dfm.io.video import iter_frames
+        from dfm.render.pool import FramePool
+
+        mesh = self.render_mesh(track)
+        key = ("pool", self.file_hash(video), None if indices is None else np.asarray(indices).tobytes(),
+               tuple(self.file_hash(c) for c in collection))
+        if key not in self._cache:
+            allowed = np.arange(track.n_frames) if indices is None else np.asarray(indices)
+            pool = FramePool.build(track, iter_frames(video), allowed, mesh, video=str(video))
+            for other in collection:
+                other_track = self.analyze(other, identity=track.identity)
+                pool = pool.merged(FramePool.build(other_track, iter_frames(other), np.arange(other_track.n_frames),
+                                                   mesh, video=str(other)))
+            self._cache[key] = pool
+        return self._cache[key]
+
+    def decoder_for(self, track: FaceTrack, person: str | None = None,
+                    collection: Sequence[str | os.PathLike] = (), labels: Sequence[str] = ()):
+        """(decoder, info): the person's trained decoder, else one trained on this video plus its
+        collection; info says which, the coverage per label and warnings for thinly covered labels."""
+        from dfm.decoder import PersonDecoder
+
+        if person is not None:
+            from dfm.app.person import load_person_decoder
+
+            decoder, kind = load_person_decoder(self.workspace, person), f"person {person}"
+        elif collection:
+            pairs = [track_pairs(track)] + [track_pairs(self.analyze(c, identity=track.identity)) for c in collection]
+            va = np.concatenate([p[0] for p in pairs])
+            expr = np.concatenate([p[1] for p in pairs])
+            vids = np.concatenate([np.full(len(p[0]), k) for k, p in enumerate(pairs)])
+            frames = np.concatenate([p[2] for p in pairs])
+            decoder = PersonDecoder("fast").fit(va, expr, video_ids=vids, frame_index=frames) if len(va) >= 50 \
+                else PersonDecoder.universal()
+            kind = f"this video + {len(collection)} collection video(s)"
+        else:
+            decoder, kind = self.video_decoder(track), "this video's own frames"
+        info: dict[str, Any] = {"source": kind, "warnings": []}
+        if getattr(decoder, "decoder_", None) is None:
+            info["coverage"] = ["no usable (VA, expression) pairs: the universal FACS prior decodes every label"]
+            info["warnings"].append(info["coverage"][0])
+            return decoder, info
+        cov = decoder.coverage_report()
+        info["coverage"] = cov.lines()
+        for label in labels:
+            if label and cov.share(label) < 0.5:
+                info["warnings"].append(f"{label}: the person's frames cover this emotion poorly "
+                                        f"({100 * cov.share(label):.0f}% data); the universal FACS prior shapes most of it")
+        return decoder, info
+
+    def edit(self, video: str | os.PathLike, edits, output: str | os.PathLike, options=None):
+        """The whole job (see dfm.app.edit.edit_video)."""
+        from dfm.app.edit import edit_video
+
+        return edit_video(self, video, edits, output, options)
+
+    def preview(self, video: str | os.PathLike, edits, at: float, *, seed: int = 0, person: str | None = None,
+                preserve_speech: bool | None = None) -> np.ndarray:
+        """One rendered frame (H, W, 3) uint8 at time `at` seconds — fast when the session is warm."""
+        from dfm.io.video import read_frame
+        from dfm.render.renderer import WarpRenderer
+
+        track = self.analyze(video)
+        key = ("decoder", self.file_hash(video), person)
+        if key not in self._cache:
+            self._cache[key] = self.decoder_for(track, person=person)[0]
+        plan = self.plan(video, edits, decoder=self._cache[key], seed=seed, preserve_speech=preserve_speech)
+        index = track.frame_index_at(at)
+        image = np.asarray(read_frame(video, index).image)
+        if plan.weight[index] <= 0:
+            return image
+        renderer = WarpRenderer(self.render_mesh(track), track, self.frame_pool(video, track))
+        return renderer.render_frame(index, image, plan.target[index], float(plan.weight[index]))
 
     def video_decoder(self, track: FaceTrack, preset: str = "fast"):
         """A decoder trained on one video's own (VA, expression) pairs (the video as its own collection),
@@ -72,7 +171,10 @@ class Session:
         track = self.analyze(video)
         decoder = decoder if decoder is not None else self.video_decoder(track)
         if preserve_speech is None:
-            preserve_speech = has_speech(video)
+            key = ("speech", self.file_hash(video))
+            if key not in self._cache:
+                self._cache[key] = has_speech(video)
+            preserve_speech = self._cache[key]
         return make_plan_for_track(track, edits, decoder.predict, seed=seed, transition_frames=transition_frames,
                                    preserve_speech=preserve_speech, smoothing=smoothing)
 
@@ -81,6 +183,11 @@ class Session:
 
         track = self.analyze(video)
         return write_inspection(video, track, self.models.model, out_dir, progress=self.progress, overwrite=overwrite)
+
+
+def _file_state(path: str | os.PathLike) -> tuple[int, int]:
+    st = Path(path).stat()
+    return st.st_size, st.st_mtime_ns
 
 
 def track_pairs(track: FaceTrack) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -86,20 +86,18 @@ class VAGrid:
 
     @staticmethod
     def spline_coefficients(values: np.ndarray) -> np.ndarray:
-        """Cubic B-spline coefficients of node values (G, G) or (G, G, C), for `lookup`."""
+        """Cubic B-spline coefficients (mirror boundary) of node values (G, G) or (G, G, C), for `lookup`."""
         v = np.asarray(values, np.float64)
-        if v.ndim == 2:
-            return ndimage.spline_filter(v, order=3, mode="nearest")
-        return np.stack(
-            [ndimage.spline_filter(v[..., c], order=3, mode="nearest") for c in range(v.shape[-1])], axis=-1
-        )
+        # spline_filter1d works along one axis of an n-d array: all channels at once
+        out = ndimage.spline_filter1d(v, order=3, axis=0, mode="mirror")
+        return ndimage.spline_filter1d(out, order=3, axis=1, mode="mirror")
 
     def lookup(self, coeffs: np.ndarray, va: np.ndarray) -> np.ndarray:
-        """Cubic-spline value at query points: (N,) for (G, G) coefficients, (N, C) for (G, G, C)."""
+        """Cubic B-spline value at query points: (N,) for (G, G) coefficients, (N, C) for (G, G, C)."""
         p = self._positions(va).T  # (2, N)
         if coeffs.ndim == 2:
-            return ndimage.map_coordinates(coeffs, p, order=3, mode="nearest", prefilter=False)
+            return ndimage.map_coordinates(coeffs, p, order=3, mode="mirror", prefilter=False)
         out = np.empty((p.shape[1], coeffs.shape[-1]), np.float64)
         for c in range(coeffs.shape[-1]):
-            out[:, c] = ndimage.map_coordinates(coeffs[..., c], p, order=3, mode="nearest", prefilter=False)
+            out[:, c] = ndimage.map_coordinates(coeffs[..., c], p, order=3, mode="mirror", prefilter=False)
         return out

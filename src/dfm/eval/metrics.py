@@ -16,7 +16,8 @@ frame's landmarks) out of the output frame and the ground-truth frame; pixel val
   K1 = 0.01, K2 = 0.03, L = 255; computed per RGB channel and averaged, the SSIM map averaged over the
   pixels whose full window lies inside the image ("valid" filtering, as their reference code).
 
-A mask restricts a metric to its True pixels; an empty mask gives NaN (the frame does not count).
+A mask restricts a metric to its True pixels; an empty mask gives NaN (the frame does not count). Crop
+pixels outside the frame (a face at the frame edge; `CropBox.inside`) are left out of every metric.
 """
 
 from __future__ import annotations
@@ -75,6 +76,16 @@ class CropBox:
         if p.shape[1] > 2:
             p[:, 2:] *= s
         return p
+
+    def inside(self, frame_hw: tuple[int, int]) -> np.ndarray:
+        """(size, size) bool: crop pixels whose centre lies inside the frame (the others are replicated
+        border, not picture: the metrics leave them out)."""
+        h, w = frame_hw
+        u = (np.arange(self.size) + 0.5) / self.scale - 0.5
+        xs, ys = u + self.x0, u + self.y0
+        okx = (xs >= -0.5) & (xs <= w - 0.5)
+        oky = (ys >= -0.5) & (ys <= h - 0.5)
+        return oky[:, None] & okx[None, :]
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         """The crop (size, size, C) of `image` (H, W, C): border pixels replicated past the frame edge,
@@ -173,11 +184,16 @@ METRIC_NAMES: tuple[str, ...] = ("apd", "face_apd", "mouth_apd", "psnr", "ssim")
 
 
 def frame_metrics(output: np.ndarray, truth: np.ndarray, face_mask: np.ndarray | None,
-                  mouth_mask: np.ndarray | None) -> dict[str, float]:
-    """All metrics of one crop pair: apd, face_apd, mouth_apd, psnr, ssim (whole crop for PSNR/SSIM)."""
+                  mouth_mask: np.ndarray | None, valid: np.ndarray | None = None) -> dict[str, float]:
+    """All metrics of one crop pair: apd, face_apd, mouth_apd, psnr, ssim. `valid` (e.g.
+    CropBox.inside) restricts every metric (APD and PSNR/SSIM over the crop's valid pixels)."""
     err = pixel_error(output, truth)
     fm = _check_mask(face_mask, err.shape)
     mm = _check_mask(mouth_mask, err.shape)
+    vm = _check_mask(valid, err.shape)
+    if vm is not None:
+        fm = None if fm is None else fm & vm
+        mm = None if mm is None else mm & vm
 
     def masked(m: np.ndarray | None) -> float:
         if m is None or not m.any():
@@ -185,11 +201,11 @@ def frame_metrics(output: np.ndarray, truth: np.ndarray, face_mask: np.ndarray |
         return float(err[m].mean())
 
     return {
-        "apd": float(err.mean()),
+        "apd": float(err.mean()) if vm is None else masked(vm),
         "face_apd": masked(fm),
         "mouth_apd": masked(mm),
-        "psnr": psnr(output, truth),
-        "ssim": ssim(output, truth),
+        "psnr": psnr(output, truth, vm),
+        "ssim": ssim(output, truth, vm),
     }
 
 

@@ -32,7 +32,7 @@ expression) and `warp_A` / `warp_B` (a single flow from S straight to (T's camer
 retrieval, no mouth fill). They show what the renderer's appearance stage adds.
 
 Metrics (`dfm.eval.metrics`) on 256x256 crops placed from T's landmarks, masks from the NMFC image of T's
-fitted mesh (raw fit, not smoothed) in crop coordinates.
+fitted mesh (raw fit, not smoothed) in crop coordinates; crop pixels outside the frame are left out.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ class ProtocolConfig:
     renderer: dict[str, Any] = field(default_factory=dict)  # WarpRenderer keyword parameters
     heatmap_frames: int = 4  # test frames (evenly spaced) whose crops are kept for heat maps
     baselines: bool = True  # also measure repose / warp_A / warp_B
+    repose_margin: float | None = None  # fade-out margin of the re-posing flow (face sizes); None = the renderer's
 
 
 class TrainingFrames:
@@ -257,7 +258,8 @@ class SelfReenactment:
         self.base_expression = g.expression.copy()
         self.rotation, self.translation, self.scale = g.rotation, g.translation, g.scale
         p = self.renderers["A"].params
-        self._flow_args = dict(margin=p.margin, scale=p.flow_scale, max_side=p.max_work_side)
+        margin = p.margin if self.config.repose_margin is None else float(self.config.repose_margin)
+        self._flow_args = dict(margin=margin, scale=p.flow_scale, max_side=p.max_work_side)
         self._face_size_cm = p.face_size_cm
 
     # -------------------------------------------------------------------------------- building blocks
@@ -363,7 +365,9 @@ def run_self_reenactment(model: FaceModel, track: FaceTrack, frames: FrameReader
             skipped.append(t)
             continue
         box = CropBox.around(track.landmarks[t], cfg.crop_margin, cfg.crop_size)
-        gt = box.apply(truth(t))
+        gt_frame = truth(t)
+        gt = box.apply(gt_frame)
+        inside = box.inside(gt_frame.shape[:2])
         face_m, mouth_m = _crop_and_masks(model, track, t, box)
         rec = FrameRecord(index=t, source={}, pose_angle_deg={}, metrics={}, render_ms={})
         crops: dict[str, np.ndarray] = {}
@@ -382,20 +386,21 @@ def run_self_reenactment(model: FaceModel, track: FaceTrack, frames: FrameReader
             rec.render_ms[f"repose_{s}"] = (c1 - c0) * 1e3
             rec.render_ms[s] = (c2 - c1) * 1e3
             crops[s] = box.apply(out)
-            rec.metrics[s] = frame_metrics(crops[s], gt, face_m, mouth_m)
+            rec.metrics[s] = frame_metrics(crops[s], gt, face_m, mouth_m, inside)
             if cfg.baselines:
                 warped = rig.repose(src, t, _with_eyes(targets[s][k], rig.base_expression[t]))
                 crops[f"warp_{s}"] = box.apply(warped)
-                rec.metrics[f"warp_{s}"] = frame_metrics(crops[f"warp_{s}"], gt, face_m, mouth_m)
+                rec.metrics[f"warp_{s}"] = frame_metrics(crops[f"warp_{s}"], gt, face_m, mouth_m, inside)
                 if s == "A":
                     crops["repose"] = box.apply(reposed)
-                    rec.metrics["repose"] = frame_metrics(crops["repose"], gt, face_m, mouth_m)
+                    rec.metrics["repose"] = frame_metrics(crops["repose"], gt, face_m, mouth_m, inside)
         records.append(rec)
         if k in heat_pos:
-            heatmaps.append({"index": t, "truth": gt, "face_mask": face_m, "mouth_mask": mouth_m,
+            heatmaps.append({"index": t, "truth": gt, "face_mask": face_m & inside, "mouth_mask": mouth_m & inside,
+                             "inside": inside,
                              "source": dict(rec.source),
                              "outputs": {v: c for v, c in crops.items()},
-                             "errors": {v: pixel_error(c, gt) for v, c in crops.items()},
+                             "errors": {v: np.where(inside, pixel_error(c, gt), np.nan) for v, c in crops.items()},
                              "metrics": {v: dict(m) for v, m in rec.metrics.items()}})
     bar.close()
 

@@ -337,6 +337,11 @@ def _expression_check(plan, track, out_track) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------ writing
 
+def to_jsonable(x: Any) -> Any:
+    """A copy of x that json.dumps writes as strict JSON (NaN -> null, inf -> \"inf\", numpy -> Python)."""
+    return _jsonable(x)
+
+
 def _jsonable(x: Any) -> Any:
     if isinstance(x, dict):
         return {str(k): _jsonable(v) for k, v in x.items()}
@@ -439,7 +444,8 @@ def markdown_report(doc: dict[str, Any]) -> str:
                   "| frame pairs | pairs | crop change input | output |", "|---|---:|---:|---:|"]
         for g in ("outside", "boundary", "inside"):
             lines.append(f"| {g} edits | {cc[g]['pairs']} | {_f(cc[g]['input'], 3)} | {_f(cc[g]['output'], 3)} |")
-        lines.append(f"\nOutside edits the output equals the input: {cc['outside_equal']}.\n")
+        lines.append(f"\nCrop change: mean |crop(t) - crop(t-1)| (0..255) of the 256x256 face crop, on the rendered frames "
+                     f"handed to the encoder. Outside edits the output equals the input: {cc['outside_equal']}.\n")
         lines += ["| landmark jitter (2nd difference) | input px | output px | input % IOD | output % IOD | output/input |",
                   "|---|---:|---:|---:|---:|---:|"]
         for k, v in st["landmark_jitter"].items():
@@ -478,4 +484,5 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="frame", disable=not enabled, leave=False, dynamic_ncols=True)
 
 
-__all__ = ["EvaluationOptions", "default_edits", "evaluate_video", "machine_info", "markdown_report", "RENDERERS"]
+__all__ = ["EvaluationOptions", "default_edits", "evaluate_video", "machine_info", "markdown_report", "RENDERERS",
+           "to_jsonable"]

@@ -5,7 +5,8 @@ that frame, 256x256, the same box cut from the input and from the output) is com
 frame's crop: mean absolute difference over pixels and channels (0..255 units). Pairs (t-1, t) are
 grouped by where they lie:
 - `outside`: both frames outside every edit (weight 0). The output must equal the input there (the
-  renderer passes those frames through), so the two figures must be identical;
+  renderer passes those frames through), so the two figures must be identical. `dfm evaluate` feeds the
+  rendered frames as handed to the encoder (before H.264 encoding, which changes every frame a little);
 - `boundary`: the edit weight differs between the two frames (the transition ramps at edit starts and
   ends, including the first/last edited frame next to an unedited one);
 - `inside`: both frames at full weight.
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from dfm.eval.metrics import CROP_MARGIN, CropBox
+from dfm.eval.metrics import CROP_MARGIN, CROP_SIZE, CropBox
 
 GROUPS = ("outside", "boundary", "inside")
 _EYE_OUTER = (33, 263)  # MediaPipe FaceMesh outer eye corners (inter-ocular distance)
@@ -52,7 +53,7 @@ class CropChange:
 
     landmarks: np.ndarray  # (T, 478, 3) of the input
     valid: np.ndarray  # (T,) bool
-    size: int = 128  # crop side for this measure (smaller than 256: speed; the mean is what matters)
+    size: int = CROP_SIZE  # crop side (256, as the self-reenactment metrics)
     margin: float = CROP_MARGIN
     sums: dict[str, list[float]] = field(default_factory=lambda: {g: [0.0, 0.0, 0] for g in GROUPS})
     _prev: tuple[int, np.ndarray, np.ndarray, float] | None = None

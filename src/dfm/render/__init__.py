@@ -9,7 +9,7 @@
 from dfm.render.mesh import RenderMesh
 from dfm.render.pool import FramePool, PoolFrame
 from dfm.render.renderer import FrameReport, RenderParams, RenderReport, WarpRenderer
-from dfm.render.temporal import face_jitter
+from dfm.render.temporal import edit_jitter, face_jitter
 
 __all__ = ["FramePool", "FrameReport", "PoolFrame", "RenderMesh", "RenderParams", "RenderReport", "WarpRenderer",
-           "face_jitter"]
+           "edit_jitter", "face_jitter"]

@@ -166,15 +166,14 @@ class FaceFlow:
     coverage: np.ndarray  # (h, w) bool: the target mesh covers the pixel
     part: np.ndarray  # (h, w) int8: PART_* of the covering triangle, -1 if none
     falloff: np.ndarray  # (h, w) float32: 1 on the face, decaying to 0 across the margin
+    moving: np.ndarray  # (h, w) bool: displacement above `still_px` (where warping changes anything)
     disoccluded: np.ndarray  # (h, w) bool: inner-mouth pixels the original frame does not show
+    max_displacement_px: float = 0.0  # largest |displacement| component on the grid (frame pixels)
 
     def full_map(self) -> np.ndarray:
         """Backward map (crop_h, crop_w, 2) float32 at full resolution, for cv2.remap."""
         return self.grid.upsample(self.map_work)
 
-    def max_displacement(self) -> float:
-        d = self.map_work - self.grid.work_positions()
-        return float(np.abs(d).max()) if d.size else 0.0
 
 
 def sample_positions(raster: Raster, mesh: RenderMesh, projected: np.ndarray) -> np.ndarray:
@@ -198,8 +197,9 @@ class MouthView:
 
 
 def mouth_view(mesh: RenderMesh, projected: np.ndarray, frame_hw: tuple[int, int], scale: float = 1.0,
-               max_side: int = 160, grow: int = 0) -> MouthView | None:
-    """Rasterise the lips and the mouth socket of a projected mesh around its mouth (see MouthView).
+               max_side: int = 128, grow: int = 0) -> MouthView | None:
+    """Rasterise the lips and skin around the mouth and the inner mouth (socket, gums, tongue, teeth) of a
+    projected mesh, around its mouth (see MouthView).
 
     `grow` > 0 dilates the visible area by that many grid pixels; < 0 removes openings thinner than
     2|grow|+1 pixels (a morphological opening: a one-pixel crack between closed lips is a blend of lip and
@@ -211,7 +211,7 @@ def mouth_view(mesh: RenderMesh, projected: np.ndarray, frame_hw: tuple[int, int
     box = face_box(projected[mesh.mouth_view_vertices], frame_hw, 2.0)
     if box is None:
         return None
-    grid = CropGrid.make(box, scale, max_side)
+    grid = CropGrid.make(box, scale, max_side)  # max_side caps the cost for big faces
     r = rasterize_on_grid(mesh, projected, grid, tri)
     part = np.where(r.triangle >= 0, mesh.triangle_part[tri_rows][np.maximum(r.triangle, 0)], -1)
     shown = (part == PART_MOUTH).astype(np.uint8)
@@ -223,13 +223,14 @@ def mouth_view(mesh: RenderMesh, projected: np.ndarray, frame_hw: tuple[int, int
 
 def compute_flow(mesh: RenderMesh, original: np.ndarray, target: np.ndarray, frame_hw: tuple[int, int],
                  face_size: float, *, margin: float = 0.25, scale: float = 0.5, max_side: int = 200,
-                 grid: CropGrid | None = None) -> FaceFlow | None:
+                 grid: CropGrid | None = None, still_px: float = 0.02) -> FaceFlow | None:
     """Backward flow of one frame.
 
     original, target: (Vs, 3) the render mesh projected with the frame's camera (frame pixels + depth).
     face_size: the face's size in pixels (e.g. camera scale * 15 cm); the fade-out margin is
     `margin * face_size` beyond the face. scale / max_side: work-grid resolution relative to the frame
-    and its cap. Returns None if the face is outside the frame.
+    and its cap. still_px: displacements below this (pixels) count as no motion (`FaceFlow.moving`).
+    Returns None if the face is outside the frame.
     """
     pad = margin * face_size
     if grid is None:
@@ -258,5 +259,7 @@ def compute_flow(mesh: RenderMesh, original: np.ndarray, target: np.ndarray, fra
         view = mouth_view(mesh, original, frame_hw, grow=-1)
         shown = view.lookup(src) if view is not None else np.zeros_like(mouth)
         disoccluded = mouth & ~shown
+    size = np.abs(disp).max(axis=-1)
     return FaceFlow(grid=grid, raster=raster, map_work=(pos + disp).astype(np.float32), coverage=coverage,
-                    part=part, falloff=falloff, disoccluded=disoccluded)
+                    part=part, falloff=falloff, moving=size > still_px, disoccluded=disoccluded,
+                    max_displacement_px=float(size.max()) if size.size else 0.0)

@@ -81,6 +81,7 @@ class RenderMesh:
     mouth_view_triangles: np.ndarray  # (Tm,) rows of `triangles` near the mouth (visibility raster)
     mouth_view_vertices: np.ndarray  # vertices those triangles use
     appearance_vertices: np.ndarray  # vertices whose pixels retrieval may copy (any region weight > 0)
+    inner_lip_pairs: np.ndarray  # (3, 2) subset indices of upper/lower inner-lip landmarks (61/67, 62/66, 63/65)
 
     @classmethod
     def build(cls, model: FaceModel, identity: np.ndarray | None = None, n_keys: int = 96,
@@ -144,7 +145,8 @@ class RenderMesh:
                    region_weights=weights, key_vertices=keys, face_vertices=face_vertices,
                    mouth_view_triangles=mouth_view,
                    mouth_view_vertices=np.unique(triangles[mouth_view]),
-                   appearance_vertices=np.nonzero(weights.max(axis=1) > 0)[0])
+                   appearance_vertices=np.nonzero(weights.max(axis=1) > 0)[0],
+                   inner_lip_pairs=lookup[np.asarray(model.landmarks68)[[[61, 67], [62, 66], [63, 65]]]])
 
     @property
     def n_vertices(self) -> int:
@@ -154,6 +156,15 @@ class RenderMesh:
         """Model-space vertices (Vs, 3) cm of this person with the given 53 expression weights."""
         e = np.asarray(expression, np.float32)
         return self.base + (self.deltas @ e).reshape(-1, 3)
+
+    def lip_gap(self, expressions: np.ndarray) -> np.ndarray:
+        """Inner-lip opening (N,) in cm (upper minus lower inner lip height, averaged over 3 pairs)."""
+        e = np.atleast_2d(np.asarray(expressions, np.float32))
+        pairs = self.inner_lip_pairs
+        rows = (pairs.ravel()[:, None] * 3 + 1).ravel()  # y coordinates
+        y = self.base[pairs.ravel(), 1][None, :] + (self.deltas[rows] @ e.T).T  # (N, 6)
+        y = y.reshape(len(e), -1, 2)
+        return (y[..., 0] - y[..., 1]).mean(axis=1)
 
     def key_features(self, expressions: np.ndarray, region: str) -> np.ndarray:
         """Expression part of the key vertices' positions, (N, K*3) cm, for a batch of expressions (N, 53).

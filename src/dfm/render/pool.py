@@ -105,7 +105,9 @@ class FramePool:
 
         def add(i: int, image) -> None:
             image = np.asarray(getattr(image, "image", image))
-            entries.append(_crop_frame(track, i, image, mesh, video, max_face_px, pad))
+            entry = _crop_frame(track, i, image, mesh, video, max_face_px, pad)
+            if min(entry.crop.shape[:2]) >= 8:  # a face (almost) outside the frame lends nothing
+                entries.append(entry)
 
         if callable(frames):
             for i in allowed:
@@ -133,10 +135,10 @@ def _crop_frame(track: FaceTrack, i: int, image: np.ndarray, mesh: RenderMesh, v
     face_px = 15.0 * s
     h, w = image.shape[:2]
     m = pad * face_px
-    x0 = int(max(np.floor(face[:, 0].min() - m), 0))
-    y0 = int(max(np.floor(face[:, 1].min() - m), 0))
-    x1 = int(min(np.ceil(face[:, 0].max() + m) + 1, w))
-    y1 = int(min(np.ceil(face[:, 1].max() + m) + 1, h))
+    x0 = int(min(max(np.floor(face[:, 0].min() - m), 0), w))
+    y0 = int(min(max(np.floor(face[:, 1].min() - m), 0), h))
+    x1 = int(max(min(np.ceil(face[:, 0].max() + m) + 1, w), x0))
+    y1 = int(max(min(np.ceil(face[:, 1].max() + m) + 1, h), y0))
     crop = np.ascontiguousarray(image[y0:y1, x0:x1])
     cs = 1.0
     if max_face_px is not None and face_px > max_face_px:

@@ -8,11 +8,14 @@ Per frame with a non-zero edit weight w:
    original frame's lid and gaze shapes (`keep_eye_shapes`): gaze, blinks and the eye opening stay
    the person's own; brows, cheeks and the skin around the eyes follow the target.
 2. Warp (flow.py, warp.py): dense backward flow from the two projections, faded out around the face.
-3. Appearance (retrieval.py, blend.py): for the inner mouth, the lower face and the upper face, the
-   pool frame that best matches the target there (hysteresis + cross-fade over time) is warped to
-   the target geometry, matched to the current frame's shading (ratio image / ring gain) and blended
-   in (multi-band for skin, feathered for the inner mouth). Inner-mouth pixels no frame can supply
-   get a dark cavity (fallback, reported).
+3. Appearance (retrieval.py, blend.py, mouth.py): for the inner mouth, the lower face and the upper
+   face, the pool frame that best matches the target there (hysteresis + cross-fade over time) is
+   used. Skin regions: the source is warped to the target geometry through the mesh (its mesh with
+   ITS camera -> the target mesh with the CURRENT camera), given the current frame's low-frequency
+   shading (ratio image) and blended in multi-band. Inner mouth: the source's visible mouth opening
+   is mapped 2-D onto the target's opening (robust to head-pose differences), scaled to the current
+   lips' colour and feathered in. The current frame's own inner mouth (warped exactly) competes as
+   SELF; inner-mouth pixels nobody can supply get a dark cavity (fallback, reported).
 4. The crop goes back into the frame; pixels outside the fade-out margin keep their exact values.
 
 Frames with weight 0 (or no tracked face) are returned as the very input object.
@@ -40,7 +43,7 @@ from dfm.render.mouth import MouthShape, mouth_axis, span_map, stretch
 from dfm.render.retrieval import (NONE, SELF, HysteresisParams, HysteresisSelector, MatchParams, add_mouth_penalty,
                                   region_costs, self_cost)
 from dfm.render.temporal import TrackGeometry, smooth_geometry
-from dfm.render.warp import paste, remap, warp_crop
+from dfm.render.warp import remap, warp_crop
 
 EYE_SHAPES: tuple[str, ...] = tuple(n for n in EXPRESSION_NAMES if n.startswith(("eyeBlink", "eyeLook", "eyeSquint", "eyeWide")))
 
@@ -75,6 +78,8 @@ class FrameReport:
     weight: float
     edited: bool
     sources: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # region -> [(frame | SELF | NONE, w)]
+    source_videos: dict[str, str] = field(default_factory=dict)  # region -> video of its main pool source
+    # ("" = the edited video itself; a collection video's name otherwise)
     fallback: dict[str, bool] = field(default_factory=dict)
     disoccluded_px: int = 0  # inner-mouth pixels (flow grid) the original frame does not show
     cavity_fraction: float = 0.0  # share of the inner mouth painted as the dark cavity (no source showed it)
@@ -133,7 +138,7 @@ class _Box:
         rows = np.flatnonzero(mask_work.any(axis=1))
         cols = np.flatnonzero(mask_work.any(axis=0))
         if rows.size == 0:
-            return cls(slice(0, 0), slice(0, 0))
+            return cls.empty_box()
         y0 = max(int(np.floor((rows[0] - pad + 0.5) / grid.sy - 0.5)), 0)
         y1 = min(int(np.ceil((rows[-1] + pad + 0.5) / grid.sy + 0.5)), grid.height)
         x0 = max(int(np.floor((cols[0] - pad + 0.5) / grid.sx - 0.5)), 0)
@@ -150,6 +155,18 @@ class _Box:
     @property
     def empty(self) -> bool:
         return self.ys.stop <= self.ys.start or self.xs.stop <= self.xs.start
+
+    @classmethod
+    def empty_box(cls) -> "_Box":
+        return cls(slice(0, 0), slice(0, 0))
+
+    def union(self, other: "_Box") -> "_Box":
+        if self.empty:
+            return other
+        if other.empty:
+            return self
+        return _Box(slice(min(self.ys.start, other.ys.start), max(self.ys.stop, other.ys.stop)),
+                    slice(min(self.xs.start, other.xs.start), max(self.xs.stop, other.xs.stop)))
 
 
 class WarpRenderer:
@@ -168,6 +185,7 @@ class WarpRenderer:
         self.geometry: TrackGeometry = smooth_geometry(track, self.params.sigma_expression, self.params.sigma_pose)
         self._keep_eyes = np.array([EXPRESSION_NAMES.index(n) for n in self.params.keep_eye_shapes], np.int64)
         self._sources: OrderedDict[int, _Source] = OrderedDict()
+        self._open_cache: np.ndarray | None = None
         self.report = RenderReport()
         self.reset()
 
@@ -256,19 +274,29 @@ class WarpRenderer:
             rep.note = "face outside the frame"
             return image
         grid = flow.grid
-        full_map = flow.full_map()
-        warped = warp_crop(image, full_map)
+        # warp only where something moves; elsewhere the crop keeps the input's pixels
+        crop_in = image[grid.slices]
+        warped = crop_in.copy()
+        mbox = _Box.around(flow.moving, grid, pad=2)
+        if not mbox.empty:
+            warped[mbox.ys, mbox.xs] = warp_crop(image, grid.upsample_box(flow.map_work, mbox.ys, mbox.xs))
         t1 = time.perf_counter()
         rep.timings_ms["flow+warp"] = (t1 - t0) * 1e3
         rep.disoccluded_px = int(flow.disoccluded.sum())
-        rep.max_displacement_px = flow.max_displacement()
+        rep.max_displacement_px = flow.max_displacement_px
 
-        out_crop = self._appearance(index, flow, warped, e_orig, e_tgt, face_px, rep)
+        out_crop, abox = self._appearance(index, flow, warped, e_orig, e_tgt, face_px, rep)
         t2 = time.perf_counter()
         rep.timings_ms["appearance"] = (t2 - t1) * 1e3
 
-        keep = grid.upsample(flow.falloff) > 0.0
-        result = paste(image, out_crop, grid, keep)
+        # put back the union of what was warped and what got new appearance; pixels outside the
+        # fade-out margin (falloff 0) keep the input's exact values
+        ubox = mbox.union(abox)
+        result = image.copy()
+        if not ubox.empty:
+            keep = grid.upsample_box(flow.falloff, ubox.ys, ubox.xs) > 0.0
+            region = result[grid.slices][ubox.ys, ubox.xs]
+            np.copyto(region, out_crop[ubox.ys, ubox.xs], where=keep[..., None])
         if keep_mask is not None:
             k = np.asarray(keep_mask, np.float32)[..., None]
             result = np.where(k >= 1.0, image, np.clip(result * (1.0 - k) + image * k + 0.5, 0, 255)).astype(np.uint8)
@@ -277,8 +305,9 @@ class WarpRenderer:
         return result
 
     def _appearance(self, index: int, flow: FaceFlow, warped: np.ndarray, e_orig: np.ndarray, e_tgt: np.ndarray,
-                    face_px: float, rep: FrameReport) -> np.ndarray:
-        """Retrieve, match and blend region appearance into the warped crop; returns the uint8 crop."""
+                    face_px: float, rep: FrameReport) -> tuple[np.ndarray, "_Box"]:
+        """Retrieve, match and blend region appearance into the warped crop; returns the uint8 crop and
+        the box (crop slices) where it changed anything."""
         p = self.params
         g = self.geometry
         part = flow.part
@@ -301,16 +330,22 @@ class WarpRenderer:
             if region == "mouth":
                 costs = add_mouth_penalty(costs, self._mouth_stretch(costs, self._selectors[region].current,
                                                                      target_shape, float(g.scale[index])), p.match)
-                c_self = p.match.self_bias + p.match.hidden_weight * rep.disoccluded_px / max(int(mouth_work.sum()), 1)
+                px_per_cm = float(g.scale[index])
+                hidden_cm2 = rep.disoccluded_px / (px_per_cm * flow.grid.sx * px_per_cm * flow.grid.sy)
+                c_self = p.match.hidden_weight * hidden_cm2
             else:
                 c_self = self_cost(self.mesh, region, e_orig, e_tgt, p.match, ignore)
             choices[region] = self._selectors[region].update(costs, c_self, p.match)
         rep.sources = {r: [(self._label(s), float(wt)) for s, wt in c] for r, c in choices.items()}
+        for r, c in choices.items():
+            main = max(c, key=lambda sw: sw[1])[0]
+            if main >= 0:
+                rep.source_videos[r] = self.pool.frames[main].video
         rep.fallback = {r: any(s == NONE for s, _ in c) for r, c in choices.items()}
 
         skin_sources = any(s >= 0 for r, c in choices.items() if r != "mouth" for s, _ in c)
         if not skin_sources and not has_mouth:
-            return warped
+            return warped, _Box.empty_box()
 
         # work only where something changes: the retrieved skin regions and the mouth with its lip ring
         grid = flow.grid
@@ -327,7 +362,7 @@ class WarpRenderer:
             area |= cv2.dilate(mouth_work.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
         box = _Box.around(area, grid, pad=3)
         if box.empty:
-            return warped
+            return warped, box
         out = warped[box.ys, box.xs].astype(np.float32)
         maps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -345,7 +380,7 @@ class WarpRenderer:
             out = self._mouth(flow, box, out, choices.get("mouth", [(SELF, 1.0)]), target_shape, face_px, rep)
         result = warped.copy()
         result[box.ys, box.xs] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
-        return result
+        return result, box
 
     def _skin(self, flow: FaceFlow, box: _Box, base: np.ndarray, warped: np.ndarray, weights_work: np.ndarray,
               choices: dict[str, list[tuple[int, float]]], source_maps, face_px: float) -> np.ndarray:
@@ -452,13 +487,22 @@ class WarpRenderer:
         out[rel.ys, rel.xs] = sub + m_full[..., None] * (mix - sub)
         return out
 
+    def _pool_open(self) -> np.ndarray:
+        """(N,) bool: pool entries whose fitted lips are apart (at least 1.5 mm), cached."""
+        if self._open_cache is None or len(self._open_cache) != len(self.pool):
+            gap = self.mesh.lip_gap(self.pool.expression) if len(self.pool) else np.zeros(0)
+            self._open_cache = gap > 0.15
+        return self._open_cache
+
     def _mouth_stretch(self, costs: np.ndarray, current: int | None, target: MouthShape | None,
                        scale: float) -> dict[int, float]:
         """Stretch of the best few pool entries' visible openings onto the target's (see mouth.stretch)."""
         if len(costs) == 0 or target is None:
             return {}
-        k = min(self.params.match.mouth_candidates, len(costs))
-        best = [int(j) for j in np.argsort(costs)[:k] if np.isfinite(costs[j])]
+        # only entries whose mouth is open can lend an inner mouth
+        open_ = self._pool_open()
+        order = [int(j) for j in np.argsort(costs) if open_[j] and np.isfinite(costs[j])]
+        best = order[: self.params.match.mouth_candidates]
         if current is not None and current >= 0 and current not in best:
             best.append(current)
         out = {}

@@ -9,12 +9,16 @@ rms_top is the RMS over the `focus` share of them that differ most: a geometric 
 region's blendshapes, so correlated shapes are not counted twice, a shape counts by how much it
 actually moves that region, and a local change (the brows) is not diluted by the rest (the forehead).
 The eye shapes are ignored (the renderer keeps the original's). The current frame itself (pure warp,
-no retrieval) competes as candidate SELF with cost rms_top(f_r(e_original) - f_r(e_target)) + self_bias.
+no retrieval) competes as candidate SELF with cost rms_top(f_r(e_original) - f_r(e_target)); every pool
+entry pays retrieval_bias on top (pasting another frame's pixels has costs of its own: residual
+misalignment, a texture that does not move with the face), so a pool frame is used only when it is
+clearly closer than the original.
 
 The inner mouth is transferred 2-D, opening to opening (mouth.py), so what matters there besides the
 lips' shape is how much the source's visible opening must be stretched: the best few entries pay
 stretch_weight * stretch. SELF (the original frame's own inner mouth, warped exactly in 3-D) pays
-self_bias + hidden_weight * (share of the target's inner mouth the original does not show).
+hidden_weight * (area, cm^2, of the target's inner mouth that the original does not show): a thin dark
+line is a fine substitute for a barely open mouth, a dark hole is not for a laugh.
 
 Temporal stability (HysteresisSelector): keep the current source until another is better by a
 relative margin for `switch_frames` consecutive frames, then cross-fade over `crossfade_frames`. When
@@ -45,14 +49,19 @@ def rotation_angle_deg(rotations: np.ndarray, reference: np.ndarray) -> np.ndarr
 @dataclass(frozen=True)
 class MatchParams:
     focus: float = 0.25  # share of a region's key vertices (the most changed) that the distance uses
+    region_gain: tuple[tuple[str, float], ...] = (("mouth", 1.0), ("lower", 1.0), ("upper", 2.0))  # geometry
+    # distance multipliers: brow motions are small in centimetres but carry much of an emotion's look
     pose_weight: float = 0.006  # cm per degree of head-pose difference (skin regions)
     mouth_pose_weight: float = 0.004  # cm per degree for the inner mouth (transferred 2-D, pose-robust)
     scale_weight: float = 0.3  # cm per unit of |log(scale_j / scale)| (lower-resolution sources)
-    self_bias: float = 0.08  # cm: how much better a pool frame must be than the pure warp
+    retrieval_bias: float = 0.08  # cm added to every pool entry: how much closer than the warp it must be
     max_cost: float = 0.45  # cm: beyond this no pool frame is considered a match
-    hidden_weight: float = 0.4  # cm per unit share of the target's inner mouth the original does not show
+    hidden_weight: float = 0.35  # cm per cm^2 of the target's inner mouth that the original does not show
     stretch_weight: float = 0.25  # cm per unit of inner-mouth stretch (see mouth.stretch)
     mouth_candidates: int = 4  # best pool entries whose mouth opening is compared per frame
+
+    def gain(self, region: str) -> float:
+        return dict(self.region_gain).get(region, 1.0)
 
 
 def focused_distance(features: np.ndarray, target: np.ndarray, focus: float) -> np.ndarray:
@@ -83,11 +92,11 @@ def region_costs(pool: FramePool, mesh: RenderMesh, region: str, target: np.ndar
     t = np.asarray(target, np.float32).copy()
     t[list(ignore)] = 0.0
     ft = mesh.key_features(t, region)[0]
-    geo = focused_distance(f, ft, params.focus)
+    geo = focused_distance(f, ft, params.focus) * params.gain(region)
     pose = rotation_angle_deg(pool.rotation, rotation)
     sc = np.abs(np.log(np.maximum(pool.scale, 1e-6) / max(scale, 1e-6)))
     pose_w = params.mouth_pose_weight if region == "mouth" else params.pose_weight
-    cost = geo + pose_w * pose + params.scale_weight * sc
+    cost = geo + pose_w * pose + params.scale_weight * sc + params.retrieval_bias
     if exclude is not None:
         cost = np.where(exclude, np.inf, cost)
     return cost.astype(np.float32)
@@ -99,7 +108,7 @@ def self_cost(mesh: RenderMesh, region: str, original: np.ndarray, target: np.nd
     e = np.stack([original, target]).astype(np.float32)
     e[:, list(ignore)] = 0.0
     f = mesh.key_features(e, region)
-    return float(focused_distance(f[:1], f[1], params.focus)[0]) + params.self_bias
+    return float(focused_distance(f[:1], f[1], params.focus)[0]) * params.gain(region)
 
 
 def add_mouth_penalty(costs: np.ndarray, stretches: dict[int, float], params: MatchParams) -> np.ndarray:

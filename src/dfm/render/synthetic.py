@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from dfm.face.expressions import N_EXPRESSIONS
 from dfm.face.track import FRONTAL, FaceTrack, project_vertices
 from dfm.render.mesh import PART_EYE, PART_MOUTH, RenderMesh
 from dfm.render.raster import interpolate, rasterize
@@ -103,7 +102,3 @@ def scene_frames(mesh: RenderMesh, neutral: np.ndarray, track: FaceTrack) -> lis
         p = project_vertices(v, track.rotation[i], track.translation[i], float(track.scale[i]))
         out.append(render_scene(mesh, neutral, p, track.height, track.width))
     return out
-
-
-def zero_expression() -> np.ndarray:
-    return np.zeros(N_EXPRESSIONS, np.float32)

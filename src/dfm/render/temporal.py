@@ -82,3 +82,13 @@ def face_jitter(frames: Iterable[np.ndarray], masks: Iterable[np.ndarray | None]
                 count += int(both.sum())
         prev, prev_mask = cur, m
     return total / count if count else 0.0
+
+
+def edit_jitter(inputs: Iterable[np.ndarray], outputs: Iterable[np.ndarray], masks: Iterable[np.ndarray | None]) -> float:
+    """Mean absolute frame-to-frame change of the EDIT LAYER (output - input) inside the face.
+
+    Zero for an edit that is constant relative to the moving face; flicker of the warp, of retrieved
+    patches or of source switches shows up here even when the face itself moves a lot.
+    """
+    diffs = (np.asarray(o, np.float32) - np.asarray(i, np.float32) for i, o in zip(inputs, outputs))
+    return face_jitter(diffs, masks)

@@ -1,0 +1,185 @@
+"""The end-to-end edit job: video + edits -> manipulated video (same frames, fps, size, audio) + disclosure.
+
+analysis -> decoder -> plan -> appearance pool -> warp render -> encode, with a report of stages,
+timings and warnings. Frames outside every edit are the decoded input frames handed to the encoder
+unchanged. Every output carries a disclosure: container metadata and a sidecar `OUT.dfm.json` with the
+edit list, the input's hash, and code and model versions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from dfm import __version__
+from dfm.errors import DfmError, InputError
+from dfm.io.files import atomic_write_text, sha256_file
+
+DISCLOSURE = ("This video was manipulated with DFM (Deep Facial Manipulator): the facial expressions "
+              "in some intervals were changed by software. See the .dfm.json sidecar for the edits.")
+
+
+@dataclass
+class EditOptions:
+    seed: int = 0
+    transition_frames: int = 20
+    preserve_speech: bool | None = None  # None: on when the soundtrack has speech
+    lossless: bool = False
+    side_by_side: Path | None = None
+    overwrite: bool = False
+    person: str | None = None
+    collection: Sequence[Path] = ()
+    render: dict[str, Any] = field(default_factory=dict)  # RenderParams overrides
+
+
+@dataclass
+class EditResult:
+    output: Path
+    sidecar: Path
+    report: dict[str, Any]
+    side_by_side: Path | None = None
+
+
+def sidecar_path(output: Path) -> Path:
+    return output.with_name(output.stem + ".dfm.json")
+
+
+def disclosure_metadata(input_sha256: str) -> dict[str, str]:
+    return {"comment": DISCLOSURE, "description": DISCLOSURE, "encoder_note": f"dfm {__version__}",
+            "dfm_manipulated": "true", "dfm_input_sha256": input_sha256}
+
+
+def model_versions(session) -> dict[str, Any]:
+    import mediapipe
+
+    store = session.store
+    out: dict[str, Any] = {"dfm": __version__, "mediapipe": mediapipe.__version__, "python": platform.python_version()}
+    for name in ("ict-face-model", "face-landmarker", "fer-mini-xception"):
+        p = store.find(name)
+        out[name] = {"file": p.name, "sha256": session.file_hash(p)} if p else None
+    return out
+
+
+def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLike,
+               options: EditOptions | None = None) -> EditResult:
+    from tqdm import tqdm
+
+    from dfm.edits import EditList
+    from dfm.io.video import VideoWriter, iter_frames, probe_video
+    from dfm.render.renderer import WarpRenderer
+
+    options = options or EditOptions()
+    video, output = Path(video), Path(output)
+    for out in (output, sidecar_path(output), options.side_by_side):
+        if out is not None and out.exists() and not options.overwrite:
+            raise InputError(f"{out} exists; pass --overwrite to replace it")
+    if output.resolve() == video.resolve():
+        raise InputError("the output would overwrite the input video; choose another output path")
+    stages: dict[str, float] = {}
+    warnings: list[str] = []
+    t = time.perf_counter()
+    info = probe_video(video)
+    track = session.analyze(video)
+    stages["analysis"] = time.perf_counter() - t
+
+    edit_list = edits if isinstance(edits, EditList) else EditList(list(edits))
+    t = time.perf_counter()
+    decoder, decoder_info = session.decoder_for(track, person=options.person, collection=options.collection,
+                                                labels=sorted({e.label for e in edit_list.edits if e.label}))
+    warnings += decoder_info.get("warnings", [])
+    stages["decoder"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    plan = session.plan(video, edit_list, decoder=decoder, seed=options.seed,
+                        transition_frames=options.transition_frames, preserve_speech=options.preserve_speech)
+    stages["plan"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    pool = session.frame_pool(video, track, collection=options.collection)
+    stages["pool"] = time.perf_counter() - t
+
+    renderer = WarpRenderer(session.render_mesh(track), track, pool, **options.render)
+    input_sha = session.file_hash(video)
+    t = time.perf_counter()
+    t_render = 0.0
+    n_written = 0
+    sbs_writer = None
+    with VideoWriter.like(info, output, lossless=options.lossless, overwrite=options.overwrite,
+                          metadata=disclosure_metadata(input_sha)) as writer:
+        if options.side_by_side is not None:
+            sbs_writer = VideoWriter(options.side_by_side, width=2 * info.width, height=info.height, rate=info.rate,
+                                     audio_from=video if info.has_audio else None, overwrite=options.overwrite,
+                                     metadata=disclosure_metadata(input_sha))
+            sbs_writer.__enter__()
+        try:
+            frames = iter_frames(video)
+            originals: list = []
+
+            def remember(it):
+                for f in it:
+                    originals.append(f)
+                    yield f
+
+            bar = tqdm(total=info.n_frames, desc=f"render {video.name}", unit="frame",
+                       disable=not session.progress, leave=False)
+            rendered = renderer.render_video(remember(frames), plan.target, plan.weight)
+            while True:
+                t0 = time.perf_counter()
+                out = next(rendered, None)
+                t_render += time.perf_counter() - t0
+                if out is None:
+                    break
+                original = originals.pop(0)
+                writer.write(out)
+                if sbs_writer is not None:
+                    sbs_writer.write(np.concatenate([np.asarray(original.image), np.asarray(out.image)], axis=1),
+                                     timestamp=original.timestamp)
+                n_written += 1
+                bar.update(1)
+            bar.close()
+        finally:
+            if sbs_writer is not None:
+                sbs_writer.__exit__(None, None, None)
+    stages["render"] = t_render
+    stages["encode"] = time.perf_counter() - t - t_render
+    if n_written != info.n_frames:
+        raise DfmError(f"wrote {n_written} frames but the input has {info.n_frames}")
+
+    render_summary = renderer.report.summary()
+    fallbacks = {r: n for r, n in render_summary["fallback_frames"].items() if n}
+    if fallbacks:
+        warnings.append("no frame of the person showed the needed appearance for "
+                        + ", ".join(f"{r} in {n} frame(s)" for r, n in fallbacks.items())
+                        + ": pure warp plus a dark mouth cavity was used there")
+    report = {
+        "input": str(video), "output": str(output), "side_by_side": str(options.side_by_side) if options.side_by_side else None,
+        "frames": info.n_frames, "edited_frames": int((plan.weight > 0).sum()), "fps": info.fps,
+        "size": [info.width, info.height], "audio_copied": info.has_audio,
+        "seconds": stages, "analysis_seconds": track.meta.get("seconds", {}),
+        "render_fps": render_summary["edited"] / stages["render"] if stages["render"] > 0 else None,
+        "render_encode_fps": info.n_frames / (stages["render"] + stages["encode"]),
+        "preserve_speech": bool(plan.speech_channels), "seed": plan.seed,
+        "decoder": decoder_info, "render": render_summary, "warnings": warnings,
+    }
+    sidecar = {
+        "disclosure": DISCLOSURE,
+        "manipulated": True,
+        "tool": "DFM (Deep Facial Manipulator)",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "input": {"path": str(video), "sha256": input_sha},
+        "output": {"path": str(output), "sha256": sha256_file(output)},
+        "edits": json.loads(edit_list.to_json()),
+        "seed": plan.seed,
+        "preserve_speech": bool(plan.speech_channels),
+        "versions": model_versions(session),
+        "report": {k: report[k] for k in ("frames", "edited_frames", "warnings")},
+    }
+    atomic_write_text(sidecar_path(output), json.dumps(sidecar, indent=2))
+    return EditResult(output, sidecar_path(output), report, options.side_by_side)
