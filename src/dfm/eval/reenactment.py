@@ -6,7 +6,8 @@ frames only; and the frame the renderer edits for a test frame is a training fra
 PIXEL ever reaches the renderer: every frame read goes through `TrainingFrames`, which raises
 `ProtocolViolation` for any other index (the test suite also poisons the test frames and checks that
 the output does not change). The test frame's fitted geometry (head pose, expression, eye shapes) and
-its affect estimate are the driving signal, as in the paper.
+its affect estimate are the driving signal, as in the paper. (The analysis stage fits one identity per
+video from all its frames, test frames included; that shape vector is geometry, not pixels.)
 
 Source frame of test frame T (rule): among the valid training frames, the one whose fitted head rotation
 is closest to T's (geodesic angle between the rotations); frames within `pose_tie_deg` (1 degree) of

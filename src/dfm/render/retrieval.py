@@ -2,7 +2,8 @@
 
 Cost of pool entry j for region r and the current frame:
 
-    rms_top( f_r(e_j) - f_r(e_target) )  +  pose_weight * angle(R_j, R_current) [deg]  +  scale term
+    gain_r * rms_top( f_r(e_j) - f_r(e_target) )  +  pose_weight * angle(R_j, R_current) [deg]
+        +  scale_weight * |log(scale_j / scale)|  +  retrieval_bias   (+ the inner-mouth terms below)
 
 where f_r(e) are the model-space positions (cm, expression part) of region r's key vertices and
 rms_top is the RMS over the `focus` share of them that differ most: a geometric distance on the
@@ -48,6 +49,8 @@ def rotation_angle_deg(rotations: np.ndarray, reference: np.ndarray) -> np.ndarr
 
 @dataclass(frozen=True)
 class MatchParams:
+    """Weights of the retrieval cost (all in centimetres of key-vertex distance; see the module doc)."""
+
     focus: float = 0.25  # share of a region's key vertices (the most changed) that the distance uses
     region_gain: tuple[tuple[str, float], ...] = (("mouth", 1.0), ("lower", 1.0), ("upper", 2.0))  # geometry
     # distance multipliers: brow motions are small in centimetres but carry much of an emotion's look
