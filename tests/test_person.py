@@ -220,3 +220,26 @@ def test_one_identity_is_fitted_over_frames_of_every_video():
     assert est.dtype == np.float32 and est.shape == (100,)
     assert info["frames_per_video"] == [12, 12] and info["n_frames"] == 24
     assert info["residual_px"] < 0.5
+
+
+def test_person_videos_are_analysed_with_the_persons_own_settings(tmp_path):
+    from dfm.analysis import AnalysisOptions
+    from dfm.app.session import Session
+
+    person = _person(tmp_path)  # added with the fer estimator
+    other = Session(workspace=tmp_path, analysis=AnalysisOptions(affect="emonet", affect_weights="/w.pth"), progress=False)
+    ps = P._person_session(other, person)
+    assert (ps.analysis.affect, ps.analysis.affect_weights) == ("fer", None)
+    assert ps.workspace == tmp_path and ps.progress is False
+    assert other.analysis.affect == "emonet"  # the caller's session is left alone
+    same = Session(workspace=tmp_path, progress=False)
+    assert P._person_session(same, person) is same
+
+
+def test_session_can_ask_for_a_persons_decoder(tmp_path):
+    from dfm.app.session import Session
+
+    _person(tmp_path)
+    assert P.load_person_decoder is P.load_decoder
+    with pytest.raises(DfmError, match="no trained decoder; run `dfm person train alice`"):
+        Session(workspace=tmp_path, progress=False).decoder_for(None, person="alice")

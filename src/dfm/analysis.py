@@ -106,6 +106,13 @@ def analyze_video(path: str | os.PathLike, workspace: str | os.PathLike | None =
         return track
 
     models = models or FaceModels.load(store)
+    base = track_cache_path(path, workspace, options, None)
+    if identity is not None and base.exists() and not force:
+        # Same video already tracked: only the fit depends on the identity, so re-fit the cached landmarks.
+        track = refit_track(FaceTrack.load(base), models, options, identity)
+        track.save(cache)
+        track.meta.update(cache=str(cache), cached=False)
+        return track
     estimator = None if options.affect == "none" else _make_affect(options, store)
     timings: dict[str, float] = {}
 
@@ -173,6 +180,21 @@ def analyze_video(path: str | os.PathLike, workspace: str | os.PathLike | None =
     track.meta["cache"] = str(cache)
     track.meta["cached"] = False
     return track
+
+
+def refit_track(track: FaceTrack, models: FaceModels, options: AnalysisOptions, identity: np.ndarray | None) -> FaceTrack:
+    """The same tracking and affect, fitted again (e.g. with a person's identity held fixed)."""
+    t0 = time.perf_counter()
+    v = track.valid
+    fit = FaceFitter(models.basis, options.fit).fit(track.landmarks[v, :N_MESH_LANDMARKS], track.blendshapes[v], identity)
+    out = FaceTrack(**{**track.__dict__, "meta": dict(track.meta)})
+    out.rotation, out.translation, out.scale = track.rotation.copy(), track.translation.copy(), track.scale.copy()
+    out.expression, out.residual = track.expression.copy(), track.residual.copy()
+    out.rotation[v], out.translation[v], out.scale[v] = fit.rotation, fit.translation, fit.scale
+    out.expression[v], out.residual[v], out.identity = fit.expression, fit.residual, fit.identity
+    out.meta["seconds"] = {**track.meta.get("seconds", {}), "fit": time.perf_counter() - t0}
+    out.meta["identity"] = "given"
+    return out
 
 
 def _make_affect(options: AnalysisOptions, store: AssetStore):

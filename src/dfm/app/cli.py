@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     pv.add_argument("--overwrite", action="store_true")
     _affect_args(pv)
     pv.set_defaults(handler=cmd_preview)
+
+    from dfm.app.cli_person import register as register_person
+
+    register_person(sub)
     return p
 
 

@@ -86,23 +86,31 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
     warnings: list[str] = []
     t = time.perf_counter()
     info = probe_video(video)
-    track = session.analyze(video)
+    identity, collection = None, list(options.collection)
+    if options.person is not None:
+        from dfm.app.person import load_person
+
+        person = load_person(session.workspace, options.person)
+        identity = person.identity  # the decoder learned expressions measured against this identity
+        collection += [Path(v.path) for v in person.videos if Path(v.path).exists()
+                       and Path(v.path).resolve() != video.resolve() and Path(v.path) not in collection]
+    track = session.analyze(video, identity=identity)
     stages["analysis"] = time.perf_counter() - t
 
     edit_list = edits if isinstance(edits, EditList) else EditList(list(edits))
     t = time.perf_counter()
-    decoder, decoder_info = session.decoder_for(track, person=options.person, collection=options.collection,
+    decoder, decoder_info = session.decoder_for(track, person=options.person, collection=collection,
                                                 labels=sorted({e.label for e in edit_list.edits if e.label}))
     warnings += decoder_info.get("warnings", [])
     stages["decoder"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    plan = session.plan(video, edit_list, decoder=decoder, seed=options.seed,
+    plan = session.plan(video, edit_list, decoder=decoder, track=track, seed=options.seed,
                         transition_frames=options.transition_frames, preserve_speech=options.preserve_speech)
     stages["plan"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    pool = session.frame_pool(video, track, collection=options.collection)
+    pool = session.frame_pool(video, track, collection=collection)
     stages["pool"] = time.perf_counter() - t
 
     renderer = WarpRenderer(session.render_mesh(track), track, pool, **options.render)

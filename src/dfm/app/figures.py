@@ -43,6 +43,9 @@ FACE_COLORS: dict[str, tuple[int, int, int]] = {
     "socket": (70, 60, 60),
 }
 
+IRIS_COLOR, PUPIL_COLOR = (96, 74, 58), (28, 22, 22)
+IRIS_COS, PUPIL_COS = math.cos(math.radians(30)), math.cos(math.radians(13))  # angular radii on the eyeball
+
 
 def _plt():
     import matplotlib
@@ -326,6 +329,14 @@ class MeanFaceRenderer:
             self.part = np.array(["skin"] * len(self.triangles))
         else:
             self.part = np.repeat(np.array([parts.get(n, "skin") for n in NMFC_REGIONS]), counts)
+        # iris and pupil: eyeball points whose direction from the eyeball's centre is near the forward axis
+        # (per vertex, so they follow the eyeball when a gaze blendshape rotates it)
+        self.eye_forward = np.zeros(model.n_vertices, np.float32)
+        for name in ("Eyeball left", "Eyeball right"):
+            if name in model.region_names:
+                idx = model.region_vertices(name)
+                d = model.neutral[idx] - model.neutral[idx].mean(axis=0)
+                self.eye_forward[idx] = d[:, 2] / np.maximum(np.linalg.norm(d, axis=1), 1e-9)
         # frame the inner face: the 68 landmarks (brows to chin, jaw line), widened a little and with some forehead
         lm = model.neutral[np.asarray(model.landmarks68, np.int64)]
         lo, hi = lm.min(axis=0).astype(np.float64), lm.max(axis=0).astype(np.float64)
@@ -360,6 +371,16 @@ class MeanFaceRenderer:
             if m.any():
                 img = render_shaded(p, self.triangles, self.size, self.size, color=color, ambient=0.35, raster=ras)
                 out[m] = img[m]
+        eye = pix_part == "eyeball"
+        if eye.any():
+            from dfm.render.raster import interpolate
+
+            forward = interpolate(ras, self.eye_forward, self.triangles)
+            tint = np.ones(forward.shape + (3,), np.float32)
+            base = np.asarray(FACE_COLORS["eyeball"], np.float32)
+            tint[forward > IRIS_COS] = np.asarray(IRIS_COLOR, np.float32) / base
+            tint[forward > PUPIL_COS] = np.asarray(PUPIL_COLOR, np.float32) / base
+            out[eye] = np.clip(out[eye] * tint[eye], 0, 255).astype(np.uint8)
         return out
 
 

@@ -566,6 +566,9 @@ def load_decoder(workspace: str | os.PathLike, name: str) -> Any:
     return PersonDecoder.load(person.decoder_dir)
 
 
+load_person_decoder = load_decoder  # the name dfm.app.session uses
+
+
 @contextlib.contextmanager
 def _epoch_progress(decoder: Any, enabled: bool, desc: str) -> Iterator[None]:
     """A tqdm bar over the epochs of a network decoder, fed by its `verbose` per-epoch lines."""

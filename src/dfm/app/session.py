@@ -73,8 +73,8 @@ class Session:
         from dfm.render.pool import FramePool
 
         mesh = self.render_mesh(track)
-        key = ("pool", self.file_hash(video), None if indices is None else np.asarray(indices).tobytes(),
-               tuple(self.file_hash(c) for c in collection))
+        key = ("pool", self.file_hash(video), np.round(track.identity, 5).tobytes(),
+               None if indices is None else np.asarray(indices).tobytes(), tuple(self.file_hash(c) for c in collection))
         if key not in self._cache:
             allowed = np.arange(track.n_frames) if indices is None else np.asarray(indices)
             pool = FramePool.build(track, iter_frames(video), allowed, mesh, video=str(video))
@@ -162,13 +162,13 @@ class Session:
         dec.save(folder, overwrite=True)
         return dec
 
-    def plan(self, video: str | os.PathLike, edits, *, decoder=None, seed: int = 0,
+    def plan(self, video: str | os.PathLike, edits, *, decoder=None, track: FaceTrack | None = None, seed: int = 0,
              transition_frames: int = 20, preserve_speech: bool | None = None, smoothing: float | None = 0.1):
         """Per-frame target expression and edit weights for an edit list (see dfm.edits.make_plan)."""
         from dfm.edits import make_plan_for_track
         from dfm.io.audio import has_speech
 
-        track = self.analyze(video)
+        track = track if track is not None else self.analyze(video)
         decoder = decoder if decoder is not None else self.video_decoder(track)
         if preserve_speech is None:
             key = ("speech", self.file_hash(video))

@@ -22,9 +22,11 @@ hidden_weight * (area, cm^2, of the target's inner mouth that the original does 
 line is a fine substitute for a barely open mouth, a dark hole is not for a laugh.
 
 Temporal stability (HysteresisSelector): keep the current source until another is better by a
-relative margin for `switch_frames` consecutive frames, then cross-fade over `crossfade_frames`. When
-even the best entry is farther than `max_cost`, the region falls back (NONE): pure warp, plus a dark
-mouth cavity for the inner mouth.
+relative margin for `switch_frames` consecutive frames, then cross-fade over `crossfade_frames`. An
+entry within `max_cost` is a good match; one up to `far_cost` is still used when it is clearly closer
+than SELF (decoded targets lie BETWEEN the person's real expressions: the closest real frame re-warped
+to the target beats a stretched original with a dark hole). Only when nothing qualifies does the
+region fall back (NONE): pure warp, plus a dark mouth cavity for the inner mouth.
 """
 
 from __future__ import annotations
@@ -58,7 +60,9 @@ class MatchParams:
     mouth_pose_weight: float = 0.004  # cm per degree for the inner mouth (transferred 2-D, pose-robust)
     scale_weight: float = 0.3  # cm per unit of |log(scale_j / scale)| (lower-resolution sources)
     retrieval_bias: float = 0.08  # cm added to every pool entry: how much closer than the warp it must be
-    max_cost: float = 0.45  # cm: beyond this no pool frame is considered a match
+    max_cost: float = 0.45  # cm: a good match (used whenever it beats SELF)
+    far_cost: float = 1.2  # cm: beyond this no pool frame is considered a match at all
+    far_ratio: float = 0.8  # between max_cost and far_cost an entry is used only if it costs < far_ratio * SELF
     hidden_weight: float = 0.35  # cm per cm^2 of the target's inner mouth that the original does not show
     stretch_weight: float = 0.25  # cm per unit of inner-mouth stretch (see mouth.stretch)
     mouth_candidates: int = 4  # best pool entries whose mouth opening is compared per frame
@@ -125,16 +129,22 @@ def add_mouth_penalty(costs: np.ndarray, stretches: dict[int, float], params: Ma
 
 
 def best_source(costs: np.ndarray, cost_self: float, params: MatchParams) -> tuple[int, float]:
-    """The best choice (pool position or SELF / NONE) and its cost, without temporal state."""
+    """The best choice (pool position or SELF / NONE) and its cost, without temporal state.
+
+    A pool entry within max_cost is used whenever it beats SELF. A farther one (up to far_cost) is still
+    used when it is clearly closer than SELF (cost < far_ratio * SELF): a decoded target usually lies
+    between the person's real expressions, so the closest real frame re-warped to it beats both the
+    stretched original and the dark cavity. NONE (pure warp + cavity) is the last resort.
+    """
     if len(costs) == 0 or not np.isfinite(costs).any():
         return (SELF, cost_self) if cost_self <= params.max_cost else (NONE, float("inf"))
     j = int(np.argmin(costs))
     c = float(costs[j])
     if cost_self <= c:
         return SELF, cost_self
-    if c > params.max_cost:
-        return (SELF, cost_self) if cost_self <= params.max_cost else (NONE, c)
-    return j, c
+    if c <= params.max_cost or (c <= params.far_cost and c < params.far_ratio * cost_self):
+        return j, c
+    return (SELF, cost_self) if cost_self <= params.max_cost else (NONE, c)
 
 
 @dataclass(frozen=True)
@@ -183,7 +193,7 @@ class HysteresisSelector:
                 self.challenger = best
             else:
                 self.challenger, self.challenger_count = None, 0
-            lost = cur_cost > p.lost_factor * match.max_cost and best_cost < cur_cost
+            lost = cur_cost > max(p.lost_factor * match.max_cost, match.far_cost) and best_cost < cur_cost
             switch_now = lost or (clearly and self.challenger_count >= p.switch_frames)
         else:
             self.challenger, self.challenger_count = None, 0
