@@ -42,6 +42,25 @@ def _mean(values) -> float:
     return sum(v) / len(v) if v else float("nan")
 
 
+def code_state() -> str:
+    """The commit, and a digest of the renderer and evaluation sources (they may hold uncommitted work)."""
+    import hashlib
+    import subprocess
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=REPO, capture_output=True, text=True,
+                               check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit, dirty = "unknown", ""
+    h = hashlib.sha256()
+    for path in sorted((REPO / "src" / "dfm").glob("render/*.py")) + sorted((REPO / "src" / "dfm").glob("eval/*.py")):
+        h.update(path.read_bytes())
+    state = f"commit {commit}" + (" + uncommitted changes in src/" if dirty else "")
+    return f"{state}; sha256 of src/dfm/render/*.py + src/dfm/eval/*.py: {h.hexdigest()[:16]}"
+
+
 def results_markdown(docs: list[dict], machine: dict, started: str, wall_s: float, command: str) -> str:
     from dfm.eval.report import PAPER
 
@@ -58,6 +77,7 @@ def results_markdown(docs: list[dict], machine: dict, started: str, wall_s: floa
         "NMFC `mouth_region` (lip hull dilated by 0.2 x mouth width).",
         "",
         f"- Run: {started} ({wall_s / 60:.1f} min wall), command `{command}`",
+        f"- Code: {code_state()}",
         f"- Machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, {machine['platform']}",
         f"- Load average at start {machine.get('loadavg_1_5_15')}, at end {machine.get('loadavg_end')}: "
         + ("the 2 cores were SHARED with other work during this run, so the speed figures are lower than on an "
@@ -95,11 +115,12 @@ def results_markdown(docs: list[dict], machine: dict, started: str, wall_s: floa
         lines += ["", "## Edit run: emotion fidelity and temporal stability", "",
                   "Default edits per clip: happy:high over 15-45 % and sad:high over 55-85 % of the clip; output",
                   "re-analysed (tracking, fit, affect). Fidelity over full-weight edited frames: share in the requested",
-                  "VA region (and the share the estimator's top class calls the label), output vs input. Crop change:",
+                  "VA region at the edit's intensity, in the label's sector at any intensity, and the share the",
+                  "estimator's top class calls the label, output vs input. Crop change:",
                   "mean |frame t - frame t-1| of the 256-px face crop (0..255), output vs input; landmark jitter:",
                   "second difference of the re-tracked landmarks, output / input.", "",
-                  "| clip | in region out / in | label called out / in | VA distance out / in | crop change outside (out = in?) | at boundaries out / in | inside out / in | jitter in edits out/in | outside |",
-                  "|---|---|---|---|---|---|---|---:|---:|"]
+                  "| clip | in region out / in | in label sector out / in | label called out / in | VA distance out / in | crop change outside (out = in?) | at boundaries out / in | inside out / in | jitter in edits out/in | outside |",
+                  "|---|---|---|---|---|---|---|---|---:|---:|"]
         for d in runs:
             r = d["edit_run"]
             o = r["emotion_fidelity"]["overall"]
@@ -107,6 +128,7 @@ def results_markdown(docs: list[dict], machine: dict, started: str, wall_s: floa
             j = r["stability"]["landmark_jitter"]
             lines.append(
                 f"| {Path(d['video']).stem} | {_f(o['output']['in_region'])} / {_f(o['input']['in_region'])} | "
+                f"{_f(o['output']['in_sector'])} / {_f(o['input']['in_sector'])} | "
                 f"{_f(o['output']['label_share'])} / {_f(o['input']['label_share'])} | "
                 f"{_f(o['output']['distance'], 3)} / {_f(o['input']['distance'], 3)} | "
                 f"{_f(cc['outside']['output'], 2)} ({'yes' if cc['outside_equal'] else 'NO'}) | "

@@ -41,6 +41,12 @@ def test_fidelity_counts_full_weight_frames_in_the_region():
     assert e["input"]["frames"] == 7 and e["input"]["in_region"] == 0.0
     assert e["input"]["distance"] == pytest.approx(happy.radius_min)  # the origin is radius_min from the band
     assert e["input"]["label_share"] is None
+    assert e["output"]["in_sector"] == pytest.approx(7 / 8) and e["input"]["in_sector"] == 0.0
+    weak = happy.center() * 0.3  # a weak smile: the happy sector, not the "high" band
+    va_out[5:15] = weak
+    f2 = emotion_fidelity(edit_index, weight, edits, va_out, va_in)
+    assert f2["edits"][0]["output"]["in_region"] == 0.0 and f2["edits"][0]["output"]["in_sector"] == 1.0
+    assert f2["overall"]["output"]["in_sector"] == 1.0
     assert f["overall"]["output"]["in_region"] == pytest.approx(7 / 8)
 
 

@@ -101,8 +101,7 @@ class Session:
             expr = np.concatenate([p[1] for p in pairs])
             vids = np.concatenate([np.full(len(p[0]), k) for k, p in enumerate(pairs)])
             frames = np.concatenate([p[2] for p in pairs])
-            decoder = PersonDecoder("fast").fit(va, expr, video_ids=vids, frame_index=frames) if len(va) >= 50 \
-                else PersonDecoder.universal()
+            decoder = fit_or_universal(PersonDecoder("fast"), va, expr, vids, frames)
             kind = f"this video + {len(collection)} collection video(s)"
         else:
             decoder, kind = self.video_decoder(track), "this video's own frames"
@@ -155,11 +154,10 @@ class Session:
             except DfmError:  # written by an older decoder format: retrain below
                 pass
         va, expr, frames = track_pairs(track)
-        if len(va) < 50:
-            return PersonDecoder.universal()
-        dec = PersonDecoder(preset).fit(va, expr, video_ids=np.zeros(len(va), np.int64), frame_index=frames,
-                                        data_info={"video_sha256": track.meta.get("source_sha256")})
-        dec.save(folder, overwrite=True)
+        dec = fit_or_universal(PersonDecoder(preset), va, expr, np.zeros(len(va), np.int64), frames,
+                               {"video_sha256": track.meta.get("source_sha256")})
+        if dec.is_fitted and getattr(dec, "decoder_", None) is not None:
+            dec.save(folder, overwrite=True)
         return dec
 
     def plan(self, video: str | os.PathLike, edits, *, decoder=None, track: FaceTrack | None = None, seed: int = 0,
@@ -183,6 +181,17 @@ class Session:
 
         track = self.analyze(video)
         return write_inspection(video, track, self.models.model, out_dir, progress=self.progress, overwrite=overwrite)
+
+
+def fit_or_universal(decoder, va, expr, video_ids, frames, data_info=None):
+    """Fit a PersonDecoder on the pairs; with too little data to validate (a few seconds of video),
+    fall back to the universal FACS prior (the job report says so)."""
+    from dfm.decoder import PersonDecoder
+
+    try:
+        return decoder.fit(va, expr, video_ids=video_ids, frame_index=frames, data_info=data_info)
+    except DfmError:
+        return PersonDecoder.universal()
 
 
 def _file_state(path: str | os.PathLike) -> tuple[int, int]:

@@ -6,8 +6,26 @@ temporal stability and speed.
 - `dfm.eval.fidelity`: `emotion_fidelity` of an edited video against the requested VA regions.
 - `dfm.eval.stability`: frame-to-frame crop change (`CropChange`) and `landmark_jitter`.
 - `dfm.eval.run`: `evaluate_video`, what `dfm evaluate` runs; `dfm.eval.report`: table and heat maps.
+
+The metrics import light (numpy, OpenCV); the rest is loaded on first use.
 """
 
 from dfm.eval.metrics import CropBox, apd, frame_metrics, pixel_error, psnr, ssim
 
-__all__ = ["CropBox", "apd", "frame_metrics", "pixel_error", "psnr", "ssim"]
+_LAZY = {
+    "ProtocolConfig": "dfm.eval.reenactment", "ReenactmentResult": "dfm.eval.reenactment",
+    "ProtocolViolation": "dfm.eval.reenactment", "run_self_reenactment": "dfm.eval.reenactment",
+    "emotion_fidelity": "dfm.eval.fidelity", "CropChange": "dfm.eval.stability",
+    "landmark_jitter": "dfm.eval.stability", "EvaluationOptions": "dfm.eval.run", "evaluate_video": "dfm.eval.run",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'dfm.eval' has no attribute {name!r}")
+
+
+__all__ = ["CropBox", "apd", "frame_metrics", "pixel_error", "psnr", "ssim", *_LAZY]

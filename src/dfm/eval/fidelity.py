@@ -6,6 +6,8 @@ and are left out) that have an affect estimate:
 
 - `in_region`: share of frames whose (valence, arousal) lies inside the requested label's VA region at
   the edit's intensity (`dfm.affect.regions.region_for`, the same table the planner samples from);
+- `in_sector`: share inside the label's sector at ANY intensity (radius 0.15..1: the right emotion,
+  whatever its strength; neutral: the neutral disc);
 - `distance`: mean Euclidean distance of the VA estimates to that region (0 inside);
 - `label_share`: share of frames whose most probable estimator class is the requested label (when the
   estimator gives class probabilities);
@@ -22,17 +24,27 @@ from typing import Any, Sequence
 import numpy as np
 
 from dfm.affect.circumplex import canonical_label
-from dfm.affect.regions import region_for
+from dfm.affect.regions import NEUTRAL_RADIUS, VARegion, region_for
+
+
+def label_sector(label: str) -> VARegion:
+    """The label's VA region over all intensities (its sector from the neutral disc out to radius 1)."""
+    if label == "neutral":
+        return region_for("neutral", None)
+    r = region_for(label, 0.5)
+    return VARegion(label, 1.0, r.angle_min, r.angle_max, NEUTRAL_RADIUS, 1.0)
 
 
 def _figures(va: np.ndarray, region, probs: np.ndarray | None, classes: Sequence[str], label: str) -> dict[str, Any]:
     ok = np.isfinite(va).all(1)
     out: dict[str, Any] = {"frames": int(ok.sum())}
     if not ok.any():
-        out.update(in_region=float("nan"), distance=float("nan"), mean_va=[float("nan")] * 2, label_share=None)
+        out.update(in_region=float("nan"), in_sector=float("nan"), distance=float("nan"), mean_va=[float("nan")] * 2,
+                   label_share=None)
         return out
     v = va[ok]
     out["in_region"] = float(region.contains(v).mean())
+    out["in_sector"] = float(label_sector(label).contains(v).mean())
     out["distance"] = float(region.distance(v).mean())
     out["mean_va"] = [float(x) for x in v.mean(0)]
     out["label_share"] = None
@@ -67,9 +79,6 @@ def emotion_fidelity(edit_index: np.ndarray, weight: np.ndarray, edits: Sequence
     va_out = np.asarray(va_output, np.float64)
     va_in = np.asarray(va_input, np.float64)
     per_edit = []
-    pooled_out: list[np.ndarray] = []
-    pooled_in: list[np.ndarray] = []
-    pooled_sel: list[tuple[Any, np.ndarray]] = []
     for r in edits:
         if r.label is None:
             continue
@@ -82,25 +91,24 @@ def emotion_fidelity(edit_index: np.ndarray, weight: np.ndarray, edits: Sequence
             "input": _figures(va_in[sel], region, None if probs_input is None else probs_input[sel], classes, r.label),
         }
         per_edit.append(row)
-        pooled_sel.append((region, sel))
-        pooled_out.append(va_out[sel])
-        pooled_in.append(va_in[sel])
     overall: dict[str, Any] = {}
-    for side, va, probs in (("output", va_out, probs_output), ("input", va_in, probs_input)):
-        n = inside = 0
+    for side in ("output", "input"):
+        n = inside = sector = 0
         dist = 0.0
         called = called_n = 0
-        for (region, sel), row in zip(pooled_sel, per_edit):
+        for row in per_edit:
             f = row[side]
             k = f["frames"]
             if k:
                 n += k
                 inside += f["in_region"] * k
+                sector += f["in_sector"] * k
                 dist += f["distance"] * k
                 if f["label_share"] is not None:
                     called += f["label_share"] * k
                     called_n += k
         overall[side] = {"frames": n, "in_region": inside / n if n else float("nan"),
+                         "in_sector": sector / n if n else float("nan"),
                          "distance": dist / n if n else float("nan"),
                          "label_share": called / called_n if called_n else None}
     return {"edits": per_edit, "overall": overall, "min_weight": min_weight}

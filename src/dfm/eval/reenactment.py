@@ -45,18 +45,18 @@ from typing import Any, Callable
 import numpy as np
 
 from dfm.errors import DfmError
-from dfm.eval.metrics import CROP_MARGIN, CROP_SIZE, METRIC_NAMES, CropBox, frame_metrics, pixel_error, summarise
+from dfm.eval.metrics import CROP_MARGIN, CROP_SIZE, CropBox, frame_metrics, pixel_error, summarise
+from dfm.face.expressions import EXPRESSION_NAMES
 from dfm.face.model import FaceModel
 from dfm.face.nmfc import render_nmfc_projected
 from dfm.face.track import FaceTrack, project_vertices
 from dfm.render.flow import compute_flow
 from dfm.render.mesh import RenderMesh
 from dfm.render.pool import FramePool
-from dfm.render.renderer import EYE_SHAPES, RenderParams, WarpRenderer
+from dfm.render.renderer import EYE_SHAPES, WarpRenderer
 from dfm.render.retrieval import rotation_angle_deg
 from dfm.render.temporal import TrackGeometry
 from dfm.render.warp import paste, warp_crop
-from dfm.face.expressions import EXPRESSION_NAMES
 
 FrameReader = Callable[[int], np.ndarray]
 SETTINGS = ("A", "B")
@@ -458,5 +458,5 @@ def _progress(total: int, desc: str, enabled: bool):
 __all__ = [
     "FrameRecord", "ProtocolConfig", "ProtocolViolation", "ReenactmentResult", "SelfReenactment", "SETTINGS",
     "TrainingFrames", "VARIANTS", "VideoTrainingFrames", "run_self_reenactment", "select_sources",
-    "split_frames", "train_decoder", "METRIC_NAMES", "RenderParams",
+    "split_frames", "train_decoder",
 ]

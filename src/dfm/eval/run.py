@@ -2,17 +2,20 @@
 
 1. Self-reenactment (paper §4.2, Table 1; `dfm.eval.reenactment`): settings A and B on the last 30 % of
    the frames, APD / Face-APD / Mouth-APD / PSNR / SSIM, error heat maps of a few test frames.
-2. An edit run like `dfm edit` (analysis -> decoder on the whole video -> plan -> warp renderer ->
-   encode), with a default edit list (`default_edits`) unless edits are given; its output is analysed
-   again (tracking, fit, affect) to measure
+2. An edit run with the product's own job (`Session.edit`, as `dfm edit`: analysis -> decoder on the
+   whole video -> plan -> pool -> warp renderer -> encode; here losslessly encoded so untouched frames
+   decode bit-exact), with a default edit list (`default_edits`) unless edits are given; its output is
+   analysed again (tracking, fit, affect) to measure
    - emotion fidelity (`dfm.eval.fidelity`),
    - temporal stability (`dfm.eval.stability`: crop change outside edits / at edit boundaries, landmark
      jitter of the re-tracked output),
    - how well the output's re-fitted expression matches the plan's target.
 3. Speed: seconds and frames/s per stage (decode, track, fit, affect: from the analysis run, read from
-   `track.meta['seconds']`; decoder+plan, render, encode: timed here) and end to end.
+   `track.meta['seconds']`; decoder, plan, render (= pool + render), encode: from the edit job's report)
+   and end to end.
 
-Files in the output folder: evaluation.json, evaluation.md, per_frame.csv, heatmaps/*.png, edited.mp4.
+Files in the output folder: evaluation.json, evaluation.md, per_frame.csv, heatmaps/*.png, edited.mp4 (+ its
+disclosure sidecar edited.dfm.json).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import platform
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +43,7 @@ from dfm.eval.fidelity import emotion_fidelity
 from dfm.io.files import atomic_write_text
 
 RENDERERS = ("warp", "neural")
-OUTPUT_FILES = ("evaluation.json", "evaluation.md", "per_frame.csv", "edited.mp4", "heatmaps")
+OUTPUT_FILES = ("evaluation.json", "evaluation.md", "per_frame.csv", "edited.mp4", "edited.dfm.json", "heatmaps")
 
 
 @dataclass
@@ -187,80 +190,39 @@ def evaluate_video(session, video: str | os.PathLike, out_dir: str | os.PathLike
 
 def _edit_run(session, video: Path, info, track, opts: EvaluationOptions, out: Path, overwrite: bool,
               progress: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Render the video with edits (like `dfm edit`), re-analyse the output, measure fidelity/stability."""
-    from dfm.decoder import PersonDecoder
-    from dfm.edits import make_plan_for_track
-    from dfm.io.video import VideoWriter, iter_frames
-    from dfm.render.mesh import RenderMesh
-    from dfm.render.pool import FramePool
-    from dfm.render.renderer import WarpRenderer
+    """Edit the video with the product's own job (`Session.edit`, losslessly encoded so that untouched
+    frames decode bit-exact), re-analyse the output and measure fidelity and stability on the files."""
+    from dfm.app.edit import EditOptions
+    from dfm.edits import DEFAULT_TRANSITION_FRAMES, EditList
+    from dfm.io.video import iter_frames
 
     n = track.n_frames
     edits = opts.edits if opts.edits is not None else default_edits(track)
-    t0 = time.perf_counter()
-    va = None if track.valence is None else np.stack([track.valence, track.arousal], 1)
-    ok = np.asarray(track.valid, bool) & (np.isfinite(va).all(1) if va is not None else False)
-    if va is not None and ok.sum() >= 10:
-        idx = np.flatnonzero(ok)
-        block = int(max(2, min(48, idx.size // 5)))
-        from dfm.decoder import make_decoder
-
-        decoder = PersonDecoder(decoder=make_decoder(opts.decoder, block_frames=block)).fit(va[idx], track.expression[idx],
-                                                                                         frame_index=idx)
-        decoder_kind = f"person ({idx.size} pairs of this video)"
-    else:
-        decoder = PersonDecoder.universal()
-        decoder_kind = "universal FACS prior (no affect data)"
-    t1 = time.perf_counter()
-    plan_kw: dict[str, Any] = {}
+    edit_list = edits if isinstance(edits, EditList) else EditList(list(edits))
+    transition = DEFAULT_TRANSITION_FRAMES
     if opts.edits is None:  # the default edits: ramps of a fifth of the edit (<= the planner's default)
-        from dfm.edits import DEFAULT_TRANSITION_FRAMES
-
-        shortest = min(int(e.end) - int(e.start) for e in edits)
-        plan_kw["transition_frames"] = int(min(DEFAULT_TRANSITION_FRAMES, max(2, round(0.2 * shortest))))
-    plan = make_plan_for_track(track, edits, decoder.predict, seed=opts.seed, **plan_kw)
-    t2 = time.perf_counter()
-
-    mesh = RenderMesh.build(session.models.model, track.identity)
-    valid_idx = np.flatnonzero(np.asarray(track.valid, bool))
-    pool = FramePool.build(track, (f.image for f in iter_frames(video)), valid_idx, mesh)
-    renderer = WarpRenderer(mesh, track, pool)
-    t3 = time.perf_counter()
-    t_pool = t3 - t2
-
+        shortest = min(int(e.end) - int(e.start) for e in edit_list)
+        transition = int(min(DEFAULT_TRANSITION_FRAMES, max(2, round(0.2 * shortest))))
     out_video = out / "edited.mp4"
-    if out_video.exists() and overwrite:
-        out_video.unlink()
+    job = session.edit(video, edit_list, out_video,
+                       EditOptions(seed=opts.seed, transition_frames=transition, lossless=True, overwrite=overwrite))
+    report = job.report
+    # the same plan the job rendered (same track, cached decoder, seed, transitions and speech setting)
+    plan = session.plan(video, edit_list, track=track, seed=opts.seed, transition_frames=transition,
+                        preserve_speech=bool(report.get("preserve_speech")))
+
+    t0 = time.perf_counter()
     change = CropChange(track.landmarks, np.asarray(track.valid, bool))
-    t_decode = t_render = t_encode = t_measure = 0.0
-    with VideoWriter.like(info, out_video, metadata={"comment": "manipulated by DFM (evaluation run)"}) as writer:
-        frames = iter(iter_frames(video))
-        bar = _progress(n, "edit run", progress)
-        while True:
-            a = time.perf_counter()
-            frame = next(frames, None)
-            if frame is None:
-                break
-            image = frame.image
-            b = time.perf_counter()
-            i = frame.index
-            w = float(plan.weight[i]) if i < len(plan.weight) else 0.0
-            if w > 0.0:
-                new = renderer.render_frame(i, image, plan.target[i], w)
-                result = frame if new is image else frame.with_image(new)
-            else:
-                new, result = image, frame
-            c = time.perf_counter()
-            writer.write(result)
-            d = time.perf_counter()
-            change.add(i, image, new, w)
-            e = time.perf_counter()
-            t_decode += b - a
-            t_render += c - b
-            t_encode += d - c
-            t_measure += e - d
-            bar.update(1)
-        bar.close()
+    n_out = 0
+    bar = _progress(n, "stability", progress)
+    for f_in, f_out in zip(iter_frames(video), iter_frames(out_video)):
+        change.add(f_in.index, f_in.image, f_out.image, float(plan.weight[f_in.index]))
+        n_out += 1
+        bar.update(1)
+    bar.close()
+    if n_out != n:
+        raise DfmError(f"the edited video has {n_out} frames, the input {n}")
+    t_stability = time.perf_counter() - t0
 
     t4 = time.perf_counter()
     out_track = session.analyze(out_video)
@@ -277,27 +239,33 @@ def _edit_run(session, video: Path, info, track, opts: EvaluationOptions, out: P
     jitter = jitter_report(track.landmarks, track.valid, out_track.landmarks, out_track.valid, plan.weight)
     expression = _expression_check(plan, track, out_track)
 
+    secs = report.get("seconds", {})
+    edited = int((plan.weight > 0).sum())
     run = {
         "edits": [r.to_dict() for r in plan.edits],
         "edits_arg": [r.edit.to_arg(safe=True) for r in plan.edits],
-        "decoder": decoder_kind,
+        "decoder": report.get("decoder", {}).get("source"),
         "plan_seed": plan.seed,
         "transition_frames": plan.transition_frames,
-        "edited_frames": int((plan.weight > 0).sum()),
+        "preserve_speech": bool(plan.speech_channels),
+        "edited_frames": edited,
         "output": str(out_video),
-        "renderer_report": renderer.report.summary(),
+        "encoding": "x264 lossless (qp 0): frames outside edits decode bit-exact",
+        "job_warnings": report.get("warnings", []),
+        "renderer_report": report.get("render"),
         "emotion_fidelity": fidelity,
         "stability": {"crop_change": change.result(), "landmark_jitter": jitter},
         "expression_check": expression,
-        "reanalysis_seconds": t_reanalysis,
+        "seconds": {"stability": t_stability, "reanalysis": t_reanalysis},
     }
+    render_s = float(secs.get("pool", 0.0)) + float(secs.get("render", 0.0))
     speed = {
-        "stages": {"decoder": t1 - t0, "plan": t2 - t1, "render": t_pool + t_render, "encode": t_encode},
-        "detail": {"decoder_fit": t1 - t0, "make_plan": t2 - t1, "pool_build": t_pool, "render_frames": t_render,
-                   "edited_frames": int((plan.weight > 0).sum()),
-                   "render_fps_edited": _fps(int((plan.weight > 0).sum()), t_render),
-                   "decode_edit_pass": t_decode, "encode": t_encode, "measure_overhead": t_measure,
-                   "render_plus_encode_fps": _fps(n, t_render + t_encode + t_decode)},
+        "stages": {"decoder": float(secs.get("decoder", 0.0)), "plan": float(secs.get("plan", 0.0)),
+                   "render": render_s, "encode": float(secs.get("encode", 0.0))},
+        "detail": {"edit_job_seconds": secs, "edited_frames": edited,
+                   "render_fps_edited": _fps(edited, float(secs.get("render", 0.0))),
+                   "render_encode_fps": report.get("render_encode_fps"),
+                   "encode_note": "lossless x264 (qp 0); `dfm edit` encodes at crf 10 by default"},
     }
     return run, speed
 
@@ -424,18 +392,22 @@ def markdown_report(doc: dict[str, Any]) -> str:
     run = doc.get("edit_run")
     if run:
         fid = run["emotion_fidelity"]
-        lines += ["## Edit run", "", f"Edits: {', '.join(run['edits_arg'])} (decoder: {run['decoder']}); "
+        lines += ["## Edit run", "", f"`Session.edit` (as `dfm edit`, lossless encoding) with edits "
+                  f"{', '.join(run['edits_arg'])} (transitions {run['transition_frames']} frames, decoder: "
+                  f"{run['decoder']}, speech preservation {'on' if run['preserve_speech'] else 'off'}); "
                   f"{run['edited_frames']} edited frames; output re-analysed.", "",
                   "### Emotion fidelity (full-weight edited frames)", "",
-                  "| edit | frames | in region: output | input | distance: output | input | label called: output | input | mean VA output | input |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]
+                  "| edit | frames | in region: output | input | in label sector: output | input | distance: output | input | label called: output | input | mean VA output | input |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
         for e in fid["edits"]:
             o, i = e["output"], e["input"]
             lines.append(f"| {e['label']} {_f(e['intensity'])} | {o['frames']} | {_f(o['in_region'])} | {_f(i['in_region'])} | "
+                         f"{_f(o['in_sector'])} | {_f(i['in_sector'])} | "
                          f"{_f(o['distance'], 3)} | {_f(i['distance'], 3)} | {_f(o['label_share'])} | {_f(i['label_share'])} | "
                          f"({_f(o['mean_va'][0])}, {_f(o['mean_va'][1])}) | ({_f(i['mean_va'][0])}, {_f(i['mean_va'][1])}) |")
         ov = fid["overall"]
         lines.append(f"| all | {ov['output']['frames']} | {_f(ov['output']['in_region'])} | {_f(ov['input']['in_region'])} | "
+                     f"{_f(ov['output']['in_sector'])} | {_f(ov['input']['in_sector'])} | "
                      f"{_f(ov['output']['distance'], 3)} | {_f(ov['input']['distance'], 3)} | {_f(ov['output']['label_share'])} | "
                      f"{_f(ov['input']['label_share'])} | | |")
         st = run["stability"]
@@ -444,8 +416,8 @@ def markdown_report(doc: dict[str, Any]) -> str:
                   "| frame pairs | pairs | crop change input | output |", "|---|---:|---:|---:|"]
         for g in ("outside", "boundary", "inside"):
             lines.append(f"| {g} edits | {cc[g]['pairs']} | {_f(cc[g]['input'], 3)} | {_f(cc[g]['output'], 3)} |")
-        lines.append(f"\nCrop change: mean |crop(t) - crop(t-1)| (0..255) of the 256x256 face crop, on the rendered frames "
-                     f"handed to the encoder. Outside edits the output equals the input: {cc['outside_equal']}.\n")
+        lines.append(f"\nCrop change: mean |crop(t) - crop(t-1)| (0..255) of the 256x256 face crop, input and decoded "
+                     f"output. Outside edits the output equals the input: {cc['outside_equal']}.\n")
         lines += ["| landmark jitter (2nd difference) | input px | output px | input % IOD | output % IOD | output/input |",
                   "|---|---:|---:|---:|---:|---:|"]
         for k, v in st["landmark_jitter"].items():

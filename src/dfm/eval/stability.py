@@ -5,8 +5,8 @@ that frame, 256x256, the same box cut from the input and from the output) is com
 frame's crop: mean absolute difference over pixels and channels (0..255 units). Pairs (t-1, t) are
 grouped by where they lie:
 - `outside`: both frames outside every edit (weight 0). The output must equal the input there (the
-  renderer passes those frames through), so the two figures must be identical. `dfm evaluate` feeds the
-  rendered frames as handed to the encoder (before H.264 encoding, which changes every frame a little);
+  renderer passes those frames through), so the two figures must be identical. `dfm evaluate` encodes
+  its edit run losslessly, so this holds bit for bit on the decoded output file;
 - `boundary`: the edit weight differs between the two frames (the transition ramps at edit starts and
   ends, including the first/last edited frame next to an unedited one);
 - `inside`: both frames at full weight.

@@ -84,14 +84,18 @@ class CropGrid:
         return cv2.resize(work, (self.width, self.height), interpolation=interpolation)
 
     def upsample_box(self, work: np.ndarray, ys: slice, xs: slice, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-        """Like upsample(work)[ys, xs] (crop-relative slices) but computing only that part."""
-        u = ((np.arange(xs.start, xs.stop, dtype=np.float32) + 0.5) * self.sx - 0.5)
-        v = ((np.arange(ys.start, ys.stop, dtype=np.float32) + 0.5) * self.sy - 0.5)
-        mx = np.empty((len(v), len(u)), np.float32)
-        my = np.empty((len(v), len(u)), np.float32)
-        mx[:] = u[None, :]
-        my[:] = v[:, None]
-        return cv2.remap(work, mx, my, interpolation, borderMode=cv2.BORDER_REPLICATE)
+        """Like upsample(work)[ys, xs] (crop-relative slices) but computing only that part.
+
+        One affine resampling (crop pixel x samples work position (x + 0.5) * sx - 0.5, exactly what
+        cv2.resize does), several times cheaper than a remap with explicit maps.
+        """
+        m = np.array([[self.sx, 0.0, (xs.start + 0.5) * self.sx - 0.5],
+                      [0.0, self.sy, (ys.start + 0.5) * self.sy - 0.5]], np.float64)
+        out = cv2.warpAffine(work, m, (xs.stop - xs.start, ys.stop - ys.start),
+                             flags=interpolation | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+        if work.ndim == 3 and out.ndim == 2:
+            out = out[..., None]
+        return out
 
 
 def face_box(points: np.ndarray, frame_hw: tuple[int, int], pad: float) -> tuple[int, int, int, int] | None:
@@ -259,7 +263,7 @@ def compute_flow(mesh: RenderMesh, original: np.ndarray, target: np.ndarray, fra
         view = mouth_view(mesh, original, frame_hw, grow=-1)
         shown = view.lookup(src) if view is not None else np.zeros_like(mouth)
         disoccluded = mouth & ~shown
-    size = np.abs(disp).max(axis=-1)
+    size = np.maximum(np.abs(disp[..., 0]), np.abs(disp[..., 1]))
     return FaceFlow(grid=grid, raster=raster, map_work=(pos + disp).astype(np.float32), coverage=coverage,
                     part=part, falloff=falloff, moving=size > still_px, disoccluded=disoccluded,
                     max_displacement_px=float(size.max()) if size.size else 0.0)

@@ -113,6 +113,7 @@ class RenderMesh:
         lookup[vertex_index] = np.arange(len(vertex_index))
         triangles = np.concatenate([lookup[t] for t, _ in keep_tris]).astype(np.int32)
         triangle_part = np.concatenate([np.full(len(t), p, np.int8) for t, p in keep_tris])
+        socket = np.concatenate([np.full(len(t), name == "Mouth socket") for (t, _), (name, _) in zip(keep_tris, groups)])
         if (triangles < 0).any():
             raise ValueError("render mesh triangles reference vertices outside the subset")
 
@@ -132,10 +133,11 @@ class RenderMesh:
             keys[name] = _spread(members, n_keys)
 
         # what a frame shows at its mouth: the lips and the skin around them (Face triangles near the mouth,
-        # reaching past the mouth socket's extent) in front of the inner mouth (socket, gums, tongue, teeth)
+        # reaching past the mouth socket's extent) in front of the inner mouth. The socket alone stands for
+        # the inner mouth there: it lines the whole cavity, so wherever teeth, gums or tongue show, the
+        # socket would too (they only sit in front of it), at less than half the triangles to rasterise
         near = _smooth_ellipse(neutral, (0.0, -3.2), (5.2, 3.8), 0.01) > 0.5
-        mouth_view = np.nonzero((near[triangles].all(axis=1) & (triangle_part == PART_FACE))
-                                | (triangle_part == PART_MOUTH))[0]
+        mouth_view = np.nonzero((near[triangles].all(axis=1) & (triangle_part == PART_FACE)) | socket)[0]
         key_deltas = {}
         for name, kv in keys.items():
             cols = (kv[:, None] * 3 + np.arange(3)).ravel()

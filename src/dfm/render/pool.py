@@ -4,7 +4,7 @@ A pool holds, for each allowed frame, a face crop (uint8 RGB, optionally downsca
 fitted geometry (expression and camera), so it is self-contained: frames of several videos of the same
 person (a collection) can be merged into one pool. WHICH frames may be used is always explicit
 (`indices`): the evaluation protocol passes the training frames only, and nothing outside them is ever
-read or stored.
+read or stored. Frames with an occluder in front of the face (a hand) are left out (occlusion.py).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import numpy as np
 
 from dfm.face.track import FaceTrack, project_vertices
 from dfm.render.mesh import REGIONS, RenderMesh
+from dfm.render.occlusion import (OcclusionParams, VideoOcclusion, analyse_video, frame_features, project_points,
+                                  sample_points, track_key)
 
 FrameSource = Callable[[int], np.ndarray] | Sequence[np.ndarray] | Iterable[np.ndarray]
 
@@ -46,8 +48,11 @@ class PoolFrame:
 class FramePool:
     """Frames of one person that the renderer may copy appearance from (see module doc)."""
 
-    def __init__(self, frames: Sequence[PoolFrame]):
+    def __init__(self, frames: Sequence[PoolFrame], occlusion: dict[str, VideoOcclusion] | None = None,
+                 excluded: dict[str, np.ndarray] | None = None):
         self.frames: tuple[PoolFrame, ...] = tuple(frames)
+        self.occlusion: dict[str, VideoOcclusion] = dict(occlusion or {})  # video -> occlusion result
+        self.excluded: dict[str, np.ndarray] = dict(excluded or {})  # video -> frames left out (occluded)
         n = len(self.frames)
         self.expression = np.stack([f.expression for f in self.frames]).astype(np.float32) if n else np.zeros((0, 53), np.float32)
         self.rotation = np.stack([f.rotation for f in self.frames]).astype(np.float32) if n else np.zeros((0, 3, 3), np.float32)
@@ -79,7 +84,8 @@ class FramePool:
     @classmethod
     def build(cls, track: FaceTrack, frames: FrameSource, indices: Sequence[int] | np.ndarray, mesh: RenderMesh, *,
               video: str = "", max_frames: int | None = 240, max_face_px: float | None = 400.0,
-              pad: float = 0.15, max_residual: float | None = None) -> "FramePool":
+              pad: float = 0.15, max_residual: float | None = None,
+              occlusion: OcclusionParams | bool | None = True) -> "FramePool":
         """Crop the allowed frames of one video.
 
         frames: a callable index -> (H, W, 3) uint8 RGB, a sequence of frames, or an iterable that
@@ -90,42 +96,87 @@ class FramePool:
         expressions (farthest-point sampling on the key-vertex features). max_face_px: downscale crops
         whose face is wider than this (memory: 240 crops of a 400 px face take about 100 MB). pad: crop
         margin around the retrievable face area, as a fraction of the face size.
+
+        occlusion (True = default OcclusionParams; False/None = off): frames with something in front
+        of the face (a hand) never enter the pool (see occlusion.py). The detector scores every allowed
+        frame it sees (a callable is asked for the candidate frames only) and the pool keeps the result
+        in `occlusion[video]` (the renderer uses it to keep occluders' pixels), and the left-out frames
+        in `excluded`.
         """
+        occ_params = (OcclusionParams() if occlusion is True else occlusion) or None
         allowed = np.unique(np.asarray(indices, np.int64))
         allowed = allowed[(allowed >= 0) & (allowed < track.n_frames)]
         ok = np.asarray(track.valid, bool)[allowed]
         if max_residual is not None:
             ok &= np.asarray(track.residual)[allowed] <= max_residual
         allowed = allowed[ok]
-        if max_frames is not None and len(allowed) > max_frames:
-            feats = np.concatenate([mesh.key_features(track.expression[allowed], r) for r in REGIONS], axis=1)
-            allowed = np.sort(allowed[_farthest_points(feats, max_frames)])
-        wanted = set(int(i) for i in allowed)
-        entries: list[PoolFrame] = []
+        candidates = allowed
+        if occ_params is not None and len(allowed) < occ_params.min_frames:
+            occ_params = None
+        cap = None if max_frames is None else (int(np.ceil(1.5 * max_frames)) if occ_params is not None else max_frames)
+        if cap is not None and len(allowed) > cap:
+            candidates = np.sort(allowed[_farthest_points(_selection_features(track, allowed, mesh), cap)])
+        wanted = set(int(i) for i in candidates)
+        entries: dict[int, PoolFrame] = {}
+        scored: list[int] = []
+        feats: list[np.ndarray] = []
+        pts = sample_points(mesh, occ_params.cell_cm)[0] if occ_params is not None else None
 
         def add(i: int, image) -> None:
             image = np.asarray(getattr(image, "image", image))
+            if pts is not None:
+                xy = project_points(mesh, pts, track.expression[i], track.rotation[i], track.translation[i],
+                                    float(track.scale[i]))
+                feats.append(frame_features(image, xy, 15.0 * float(track.scale[i]), occ_params.blur))
+                scored.append(i)
+            if i not in wanted:
+                return
             entry = _crop_frame(track, i, image, mesh, video, max_face_px, pad)
             if min(entry.crop.shape[:2]) >= 8:  # a face (almost) outside the frame lends nothing
-                entries.append(entry)
+                entries[i] = entry
 
         if callable(frames):
-            for i in allowed:
+            for i in candidates:
                 add(int(i), frames(int(i)))
         elif isinstance(frames, (list, tuple, np.ndarray)):
-            for i in allowed:
+            for i in (allowed if pts is not None else candidates):
                 add(int(i), frames[int(i)])
         else:
+            allowed_set = set(int(i) for i in allowed) if pts is not None else wanted
+            last = max(allowed_set) if allowed_set else -1
             for i, image in enumerate(frames):
-                if i in wanted:
+                if i in allowed_set:
                     add(i, image)
-                if i >= allowed[-1] if len(allowed) else True:
+                if i >= last:
                     break
-        return cls(entries)
+        occ: dict[str, VideoOcclusion] = {}
+        excluded = np.zeros(0, np.int64)
+        if pts is not None and len(scored) >= occ_params.min_frames:
+            vo = analyse_video(mesh, track, np.asarray(scored), np.stack(feats), occ_params)
+            if vo is not None:
+                occ[video] = vo
+                excluded = vo.excluded
+                for i in excluded:
+                    entries.pop(int(i), None)
+        keep = np.array(sorted(entries), np.int64)
+        if max_frames is not None and len(keep) > max_frames:
+            keep = np.sort(keep[_farthest_points(_selection_features(track, keep, mesh), max_frames)])
+        return cls([entries[int(i)] for i in keep], occlusion=occ, excluded={video: excluded} if len(excluded) else {})
 
     def merged(self, other: "FramePool") -> "FramePool":
         """A pool with the entries of both (e.g. the video itself plus the person's collection)."""
-        return FramePool(self.frames + other.frames)
+        return FramePool(self.frames + other.frames, occlusion={**self.occlusion, **other.occlusion},
+                         excluded={**self.excluded, **other.excluded})
+
+    def occlusion_for(self, track: FaceTrack) -> VideoOcclusion | None:
+        """The occlusion result of the video this track belongs to, if the pool scored it."""
+        if not self.occlusion:
+            return None
+        key = track_key(track)
+        for vo in self.occlusion.values():
+            if vo.key == key:
+                return vo
+        return None
 
 
 def _crop_frame(track: FaceTrack, i: int, image: np.ndarray, mesh: RenderMesh, video: str,
@@ -150,6 +201,10 @@ def _crop_frame(track: FaceTrack, i: int, image: np.ndarray, mesh: RenderMesh, v
                      expression=np.asarray(track.expression[i], np.float32).copy(),
                      rotation=np.asarray(rot, np.float32).copy(), translation=np.asarray(trans, np.float32).copy(),
                      scale=s)
+
+
+def _selection_features(track: FaceTrack, frames: np.ndarray, mesh: RenderMesh) -> np.ndarray:
+    return np.concatenate([mesh.key_features(track.expression[frames], r) for r in REGIONS], axis=1)
 
 
 def _farthest_points(x: np.ndarray, k: int) -> np.ndarray:

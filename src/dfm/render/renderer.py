@@ -37,6 +37,7 @@ from dfm.face.track import FaceTrack, project_vertices
 from dfm.render.blend import laplacian_blend, mouth_cavity, ratio_gain
 from dfm.render.flow import CropGrid, FaceFlow, MouthView, compute_flow, mouth_view, sample_positions
 from dfm.render.mesh import PART_FACE, PART_MOUTH, REGIONS, RenderMesh
+from dfm.render.occlusion import frame_features, keep_mask, project_points
 from dfm.render.pool import FramePool, PoolFrame
 from dfm.render.raster import interpolate
 from dfm.render.mouth import MouthShape, mouth_axis, span_map, stretch
@@ -68,6 +69,8 @@ class RenderParams:
     match: MatchParams = field(default_factory=MatchParams)
     hysteresis: HysteresisParams = field(default_factory=HysteresisParams)
     source_cache: int = 12  # pool entries whose projections are kept
+    occlusion: bool = True  # keep the input's pixels over occluders (a hand) the pool's detector found
+    cv_threads: int = 1  # OpenCV threads while rendering a frame (0 = leave OpenCV's setting)
 
 
 @dataclass
@@ -84,6 +87,8 @@ class FrameReport:
     disoccluded_px: int = 0  # inner-mouth pixels (flow grid) the original frame does not show
     cavity_fraction: float = 0.0  # share of the inner mouth painted as the dark cavity (no source showed it)
     max_displacement_px: float = 0.0
+    occlusion: float = 0.0  # share of the face's sample points hidden by an occluder (occlusion.py)
+    occluded_px: int = 0  # pixels kept from the input because something is in front of the face
     timings_ms: dict[str, float] = field(default_factory=dict)
     note: str = ""
 
@@ -102,6 +107,7 @@ class RenderReport:
             "edited": len(edited),
             "ms_per_edited_frame": {"mean": float(total.mean()), "p95": float(np.percentile(total, 95))},
             "fallback_frames": {r: sum(1 for f in edited if f.fallback.get(r)) for r in REGIONS},
+            "occluded_frames": sum(1 for f in edited if f.occluded_px > 0),
             "source_frames": {},
             "switches": {},
         }
@@ -186,6 +192,7 @@ class WarpRenderer:
         self._keep_eyes = np.array([EXPRESSION_NAMES.index(n) for n in self.params.keep_eye_shapes], np.int64)
         self._sources: OrderedDict[int, _Source] = OrderedDict()
         self._open_cache: np.ndarray | None = None
+        self.occlusion = self.pool.occlusion_for(track) if self.params.occlusion else None
         self.report = RenderReport()
         self.reset()
 
@@ -245,8 +252,22 @@ class WarpRenderer:
         """Render one frame (H, W, 3) uint8 RGB; weight 0 (or an untracked frame) returns `image` itself.
 
         keep_mask: optional (H, W) bool/float in [0, 1], pixels to keep from the input (e.g. a hand in
-        front of the face, from an occlusion segmenter); 1 keeps the input pixel exactly.
+        front of the face, from an occlusion segmenter); 1 keeps the input pixel exactly. Occluders that
+        the pool's detector found in this frame (params.occlusion) are kept the same way.
         """
+        # the per-frame images are small (a face crop): OpenCV's worker threads cost more in hand-offs
+        # than they save, and steal the cores the decoder and encoder run on
+        threads = cv2.getNumThreads()
+        if self.params.cv_threads and threads != self.params.cv_threads:
+            cv2.setNumThreads(self.params.cv_threads)
+        try:
+            return self._render_frame(index, image, target_expression, weight, keep_mask)
+        finally:
+            if self.params.cv_threads and threads != self.params.cv_threads:
+                cv2.setNumThreads(threads)
+
+    def _render_frame(self, index: int, image: np.ndarray, target_expression: np.ndarray, weight: float,
+                      keep_mask: np.ndarray | None = None) -> np.ndarray:
         t_start = time.perf_counter()
         rep = FrameReport(index=int(index), weight=float(weight), edited=False)
         self.report.frames.append(rep)
@@ -290,24 +311,59 @@ class WarpRenderer:
         rep.timings_ms["appearance"] = (t2 - t1) * 1e3
 
         # put back the union of what was warped and what got new appearance; pixels outside the
-        # fade-out margin (falloff 0) keep the input's exact values
+        # fade-out margin (falloff 0) keep the input's exact values, and so do occluders (keep mask)
         ubox = mbox.union(abox)
         result = image.copy()
         if not ubox.empty:
             keep = grid.upsample_box(flow.falloff, ubox.ys, ubox.xs) > 0.0
             region = result[grid.slices][ubox.ys, ubox.xs]
-            np.copyto(region, out_crop[ubox.ys, ubox.xs], where=keep[..., None])
-        if keep_mask is not None:
-            k = np.asarray(keep_mask, np.float32)[..., None]
-            result = np.where(k >= 1.0, image, np.clip(result * (1.0 - k) + image * k + 0.5, 0, 255)).astype(np.uint8)
+            new = out_crop[ubox.ys, ubox.xs]
+            k = self._keep_mask(index, image, grid, keep_mask, rep)
+            if k is not None:
+                k = k[ubox.ys, ubox.xs, None]
+                new = np.clip(region + (1.0 - k) * (new.astype(np.float32) - region) + 0.5, 0, 255).astype(np.uint8)
+            np.copyto(region, new, where=keep[..., None])
         rep.edited = True
         rep.timings_ms["total"] = (time.perf_counter() - t_start) * 1e3
         return result
+
+    def _keep_mask(self, index: int, image: np.ndarray, grid: CropGrid, user: np.ndarray | None,
+                   rep: FrameReport) -> np.ndarray | None:
+        """(crop_h, crop_w) float32 mask of input pixels to keep over the flow crop: the caller's keep_mask
+        and the occluder found by the pool's detector; None when nothing is kept."""
+        k = None
+        if user is not None:
+            k = np.asarray(user, np.float32)[grid.slices]
+        if self.occlusion is not None:
+            t0 = time.perf_counter()
+            occ = self.occlusion
+            g = self.geometry
+            m = occ.model
+            pts = m.points
+            xy = project_points(self.mesh, pts, self.track.expression[index], self.track.rotation[index],
+                                self.track.translation[index], float(self.track.scale[index]))
+            z = occ.lookup(index, m.params.mask_window)
+            if z is None:  # a frame the pool's detector did not see: score it now
+                f = frame_features(image, xy, 15.0 * float(self.track.scale[index]), m.params.blur)
+                z = m.z(f[None], self.track.expression[index][None], self.track.rotation[index][None])[0]
+            flagged = z > m.params.z_threshold
+            rep.occlusion = float(flagged.mean()) if len(flagged) else 0.0
+            auto = None
+            if rep.occlusion >= m.params.frame_threshold:
+                auto = keep_mask(xy, flagged, (grid.x0, grid.y0, grid.x1, grid.y1), float(g.scale[index]), m.params)
+            if auto is not None:
+                k = auto if k is None else np.maximum(k, auto)
+            rep.timings_ms["occlusion"] = (time.perf_counter() - t0) * 1e3
+        if k is None or not (k > 0).any():
+            return None
+        rep.occluded_px = int((k > 0.5).sum())
+        return k
 
     def _appearance(self, index: int, flow: FaceFlow, warped: np.ndarray, e_orig: np.ndarray, e_tgt: np.ndarray,
                     face_px: float, rep: FrameReport) -> tuple[np.ndarray, "_Box"]:
         """Retrieve, match and blend region appearance into the warped crop; returns the uint8 crop and
         the box (crop slices) where it changed anything."""
+        t_start = time.perf_counter()
         p = self.params
         g = self.geometry
         part = flow.part
@@ -343,6 +399,7 @@ class WarpRenderer:
                 rep.source_videos[r] = self.pool.frames[main].video
         rep.fallback = {r: any(s == NONE for s, _ in c) for r, c in choices.items()}
 
+        t_sel = time.perf_counter()
         skin_sources = any(s >= 0 for r, c in choices.items() if r != "mouth" for s, _ in c)
         if not skin_sources and not has_mouth:
             return warped, _Box.empty_box()
@@ -374,10 +431,16 @@ class WarpRenderer:
                 maps[pos] = (m_work, flow.grid.upsample_box(m_work, box.ys, box.xs))
             return src, maps[pos][0], maps[pos][1]
 
+        t_skin = time.perf_counter()
         if skin_sources:
             out = self._skin(flow, box, out, warped, weights_work, choices, source_maps, face_px)
+        t_mouth = time.perf_counter()
         if has_mouth:
             out = self._mouth(flow, box, out, choices.get("mouth", [(SELF, 1.0)]), target_shape, face_px, rep)
+        t_end = time.perf_counter()
+        rep.timings_ms["select"] = (t_sel - t_start) * 1e3
+        rep.timings_ms["skin"] = (t_mouth - t_skin) * 1e3
+        rep.timings_ms["mouth"] = (t_end - t_mouth) * 1e3
         result = warped.copy()
         result[box.ys, box.xs] = np.clip(out + 0.5, 0, 255).astype(np.uint8)
         return result, box
