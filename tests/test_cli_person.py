@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -65,11 +67,8 @@ def test_usage_errors_exit_2(dfm, tmp_path):
 
 
 @pytest.mark.integration
-def test_person_flow_on_the_pexels_clip(dfm, tmp_path_factory, tmp_path, assets_dir, sample_video, capsys, monkeypatch):
-    base = tmp_path_factory.getbasetemp() / "dfm-person-shared"  # same analysis cache as test_person_integration
-    ws = base / "ws"
-    monkeypatch.setenv("DFM_ASSETS", str(assets_dir))
-    monkeypatch.setenv("DFM_CACHE", str(base / "cache"))
+def test_person_flow_on_the_pexels_clip(dfm, dfm_env, tmp_path, sample_video, capsys):
+    ws = Path(os.environ["DFM_WORKSPACE"])  # the run-wide workspace: the clip's analysis is shared
     name = "pexels-cli"
     common = ["--workspace", str(ws), "--quiet"]
 

@@ -18,13 +18,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def pexels_pairs(sample_video, assets_dir, tmp_path_factory):
-    from dfm.analysis import analyze_video
-    from dfm.assets import AssetStore
-
-    ws = tmp_path_factory.mktemp("ws")
-    store = AssetStore(root=assets_dir, cache=ws / "cache")
-    track = analyze_video(sample_video, workspace=ws, store=store, progress=False)
+def pexels_pairs(pexels_track):
+    track = pexels_track
     ok = track.valid & np.isfinite(track.valence) & np.isfinite(track.arousal)
     idx = np.flatnonzero(ok)
     va = np.stack([track.valence[idx], track.arousal[idx]], 1)

@@ -15,7 +15,6 @@ from dfm.app import figures
 from dfm.app.person import (
     add_person, build_dataset, load_dataset, load_decoder, load_person, person_tracks, train_person,
 )
-from dfm.assets import AssetStore
 from dfm.errors import DfmError
 from dfm.face.expressions import expression_index as ix
 from dfm.face.track import FaceTrack
@@ -23,12 +22,7 @@ from dfm.face.track import FaceTrack
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def session(tmp_path_factory, assets_dir):
-    from dfm.app.session import Session
-
-    base = tmp_path_factory.getbasetemp() / "dfm-person-shared"  # shared with test_cli_person.py
-    return Session(workspace=base / "ws", store=AssetStore(root=assets_dir, cache=base / "cache"), progress=False)
+# `session` is the run-wide Session of tests/conftest.py: clips analysed once for all test modules.
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,7 @@ and feathered) and reports the share. The model needs `min_frames` valid frames;
 from __future__ import annotations
 
 import hashlib
+import weakref
 from dataclasses import dataclass, field
 
 import cv2
@@ -71,14 +72,16 @@ class OcclusionParams:
     mask_window: int = 3  # keep mask: a point counts as occluded when it is within +- this many frames
 
 
-_POINTS: dict[tuple[int, float], tuple[np.ndarray, np.ndarray]] = {}
+# per-mesh caches (weak: they go with the mesh)
+_POINTS: "weakref.WeakKeyDictionary[RenderMesh, dict]" = weakref.WeakKeyDictionary()
 
 
 def sample_points(mesh: RenderMesh, cell_cm: float = 0.6) -> tuple[np.ndarray, np.ndarray]:
     """(points, neighbours): skin vertex indices of the render mesh (P,) spread one per cell, and the
     indices (P, 7) of each point's nearest points (itself first) on the neutral face."""
-    key = (id(mesh), float(cell_cm))
-    if key not in _POINTS:
+    cache = _POINTS.setdefault(mesh, {})
+    key = ("points", float(cell_cm))
+    if key not in cache:
         nv = mesh.neutral
         w = mesh.region_weights
         face = mesh.vertex_part == PART_FACE
@@ -92,8 +95,8 @@ def sample_points(mesh: RenderMesh, cell_cm: float = 0.6) -> tuple[np.ndarray, n
         pts = np.array(sorted(cells.values()), np.int64)
         k = min(7, len(pts))
         nb = cKDTree(nv[pts, :2]).query(nv[pts, :2], k=k)[1].reshape(len(pts), k) if len(pts) else np.zeros((0, 1), int)
-        _POINTS[key] = (pts, np.asarray(nb, np.int64))
-    return _POINTS[key]
+        cache[key] = (pts, np.asarray(nb, np.int64))
+    return cache[key]
 
 
 def frame_features(image: np.ndarray, points_xy: np.ndarray, face_px: float, blur: float = 0.0085) -> np.ndarray:
@@ -125,7 +128,12 @@ def frame_features(image: np.ndarray, points_xy: np.ndarray, face_px: float, blu
 def project_points(mesh: RenderMesh, points: np.ndarray, expression: np.ndarray, rotation: np.ndarray,
                    translation: np.ndarray, scale: float) -> np.ndarray:
     """Image positions (P, 2) of the sample points of a frame."""
-    v = mesh.base[points] + (mesh.deltas[(points[:, None] * 3 + np.arange(3)).ravel()] @ np.asarray(expression, np.float32)).reshape(-1, 3)
+    cache = _POINTS.setdefault(mesh, {})
+    key = ("deltas", np.asarray(points).tobytes())
+    d = cache.get(key)
+    if d is None:
+        d = cache[key] = np.asarray(mesh.deltas[(points[:, None] * 3 + np.arange(3)).ravel()].toarray(), np.float32)
+    v = mesh.base[points] + (d @ np.asarray(expression, np.float32)).reshape(-1, 3)
     return project_vertices(v, rotation, translation, scale)[:, :2]
 
 

@@ -339,17 +339,17 @@ class WarpRenderer:
             occ = self.occlusion
             g = self.geometry
             m = occ.model
-            pts = m.points
-            xy = project_points(self.mesh, pts, self.track.expression[index], self.track.rotation[index],
-                                self.track.translation[index], float(self.track.scale[index]))
             z = occ.lookup(index, m.params.mask_window)
+            xy = None
             if z is None:  # a frame the pool's detector did not see: score it now
+                xy = self._occlusion_points(index)
                 f = frame_features(image, xy, 15.0 * float(self.track.scale[index]), m.params.blur)
                 z = m.z(f[None], self.track.expression[index][None], self.track.rotation[index][None])[0]
             flagged = z > m.params.z_threshold
             rep.occlusion = float(flagged.mean()) if len(flagged) else 0.0
             auto = None
             if rep.occlusion >= m.params.frame_threshold:
+                xy = self._occlusion_points(index) if xy is None else xy
                 auto = keep_mask(xy, flagged, (grid.x0, grid.y0, grid.x1, grid.y1), float(g.scale[index]), m.params)
             if auto is not None:
                 k = auto if k is None else np.maximum(k, auto)
@@ -358,6 +358,12 @@ class WarpRenderer:
             return None
         rep.occluded_px = int((k > 0.5).sum())
         return k
+
+    def _occlusion_points(self, index: int) -> np.ndarray:
+        """Frame positions (P, 2) of the occlusion detector's sample points in frame `index` (as fitted)."""
+        t = self.track
+        return project_points(self.mesh, self.occlusion.model.points, t.expression[index], t.rotation[index],
+                              t.translation[index], float(t.scale[index]))
 
     def _appearance(self, index: int, flow: FaceFlow, warped: np.ndarray, e_orig: np.ndarray, e_tgt: np.ndarray,
                     face_px: float, rep: FrameReport) -> tuple[np.ndarray, "_Box"]:
