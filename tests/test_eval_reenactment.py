@@ -166,6 +166,6 @@ def test_self_reenactment_on_a_grid_clip(videos_dir, assets_dir, tmp_path, monke
         assert 20 < m["psnr"] < 50 and 0.5 < m["ssim"] < 1.0
     # the fitted expression reproduces the mouth better than the expression decoded from (V, A)
     assert res.summary["A"]["mouth_apd"] < res.summary["B"]["mouth_apd"]
-    assert res.summary["A"]["mouth_apd"] < res.summary["repose"]["mouth_apd"]
+    assert res.summary["A"]["mouth_apd"] < 0.85 * res.summary["repose"]["mouth_apd"]  # the edit moved the mouth
     assert res.decoder["available"] and res.decoder["n_pairs"] == 52
     assert len(res.heatmaps) == 2

@@ -89,13 +89,14 @@ def test_hysteresis_keeps_the_source_for_small_improvements():
 
 
 def test_selector_prefers_self_and_falls_back():
-    p = MatchParams(max_cost=0.3, far_cost=0.8, far_ratio=0.8)
+    p = MatchParams(max_cost=0.3, far_cost=0.8)
     assert HysteresisSelector().update(np.array([0.2, 0.25]), 0.1, p) == [(SELF, 1.0)]
-    # beyond max_cost but clearly closer than the warp: the closest real frame is still used
+    # beyond max_cost but closer than the warp: the closest real frame is still used (not the cavity)
     assert HysteresisSelector().update(np.array([0.5, 0.6]), 0.9, p) == [(0, 1.0)]
-    # ... not when it is hardly better than SELF, nor beyond far_cost: fallback
-    assert HysteresisSelector().update(np.array([0.85, 0.6]), 0.7, p) == [(NONE, 1.0)]
+    assert HysteresisSelector().update(np.array([0.85, 0.6]), 0.7, p) == [(1, 1.0)]
+    # beyond far_cost nothing is a match: fallback (or SELF if that is a good match)
     assert HysteresisSelector().update(np.array([0.9, 1.0]), 2.0, p) == [(NONE, 1.0)]
+    assert HysteresisSelector().update(np.array([0.9, 1.0]), 0.25, p) == [(SELF, 1.0)]
     assert HysteresisSelector().update(np.zeros(0), 0.9, p) == [(NONE, 1.0)]
 
 

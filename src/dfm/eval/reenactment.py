@@ -24,8 +24,9 @@ Rendering test frame T from source S with target expression X (settings A and B 
 2. Edit (`WarpRenderer.render_frame`, weight 1): the renderer edits that virtual frame from its geometry
    (T's camera, the expression of step 1) to X, retrieving mouth/cheek/brow appearance from the
    training-frame pool like in a real edit. The renderer has no call that takes the geometry of an image
-   from outside its track, so the evaluation gives it a copy of its smoothed track geometry in which
-   row T holds the virtual frame's expression (see `_GeometryOverride`).
+   from outside its track, so the evaluation gives it its own copy of the track and of its smoothed
+   geometry in which row T holds the virtual frame's expression (see `_GeometryOverride`; the
+   occlusion check reads the raw track row, the warp the smoothed one).
    A: X = the expression fitted on T. B: X = the decoder's expression for the affect estimate (V, A) of T.
 
 Baselines reported beside it (same crops and masks): `repose` (step 1 only: S re-posed, its own
@@ -39,7 +40,7 @@ fitted mesh (raw fit, not smoothed) in crop coordinates; crop pixels outside the
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
@@ -78,7 +79,10 @@ class ProtocolConfig:
     crop_margin: float = CROP_MARGIN
     decoder: str = "fast"  # PersonDecoder data-decoder preset for setting B
     pool_max_frames: int | None = 240  # FramePool.build max_frames
-    renderer: dict[str, Any] = field(default_factory=dict)  # WarpRenderer keyword parameters
+    # WarpRenderer keyword parameters. The occlusion check is off: it scores the image it is given against
+    # the appearance statistics of real frames, and on the re-posed (resampled) source frames it flags
+    # false occluders (up to 41 % of its sample points on a clean GRID clip), whose pixels then stay unedited.
+    renderer: dict[str, Any] = field(default_factory=lambda: {"occlusion": False})
     heatmap_frames: int = 4  # test frames (evenly spaced) whose crops are kept for heat maps
     baselines: bool = True  # also measure repose / warp_A / warp_B
     repose_margin: float | None = None  # fade-out margin of the re-posing flow (face sizes); None = the renderer's
@@ -179,17 +183,23 @@ def train_decoder(track: FaceTrack, train: np.ndarray, preset: str = "fast"):
 # ------------------------------------------------------------------------------------------ rendering
 
 class _GeometryOverride:
-    """A writable copy of a renderer's (smoothed) geometry installed on it, whose expression rows the
-    evaluation sets to what the image handed to render_frame actually shows (see module doc, step 2)."""
+    """Makes a renderer take row T of its geometry from what the image handed to render_frame shows.
+
+    The renderer reads a frame's geometry from its smoothed copy (`renderer.geometry`) and, for the
+    occlusion check, from its track's raw rows (`renderer.track`). Both are private copies here (the
+    renderer was built on a copy of the track with its own expression array), and `set_expression`
+    writes the virtual frame's expression into both (see module doc, step 2)."""
 
     def __init__(self, renderer: WarpRenderer):
         g = renderer.geometry
+        self.renderer = renderer
         self.geometry = TrackGeometry(valid=g.valid.copy(), expression=g.expression.copy(), rotation=g.rotation.copy(),
                                       translation=g.translation.copy(), scale=g.scale.copy())
         renderer.geometry = self.geometry
 
     def set_expression(self, index: int, expression: np.ndarray) -> None:
         self.geometry.expression[index] = expression
+        self.renderer.track.expression[index] = expression
 
 
 @dataclass
@@ -251,7 +261,8 @@ class SelfReenactment:
         self.renderers: dict[str, WarpRenderer] = {}
         self._overrides: dict[str, _GeometryOverride] = {}
         for s in SETTINGS:
-            r = WarpRenderer(self.mesh, track, self.pool, **self.config.renderer)
+            own = replace(track, expression=np.array(track.expression, copy=True))  # rows are overwritten
+            r = WarpRenderer(self.mesh, own, self.pool, **self.config.renderer)
             self.renderers[s] = r
             self._overrides[s] = _GeometryOverride(r)
         # the renderers' smoothed geometry (all renderers smooth the same track the same way)

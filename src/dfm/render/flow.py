@@ -91,8 +91,12 @@ class CropGrid:
         """
         m = np.array([[self.sx, 0.0, (xs.start + 0.5) * self.sx - 0.5],
                       [0.0, self.sy, (ys.start + 0.5) * self.sy - 0.5]], np.float64)
-        out = cv2.warpAffine(work, m, (xs.stop - xs.start, ys.stop - ys.start),
-                             flags=interpolation | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+        size = (xs.stop - xs.start, ys.stop - ys.start)
+        flags = interpolation | cv2.WARP_INVERSE_MAP
+        if work.ndim == 3 and work.shape[2] == 2:  # OpenCV has no fast path for 2 channels: one at a time
+            return cv2.merge([cv2.warpAffine(np.ascontiguousarray(work[..., c]), m, size, flags=flags,
+                                             borderMode=cv2.BORDER_REPLICATE) for c in range(2)])
+        out = cv2.warpAffine(work, m, size, flags=flags, borderMode=cv2.BORDER_REPLICATE)
         if work.ndim == 3 and out.ndim == 2:
             out = out[..., None]
         return out

@@ -303,12 +303,17 @@ def _runs(mask: np.ndarray) -> tuple[int, np.ndarray]:
 
 
 def keep_mask(points_xy: np.ndarray, occluded: np.ndarray, box: tuple[int, int, int, int], px_per_cm: float,
-              params: OcclusionParams | None = None) -> np.ndarray | None:
+              params: OcclusionParams | None = None, neighbours: np.ndarray | None = None) -> np.ndarray | None:
     """Soft mask (h, w) float32 over box (x0, y0, x1, y1) frame pixels: 1 over the occluder (the region
-    of the occluded points, closed, dilated, feathered), 0 elsewhere; None when too few points."""
+    of the occluded points, closed, dilated, feathered), 0 elsewhere; None when too few points.
+
+    neighbours (P, k): the points' neighbours; the occluded set then grows by one ring first (the
+    spatial median that made the flags robust eats the occluder's rim)."""
     p = params or OcclusionParams()
     if int(occluded.sum()) < p.min_points:
         return None
+    if neighbours is not None:
+        occluded = occluded | occluded[neighbours].any(axis=1)
     x0, y0, x1, y1 = box
     h, w = y1 - y0, x1 - x0
     if h <= 0 or w <= 0:

@@ -15,8 +15,18 @@ Per frame with a non-zero edit weight w:
    shading (ratio image) and blended in multi-band. Inner mouth: the source's visible mouth opening
    is mapped 2-D onto the target's opening (robust to head-pose differences), scaled to the current
    lips' colour and feathered in. The current frame's own inner mouth (warped exactly) competes as
-   SELF; inner-mouth pixels nobody can supply get a dark cavity (fallback, reported).
-4. The crop goes back into the frame; pixels outside the fade-out margin keep their exact values.
+   SELF; a decoded target usually lies BETWEEN the person's real expressions, so the closest real
+   frame is used even when it is not a close match, as long as it is clearly closer than SELF
+   (retrieval.best_source); inner-mouth pixels nobody can supply get a dark cavity (last resort,
+   reported).
+4. Occluders (occlusion.py): pools built by FramePool.build hold no frame with something in front of
+   the face, and the occluder the pool's detector found in the current frame (a hand) keeps the input's
+   pixels (keep mask, reported per frame).
+5. The crop goes back into the frame; pixels outside the fade-out margin keep their exact values.
+
+Speed: OpenCV runs single-threaded inside a frame (cv_threads), work-grid arrays are upsampled to
+the crop with affine resampling, maps are sampled in fixed point, and per-frame BLAS products are
+avoided (their worker threads fight the decoder and encoder for the cores).
 
 Frames with weight 0 (or no tracked face) are returned as the very input object.
 """
@@ -42,7 +52,7 @@ from dfm.render.pool import FramePool, PoolFrame
 from dfm.render.raster import interpolate
 from dfm.render.mouth import MouthShape, mouth_axis, span_map, stretch
 from dfm.render.retrieval import (NONE, SELF, HysteresisParams, HysteresisSelector, MatchParams, add_mouth_penalty,
-                                  region_costs, self_cost)
+                                  mouth_self_cost, region_costs, self_cost)
 from dfm.render.temporal import TrackGeometry, smooth_geometry
 from dfm.render.warp import remap, warp_crop
 
@@ -282,8 +292,8 @@ class WarpRenderer:
         h, w = image.shape[:2]
         e_orig = self.geometry.expression[index]
         e_tgt = self.target_expression(index, target_expression, weight)
-        v_orig = self.mesh.vertices(e_orig)
-        v_tgt = self.mesh.vertices(e_tgt)
+        v_orig = self.mesh.vertices(e_orig)  # sparse products: single-threaded and predictable (a dense
+        v_tgt = self.mesh.vertices(e_tgt)  # BLAS product spins threads that fight the encoder for the cores)
         p_orig = self._project(v_orig, index)
         p_tgt = self._project(v_tgt, index)
         face_px = p.face_size_cm * float(self.geometry.scale[index])
@@ -350,7 +360,8 @@ class WarpRenderer:
             auto = None
             if rep.occlusion >= m.params.frame_threshold:
                 xy = self._occlusion_points(index) if xy is None else xy
-                auto = keep_mask(xy, flagged, (grid.x0, grid.y0, grid.x1, grid.y1), float(g.scale[index]), m.params)
+                auto = keep_mask(xy, flagged, (grid.x0, grid.y0, grid.x1, grid.y1), float(g.scale[index]), m.params,
+                                 m.neighbours)
             if auto is not None:
                 k = auto if k is None else np.maximum(k, auto)
             rep.timings_ms["occlusion"] = (time.perf_counter() - t0) * 1e3
@@ -394,10 +405,12 @@ class WarpRenderer:
                                                                      target_shape, float(g.scale[index])), p.match)
                 px_per_cm = float(g.scale[index])
                 hidden_cm2 = rep.disoccluded_px / (px_per_cm * flow.grid.sx * px_per_cm * flow.grid.sy)
-                c_self = p.match.hidden_weight * hidden_cm2
+                share = rep.disoccluded_px / max(int(mouth_work.sum()), 1)
+                c_self = mouth_self_cost(hidden_cm2, share, p.match)
             else:
                 c_self = self_cost(self.mesh, region, e_orig, e_tgt, p.match, ignore)
-            choices[region] = self._selectors[region].update(costs, c_self, p.match)
+            match = replace(p.match, far_cost=p.match.mouth_far_cost) if region == "mouth" else p.match
+            choices[region] = self._selectors[region].update(costs, c_self, match)
         rep.sources = {r: [(self._label(s), float(wt)) for s, wt in c] for r, c in choices.items()}
         for r, c in choices.items():
             main = max(c, key=lambda sw: sw[1])[0]

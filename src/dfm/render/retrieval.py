@@ -18,15 +18,20 @@ clearly closer than the original.
 The inner mouth is transferred 2-D, opening to opening (mouth.py), so what matters there besides the
 lips' shape is how much the source's visible opening must be stretched: the best few entries pay
 stretch_weight * stretch. SELF (the original frame's own inner mouth, warped exactly in 3-D) pays
-hidden_weight * (area, cm^2, of the target's inner mouth that the original does not show): a thin dark
-line is a fine substitute for a barely open mouth, a dark hole is not for a laugh.
+hidden_weight * (area, cm^2, of the target's inner mouth that the original does not show) plus
+hidden_share_weight * (the share of the inner mouth that would be the dark cavity): a thin dark line is
+a fine substitute for a barely open mouth, a dark hole is not for a laugh.
+
+Key-vertex geometry alone finds a crying mouth (stretched lips) close to a mild smile; so every cost
+(pool entries and SELF) also pays semantic_weight * the RMS difference of the region's emotion-bearing
+coefficients (smile/frown/stretch/jaw for the mouth and lower face, brows for the upper face).
 
 Temporal stability (HysteresisSelector): keep the current source until another is better by a
 relative margin for `switch_frames` consecutive frames, then cross-fade over `crossfade_frames`. An
-entry within `max_cost` is a good match; one up to `far_cost` is still used when it is clearly closer
-than SELF (decoded targets lie BETWEEN the person's real expressions: the closest real frame re-warped
-to the target beats a stretched original with a dark hole). Only when nothing qualifies does the
-region fall back (NONE): pure warp, plus a dark mouth cavity for the inner mouth.
+entry within `max_cost` is a good match; one up to `far_cost` is still used when it beats SELF
+(decoded targets lie BETWEEN the person's real expressions: the closest real frame re-warped to the
+target beats a stretched original with a dark hole). Only when nothing qualifies and SELF is poor too
+does the region fall back (NONE): pure warp, plus a dark mouth cavity for the inner mouth.
 """
 
 from __future__ import annotations
@@ -49,6 +54,12 @@ def rotation_angle_deg(rotations: np.ndarray, reference: np.ndarray) -> np.ndarr
     return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
+# the coefficients that tell a smile from a cry in the mouth region: the key-vertex geometry alone finds
+# a crying mouth (stretched lips) close to a mild smile; the corners' direction is what reads
+_MOUTH_SEMANTIC = ("mouthSmile_L", "mouthSmile_R", "mouthFrown_L", "mouthFrown_R", "jawOpen", "mouthLowerDown_L",
+                   "mouthLowerDown_R", "mouthUpperUp_L", "mouthUpperUp_R", "mouthStretch_L", "mouthStretch_R")
+
+
 @dataclass(frozen=True)
 class MatchParams:
     """Weights of the retrieval cost (all in centimetres of key-vertex distance; see the module doc)."""
@@ -62,13 +73,37 @@ class MatchParams:
     retrieval_bias: float = 0.08  # cm added to every pool entry: how much closer than the warp it must be
     max_cost: float = 0.45  # cm: a good match (used whenever it beats SELF)
     far_cost: float = 1.2  # cm: beyond this no pool frame is considered a match at all
-    far_ratio: float = 0.8  # between max_cost and far_cost an entry is used only if it costs < far_ratio * SELF
+    mouth_far_cost: float = 2.0  # ... for the inner mouth, whose cost includes the opening's stretch (the 2-D
+    # transfer fills any opening; a stretched real mouth still beats the dark cavity)
     hidden_weight: float = 0.35  # cm per cm^2 of the target's inner mouth that the original does not show
     stretch_weight: float = 0.25  # cm per unit of inner-mouth stretch (see mouth.stretch)
     mouth_candidates: int = 4  # best pool entries whose mouth opening is compared per frame
+    semantic_weight: float = 0.5  # cm per unit RMS difference of the region's emotion-bearing coefficients
+    semantic: tuple[tuple[str, tuple[str, ...]], ...] = (
+        ("mouth", _MOUTH_SEMANTIC), ("lower", _MOUTH_SEMANTIC + ("cheekSquint_L", "cheekSquint_R")),
+        ("upper", ("browInnerUp_L", "browInnerUp_R", "browDown_L", "browDown_R", "browOuterUp_L", "browOuterUp_R")))
+    hidden_share_weight: float = 0.8  # cm added to SELF per unit share of the inner mouth it cannot show ...
+    hidden_share_area: float = 0.3  # ... at full weight once the hidden area reaches this (cm^2)
 
     def gain(self, region: str) -> float:
         return dict(self.region_gain).get(region, 1.0)
+
+    def semantic_index(self, region: str) -> np.ndarray:
+        """Expression indices of the region's emotion-bearing coefficients."""
+        from dfm.face.expressions import EXPRESSION_NAMES
+
+        names = dict(self.semantic).get(region, ())
+        return np.array([EXPRESSION_NAMES.index(n) for n in names], np.int64)
+
+
+def semantic_distance(expressions: np.ndarray, target: np.ndarray, region: str, params: MatchParams) -> np.ndarray:
+    """semantic_weight * RMS difference (N,) of the region's emotion-bearing coefficients."""
+    idx = params.semantic_index(region)
+    e = np.atleast_2d(np.asarray(expressions, np.float32))
+    if len(idx) == 0 or params.semantic_weight == 0:
+        return np.zeros(len(e), np.float32)
+    d = e[:, idx] - np.asarray(target, np.float32)[idx]
+    return params.semantic_weight * np.sqrt((d * d).mean(axis=1))
 
 
 def focused_distance(features: np.ndarray, target: np.ndarray, focus: float) -> np.ndarray:
@@ -103,7 +138,8 @@ def region_costs(pool: FramePool, mesh: RenderMesh, region: str, target: np.ndar
     pose = rotation_angle_deg(pool.rotation, rotation)
     sc = np.abs(np.log(np.maximum(pool.scale, 1e-6) / max(scale, 1e-6)))
     pose_w = params.mouth_pose_weight if region == "mouth" else params.pose_weight
-    cost = geo + pose_w * pose + params.scale_weight * sc + params.retrieval_bias
+    sem = semantic_distance(pool.expression, target, region, params)
+    cost = geo + sem + pose_w * pose + params.scale_weight * sc + params.retrieval_bias
     if exclude is not None:
         cost = np.where(exclude, np.inf, cost)
     return cost.astype(np.float32)
@@ -115,7 +151,16 @@ def self_cost(mesh: RenderMesh, region: str, original: np.ndarray, target: np.nd
     e = np.stack([original, target]).astype(np.float32)
     e[:, list(ignore)] = 0.0
     f = mesh.key_features(e, region)
-    return float(focused_distance(f[:1], f[1], params.focus)[0]) * params.gain(region)
+    geo = float(focused_distance(f[:1], f[1], params.focus)[0]) * params.gain(region)
+    return geo + float(semantic_distance(e[:1], e[1], region, params)[0])
+
+
+def mouth_self_cost(hidden_cm2: float, hidden_share: float, params: MatchParams) -> float:
+    """Cost of the current frame's own inner mouth (SELF): hidden_weight per cm^2 of the target's inner
+    mouth the original does not show, plus hidden_share_weight * the share of it that would become the
+    dark cavity (at full weight once that area reaches hidden_share_area; a thin dark line is fine)."""
+    share_w = min(1.0, hidden_cm2 / max(params.hidden_share_area, 1e-6))
+    return params.hidden_weight * hidden_cm2 + params.hidden_share_weight * hidden_share * share_w
 
 
 def add_mouth_penalty(costs: np.ndarray, stretches: dict[int, float], params: MatchParams) -> np.ndarray:
@@ -131,10 +176,10 @@ def add_mouth_penalty(costs: np.ndarray, stretches: dict[int, float], params: Ma
 def best_source(costs: np.ndarray, cost_self: float, params: MatchParams) -> tuple[int, float]:
     """The best choice (pool position or SELF / NONE) and its cost, without temporal state.
 
-    A pool entry within max_cost is used whenever it beats SELF. A farther one (up to far_cost) is still
-    used when it is clearly closer than SELF (cost < far_ratio * SELF): a decoded target usually lies
-    between the person's real expressions, so the closest real frame re-warped to it beats both the
-    stretched original and the dark cavity. NONE (pure warp + cavity) is the last resort.
+    A pool entry is used whenever it beats SELF, up to far_cost: a decoded target usually lies between
+    the person's real expressions, so the closest real frame re-warped to it beats both the stretched
+    original and the dark cavity, even when it is not a close match (max_cost). NONE (pure warp + dark
+    cavity) is the last resort: only when SELF is poor too (above max_cost) and no entry is within far_cost.
     """
     if len(costs) == 0 or not np.isfinite(costs).any():
         return (SELF, cost_self) if cost_self <= params.max_cost else (NONE, float("inf"))
@@ -142,7 +187,7 @@ def best_source(costs: np.ndarray, cost_self: float, params: MatchParams) -> tup
     c = float(costs[j])
     if cost_self <= c:
         return SELF, cost_self
-    if c <= params.max_cost or (c <= params.far_cost and c < params.far_ratio * cost_self):
+    if c <= params.far_cost:
         return j, c
     return (SELF, cost_self) if cost_self <= params.max_cost else (NONE, c)
 
@@ -193,7 +238,11 @@ class HysteresisSelector:
                 self.challenger = best
             else:
                 self.challenger, self.challenger_count = None, 0
-            lost = cur_cost > max(p.lost_factor * match.max_cost, match.far_cost) and best_cost < cur_cost
+            # switch at once when the current choice got poor: a pool source beyond far_cost (or
+            # lost_factor * max_cost); SELF as soon as it is beyond lost_factor * max_cost and a real
+            # frame is cheaper (a mouth opening up in the edit's ramp must not keep a growing dark hole)
+            limit = p.lost_factor * match.max_cost
+            lost = best_cost < cur_cost and (cur_cost > limit if self.current < 0 else cur_cost > max(limit, match.far_cost))
             switch_now = lost or (clearly and self.challenger_count >= p.switch_frames)
         else:
             self.challenger, self.challenger_count = None, 0
