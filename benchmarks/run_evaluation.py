@@ -61,7 +61,8 @@ def code_state() -> str:
     return f"{state}; sha256 of src/dfm/render/*.py + src/dfm/eval/*.py: {h.hexdigest()[:16]}"
 
 
-def results_markdown(docs: list[dict], machine: dict, started: str, wall_s: float, command: str) -> str:
+def results_markdown(docs: list[dict], machine: dict, started: str, wall_s: float, command: str,
+                     code: str | None = None) -> str:
     from dfm.eval.report import PAPER
 
     lines = [
@@ -77,7 +78,7 @@ def results_markdown(docs: list[dict], machine: dict, started: str, wall_s: floa
         "NMFC `mouth_region` (lip hull dilated by 0.2 x mouth width).",
         "",
         f"- Run: {started} ({wall_s / 60:.1f} min wall), command `{command}`",
-        f"- Code: {code_state()}",
+        f"- Code: {code or code_state()}",
         f"- Machine: {machine['cpu']}, {machine['cores']} cores, Python {machine['python']}, {machine['platform']}",
         f"- Load average at start {machine.get('loadavg_1_5_15')}, at end {machine.get('loadavg_end')}: "
         + ("the 2 cores were SHARED with other work during this run, so the speed figures are lower than on an "
@@ -113,8 +114,9 @@ def results_markdown(docs: list[dict], machine: dict, started: str, wall_s: floa
     runs = [d for d in docs if "edit_run" in d]
     if runs:
         lines += ["", "## Edit run: emotion fidelity and temporal stability", "",
-                  "Default edits per clip: happy:high over 15-45 % and sad:high over 55-85 % of the clip; output",
-                  "re-analysed (tracking, fit, affect). Fidelity over full-weight edited frames: share in the requested",
+                  "`Session.edit` (the `dfm edit` job, encoded losslessly so untouched frames decode bit-exact) with the",
+                  "default edits per clip: happy:high over 15-45 % and sad:high over 55-85 % of the clip (ramps of a fifth",
+                  "of an edit, at most 20 frames); output re-analysed (tracking, fit, affect). Fidelity over full-weight edited frames: share in the requested",
                   "VA region at the edit's intensity, in the label's sector at any intensity, and the share the",
                   "estimator's top class calls the label, output vs input. Crop change:",
                   "mean |frame t - frame t-1| of the 256-px face crop (0..255), output vs input; landmark jitter:",
@@ -143,9 +145,10 @@ def results_markdown(docs: list[dict], machine: dict, started: str, wall_s: floa
         fps = [_f(st.get(k, {}).get("fps"), 1) for k in ("decode", "track", "fit", "affect", "plan", "render", "encode")]
         lines.append(f"| {Path(d['video']).stem} | {d['width']}x{d['height']} | " + " | ".join(fps)
                      + f" | {_f(d['speed']['end_to_end']['fps'], 1)} | {_f(st.get('decoder', {}).get('seconds'), 1)} |")
-    lines += ["", "Stages: decode, track, fit, affect from the analysis run (`track.meta['seconds']`); plan = `make_plan`;",
-              "render = pool build + `WarpRenderer.render_frame` on the edited frames (frames/s over ALL frames of the clip);",
-              "encode = `VideoWriter.write`. End to end = their sum; decoder training (once per person) is not in it.",
+    lines += ["", "Stages: decode, track, fit, affect from the analysis run (`track.meta['seconds']`); plan, render (= pool",
+              "build + `WarpRenderer` over the video), encode from the `Session.edit` job's report; frames/s over ALL frames",
+              "of the clip. Encode is LOSSLESS x264 here (`dfm edit` defaults to crf 10). End to end = the sum of these",
+              "seven; decoder training (once per person, cached) is not in it.",
               "", "Per-clip reports (with heat maps) were written to the work folder; see `dfm evaluate VIDEO -o DIR`."]
     return "\n".join(lines) + "\n"
 
@@ -159,7 +162,17 @@ def main() -> int:
     ap.add_argument("--split", type=float, default=0.7)
     ap.add_argument("--no-edit-run", action="store_true")
     ap.add_argument("--heatmaps", type=int, default=4)
+    ap.add_argument("--from-json", type=Path, default=None,
+                    help="only rewrite --results from the all.json of an earlier run (no evaluation)")
     args = ap.parse_args()
+    if args.from_json is not None:
+        from dfm.io.files import atomic_write_text
+
+        b = json.loads(args.from_json.read_text())
+        atomic_write_text(args.results, results_markdown(b["docs"], b["machine"], b["started"], b["wall_s"], b["command"],
+                                                                 b.get("code")))
+        print(f"wrote {args.results} from {args.from_json}")
+        return 0
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("DFM_ASSETS", str(SHARED / "models"))
 
@@ -192,9 +205,12 @@ def main() -> int:
     machine["loadavg_end"] = machine_info()["loadavg_1_5_15"]
     wall = time.perf_counter() - t0
     command = "python benchmarks/run_evaluation.py" + (f" {args.folder}" if args.folder != SHARED / "data" / "videos" else "")
-    md = results_markdown(docs, machine, started, wall, command)
+    code = code_state()
+    md = results_markdown(docs, machine, started, wall, command, code)
     atomic_write_text(args.results, md)
-    atomic_write_text(work / "all.json", json.dumps(to_jsonable(docs), indent=2))
+    atomic_write_text(work / "all.json", json.dumps(to_jsonable({"machine": machine, "started": started, "wall_s": wall,
+                                                                 "command": command, "code": code, "docs": docs}),
+                                                     indent=2))
     print(md)
     print(f"wrote {args.results}; per-clip reports in {work}")
     return 0

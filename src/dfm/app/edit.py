@@ -137,7 +137,7 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
 
             bar = tqdm(total=info.n_frames, desc=f"render {video.name}", unit="frame",
                        disable=not session.progress, leave=False)
-            rendered = renderer.render_video(remember(frames), plan.target, plan.weight)
+            rendered = renderer.render_video(remember(frames), plan.target, plan.weight, plan.va)
             while True:
                 t0 = time.perf_counter()
                 out = next(rendered, None)

@@ -140,7 +140,7 @@ class Session:
         if plan.weight[index] <= 0:
             return image
         renderer = WarpRenderer(self.render_mesh(track), track, self.frame_pool(video, track))
-        return renderer.render_frame(index, image, plan.target[index], float(plan.weight[index]))
+        return renderer.render_frame(index, image, plan.target[index], float(plan.weight[index]), target_va=plan.va[index])
 
     def video_decoder(self, track: FaceTrack, preset: str = "fast"):
         """A decoder trained on one video's own (VA, expression) pairs (the video as its own collection),

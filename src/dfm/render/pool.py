@@ -36,6 +36,7 @@ class PoolFrame:
     rotation: np.ndarray  # (3, 3)
     translation: np.ndarray  # (3,)
     scale: float  # camera scale (frame px per cm)
+    va: tuple[float, float] = (float("nan"), float("nan"))  # the frame's valence/arousal (affect estimate)
 
     def project(self, vertices: np.ndarray) -> np.ndarray:
         """Model vertices (V, 3) -> crop pixel positions (V, 3) (x, y in the crop; z depth)."""
@@ -57,6 +58,7 @@ class FramePool:
         self.expression = np.stack([f.expression for f in self.frames]).astype(np.float32) if n else np.zeros((0, 53), np.float32)
         self.rotation = np.stack([f.rotation for f in self.frames]).astype(np.float32) if n else np.zeros((0, 3, 3), np.float32)
         self.scale = np.array([f.scale for f in self.frames], np.float32)
+        self.va = np.array([f.va for f in self.frames], np.float32).reshape(n, 2)
         self._features: dict[tuple[int, str, tuple[int, ...]], np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -200,7 +202,13 @@ def _crop_frame(track: FaceTrack, i: int, image: np.ndarray, mesh: RenderMesh, v
     return PoolFrame(video=video, index=i, crop=crop, origin=(float(x0), float(y0)), crop_scale=float(cs),
                      expression=np.asarray(track.expression[i], np.float32).copy(),
                      rotation=np.asarray(rot, np.float32).copy(), translation=np.asarray(trans, np.float32).copy(),
-                     scale=s)
+                     scale=s, va=_frame_va(track, i))
+
+
+def _frame_va(track: FaceTrack, i: int) -> tuple[float, float]:
+    if track.valence is None or track.arousal is None:
+        return (float("nan"), float("nan"))
+    return (float(track.valence[i]), float(track.arousal[i]))
 
 
 def _selection_features(track: FaceTrack, frames: np.ndarray, mesh: RenderMesh) -> np.ndarray:

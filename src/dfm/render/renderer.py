@@ -52,7 +52,7 @@ from dfm.render.pool import FramePool, PoolFrame
 from dfm.render.raster import interpolate
 from dfm.render.mouth import MouthShape, mouth_axis, span_map, stretch
 from dfm.render.retrieval import (NONE, SELF, HysteresisParams, HysteresisSelector, MatchParams, add_mouth_penalty,
-                                  mouth_self_cost, region_costs, self_cost)
+                                  affect_cost, mouth_self_cost, region_costs, self_cost)
 from dfm.render.temporal import TrackGeometry, smooth_geometry
 from dfm.render.warp import remap, warp_crop
 
@@ -201,6 +201,7 @@ class WarpRenderer:
         self.geometry: TrackGeometry = smooth_geometry(track, self.params.sigma_expression, self.params.sigma_pose)
         self._keep_eyes = np.array([EXPRESSION_NAMES.index(n) for n in self.params.keep_eye_shapes], np.int64)
         self._sources: OrderedDict[int, _Source] = OrderedDict()
+        self._target_va: np.ndarray | None = None  # the edit's VA for the frame being rendered
         self._open_cache: np.ndarray | None = None
         self.occlusion = self.pool.occlusion_for(track) if self.params.occlusion else None
         self.report = RenderReport()
@@ -258,7 +259,7 @@ class WarpRenderer:
 
     # ------------------------------------------------------------------------------------------ frame
     def render_frame(self, index: int, image: np.ndarray, target_expression: np.ndarray, weight: float,
-                     keep_mask: np.ndarray | None = None) -> np.ndarray:
+                     keep_mask: np.ndarray | None = None, target_va: np.ndarray | None = None) -> np.ndarray:
         """Render one frame (H, W, 3) uint8 RGB; weight 0 (or an untracked frame) returns `image` itself.
 
         keep_mask: optional (H, W) bool/float in [0, 1], pixels to keep from the input (e.g. a hand in
@@ -271,6 +272,7 @@ class WarpRenderer:
         if self.params.cv_threads and threads != self.params.cv_threads:
             cv2.setNumThreads(self.params.cv_threads)
         try:
+            self._target_va = None if target_va is None else np.asarray(target_va, np.float32)
             return self._render_frame(index, image, target_expression, weight, keep_mask)
         finally:
             if self.params.cv_threads and threads != self.params.cv_threads:
@@ -398,8 +400,9 @@ class WarpRenderer:
                 choices[region] = [(SELF, 1.0)]
                 continue
             ignore = tuple(int(i) for i in self._keep_eyes)
+            target_va = self._target_va
             costs = region_costs(self.pool, self.mesh, region, e_tgt, g.rotation[index], float(g.scale[index]), p.match,
-                                 ignore=ignore)
+                                 ignore=ignore, target_va=target_va)
             if region == "mouth":
                 costs = add_mouth_penalty(costs, self._mouth_stretch(costs, self._selectors[region].current,
                                                                      target_shape, float(g.scale[index])), p.match)
@@ -409,6 +412,7 @@ class WarpRenderer:
                 c_self = mouth_self_cost(hidden_cm2, share, p.match)
             else:
                 c_self = self_cost(self.mesh, region, e_orig, e_tgt, p.match, ignore)
+            c_self += float(affect_cost(self._frame_va(index), target_va, p.match))
             match = replace(p.match, far_cost=p.match.mouth_far_cost) if region == "mouth" else p.match
             choices[region] = self._selectors[region].update(costs, c_self, match)
         rep.sources = {r: [(self._label(s), float(wt)) for s, wt in c] for r, c in choices.items()}
@@ -599,13 +603,22 @@ class WarpRenderer:
         return int(self.pool.frames[s].index) if s >= 0 else int(s)
 
     # ------------------------------------------------------------------------------------------ video
-    def render_video(self, frames: Iterable[Any], targets: np.ndarray, weights: np.ndarray) -> Iterator[Any]:
+    def _frame_va(self, index: int) -> np.ndarray:
+        """The current frame's own valence/arousal (what SELF shows), NaN when unknown."""
+        t = self.track
+        if t.valence is None or t.arousal is None:
+            return np.array([np.nan, np.nan], np.float32)
+        return np.array([t.valence[index], t.arousal[index]], np.float32)
+
+    def render_video(self, frames: Iterable[Any], targets: np.ndarray, weights: np.ndarray,
+                     target_va: np.ndarray | None = None) -> Iterator[Any]:
         """Stream: one output per input frame, in order; weight-0 frames come back as the input objects.
 
         frames: (H, W, 3) uint8 RGB arrays, or frame objects with `.index`, `.image` and
         `.with_image(image)` (dfm.io.video.VideoFrame): edited ones are returned via with_image.
-        targets (T, 53), weights (T,) are indexed by frame index. Temporal state (source choices,
-        cross-fades) carries across frames; call reset() before another video.
+        targets (T, 53), weights (T,) are indexed by frame index; target_va (T, 2) optional, the plan's
+        valence/arousal (NaN outside edits) that retrieval prefers sources to show. Temporal state
+        (source choices, cross-fades) carries across frames; call reset() before another video.
         """
         targets = np.asarray(targets, np.float32)
         weights = np.asarray(weights, np.float32)
@@ -620,5 +633,6 @@ class WarpRenderer:
                 yield frame
                 continue
             image = frame if is_array else frame.image
-            out = self.render_frame(index, image, targets[index], float(weights[index]))
+            va = None if target_va is None else target_va[index]
+            out = self.render_frame(index, image, targets[index], float(weights[index]), target_va=va)
             yield out if (is_array or out is image) else frame.with_image(out)

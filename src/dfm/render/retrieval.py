@@ -82,6 +82,9 @@ class MatchParams:
     semantic: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("mouth", _MOUTH_SEMANTIC), ("lower", _MOUTH_SEMANTIC + ("cheekSquint_L", "cheekSquint_R")),
         ("upper", ("browInnerUp_L", "browInnerUp_R", "browDown_L", "browDown_R", "browOuterUp_L", "browOuterUp_R")))
+    affect_weight: float = 0.3  # cm per unit of valence-arousal distance between a source and the target VA:
+    # within an edit the plan says which emotion to show, and frames that showed it carry its teeth,
+    # cheek bulges and folds (a crying frame's mouth stays a crying mouth however it is warped)
     hidden_share_weight: float = 0.8  # cm added to SELF per unit share of the inner mouth it cannot show ...
     hidden_share_area: float = 0.3  # ... at full weight once the hidden area reaches this (cm^2)
 
@@ -122,11 +125,12 @@ def focused_distance(features: np.ndarray, target: np.ndarray, focus: float) -> 
 
 def region_costs(pool: FramePool, mesh: RenderMesh, region: str, target: np.ndarray, rotation: np.ndarray,
                  scale: float, params: MatchParams, exclude: np.ndarray | None = None,
-                 ignore: tuple[int, ...] = ()) -> np.ndarray:
+                 ignore: tuple[int, ...] = (), target_va: np.ndarray | None = None) -> np.ndarray:
     """Cost (N,) of every pool entry as the source of `region` for a frame with this target and camera.
 
     ignore: expression coefficients left out of the comparison (e.g. the eye shapes, which the renderer
     always takes from the original frame). exclude: (N,) bool entries that may not be used.
+    target_va: the valence/arousal the edit asks for (None: no affect term).
     """
     if len(pool) == 0:
         return np.zeros(0, np.float32)
@@ -140,9 +144,19 @@ def region_costs(pool: FramePool, mesh: RenderMesh, region: str, target: np.ndar
     pose_w = params.mouth_pose_weight if region == "mouth" else params.pose_weight
     sem = semantic_distance(pool.expression, target, region, params)
     cost = geo + sem + pose_w * pose + params.scale_weight * sc + params.retrieval_bias
+    cost = cost + affect_cost(pool.va, target_va, params)
     if exclude is not None:
         cost = np.where(exclude, np.inf, cost)
     return cost.astype(np.float32)
+
+
+def affect_cost(va: np.ndarray, target_va: np.ndarray | None, params: MatchParams) -> np.ndarray | float:
+    """affect_weight x the VA distance of sources (N, 2) to the target VA; 0 without a target, and the
+    largest distance (2) for sources without an affect estimate."""
+    if target_va is None or not np.all(np.isfinite(target_va)):
+        return 0.0
+    d = np.linalg.norm(np.asarray(va, np.float32) - np.asarray(target_va, np.float32), axis=-1)
+    return params.affect_weight * np.where(np.isfinite(d), d, 2.0)
 
 
 def self_cost(mesh: RenderMesh, region: str, original: np.ndarray, target: np.ndarray, params: MatchParams,
