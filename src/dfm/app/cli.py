@@ -91,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     from dfm.app.cli_person import register as register_person
 
     register_person(sub)
+
+    from dfm.app.cli_eval import register as register_eval
+
+    register_eval(sub)
     return p
 
 
