@@ -32,7 +32,8 @@ if n > 0:
             w.write(f)
 s = Session(workspace=ws, progress=False)
 dur = probe_video(src).duration
-edits = [parse_edit_arg("happy:high:0.3-4.8"), parse_edit_arg(f"sad:high:{dur - 5.5:.2f}-{dur - 0.1:.2f}")]
+edits = [parse_edit_arg(f"happy:high:0.3-{min(4.8, dur / 2 - 0.5):.2f}"),
+         parse_edit_arg(f"sad:high:{max(dur - 5.5, dur / 2 + 0.5):.2f}-{dur - 0.1:.2f}")]
 s.analyze(src)
 t = time.perf_counter()
 r = s.edit(src, edits, ws / f"out{n}.mp4", EditOptions(overwrite=True))
@@ -50,7 +51,9 @@ print(json.dumps(res))
 
 
 def run(video: str, ws: str, n: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, video, ws, str(n)], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", CHILD, video, ws, str(n)], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(out.stderr[-2000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -11,8 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-DEMO_EDITS = ("happy:high:0.3-4.8", "sad:high:14.0-19.5")
-SHEET_TIMES = (1.0, 2.5, 4.0, 15.0, 17.0, 18.5)
+DEMO_EDITS = ("happy:high:0.2-2.4", "sad:high:14.0-19.5")  # happy over the crying part before the hand comes up
+SHEET_TIMES = (0.9, 1.4, 2.0, 15.0, 17.0, 18.5)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,7 +49,9 @@ def region_weights_for(neutral: np.ndarray, part: np.ndarray) -> np.ndarray:
     mouth = (part == PART_MOUTH).astype(np.float32)
     # the nose keeps its own (warped) pixels: its underside shows differently in other head poses
     nose = _smooth_ellipse(p, (0.0, -0.2), (2.2, 2.0), 0.4)
-    lower = _smooth_ellipse(p, (0.0, -3.6), (6.6, 5.4), 0.35) * face * (1.0 - nose)
+    # front of the lower face only: the jaw line and the underside of the chin turn away from the camera
+    # and show neck, hair or background in sources with another head pose (dark seams when borrowed)
+    lower = _smooth_ellipse(p, (0.0, -3.2), (5.6, 4.3), 0.35) * face * (1.0 - nose)
     upper = _smooth_ellipse(p, (0.0, 6.6), (8.2, 4.6), 0.35) * face
     # the eye openings, lids and lashes stay the original's (gaze, blinks, lash positions)
     eyes = np.maximum(_smooth_ellipse(p, (3.15, 3.45), (2.4, 1.65), 0.4),

@@ -83,12 +83,14 @@ def sample_points(mesh: RenderMesh, cell_cm: float = 0.6) -> tuple[np.ndarray, n
     key = ("points", float(cell_cm))
     if key not in cache:
         nv = mesh.neutral
-        w = mesh.region_weights
         face = mesh.vertex_part == PART_FACE
+        # all the visible skin (cheeks and jaw included), wider than the retrieval regions: a hand on the
+        # jaw must be seen even where no appearance is borrowed
+        skin = np.maximum(_smooth_ellipse(nv, (0.0, -3.6), (6.6, 5.4), 0.35), _smooth_ellipse(nv, (0.0, 6.6), (8.2, 4.6), 0.35))
         eyes = np.maximum(_smooth_ellipse(nv, (3.15, 3.45), (2.6, 1.8), 0.01),
                           _smooth_ellipse(nv, (-3.15, 3.45), (2.6, 1.8), 0.01)) > 0.5
         lips = _smooth_ellipse(nv, (0.0, -3.4), (2.6, 1.0), 0.01) > 0.5
-        cand = np.nonzero(face & (w[:, 1:].max(axis=1) > 0.5) & ~eyes & ~lips)[0]
+        cand = np.nonzero(face & (skin > 0.5) & ~eyes & ~lips)[0]
         cells: dict[tuple[int, int], int] = {}
         for v in cand:
             cells.setdefault((int(np.floor(nv[v, 0] / cell_cm)), int(np.floor(nv[v, 1] / cell_cm))), int(v))
