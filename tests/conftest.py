@@ -47,6 +47,15 @@ def sample_video(videos_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def mesh(assets_dir):
+    """The warp renderer's mesh of the generic ICT face (built once per run)."""
+    from dfm.face.model import FaceModel
+    from dfm.render.mesh import RenderMesh
+
+    return RenderMesh.build(FaceModel.load(assets_dir / "ict_facekit" / "ict_face_model.npz"))
+
+
+@pytest.fixture(scope="session")
 def dfm_env(assets_dir, tmp_path_factory):
     """Point the asset store, cache and workspace at the shared models and a per-run temp folder."""
     root = tmp_path_factory.mktemp("dfm")

@@ -4,7 +4,6 @@ import hashlib
 
 import av
 import numpy as np
-import pytest
 
 from dfm.app.cli import main
 

@@ -11,7 +11,7 @@ import pytest
 from dfm.errors import DfmError
 from dfm.eval.reenactment import (ProtocolConfig, ProtocolViolation, TrainingFrames, run_self_reenactment,
                                   select_sources, split_frames)
-from dfm.face.expressions import expression_index as ei
+from dfm.face.expressions import expression_vector
 from dfm.face.model import FaceModel
 from dfm.face.track import project_vertices
 from dfm.render import synthetic as syn
@@ -20,18 +20,11 @@ from dfm.render.mesh import RenderMesh
 H, W, SCALE, T = 200, 240, 8.0, 16
 
 
-def _expr(**weights: float) -> np.ndarray:
-    e = np.zeros(53, np.float32)
-    for name, v in weights.items():
-        e[ei(name)] = v
-    return e
-
-
 class _FixedDecoder:
     """Setting B's decoder stand-in: a slight smile whatever the (V, A)."""
 
     def predict(self, va):
-        return np.repeat(_expr(mouthSmile_L=0.3, mouthSmile_R=0.3)[None], len(np.atleast_2d(va)), 0)
+        return np.repeat(expression_vector(mouthSmile_L=0.3, mouthSmile_R=0.3)[None], len(np.atleast_2d(va)), 0)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +37,7 @@ def scene(model):
     """16 synthetic frames: the head turns a little, the mouth smiles / opens a little; 11 train, 5 test."""
     mesh = RenderMesh.build(model)
     k = np.arange(T)
-    e = np.stack([_expr(mouthSmile_L=0.4 * (1 + np.sin(i)) / 2, mouthSmile_R=0.4 * (1 + np.sin(i)) / 2,
+    e = np.stack([expression_vector(mouthSmile_L=0.4 * (1 + np.sin(i)) / 2, mouthSmile_R=0.4 * (1 + np.sin(i)) / 2,
                         jawOpen=0.15 * (1 + np.cos(1.3 * i)) / 2) for i in k])
     rot = np.stack([syn.rotation_xyz(2.0 * np.sin(0.7 * i), 6.0 * np.sin(0.5 * i), 0.0) for i in k])
     track = syn.synthetic_track(e, W, H, SCALE, rotations=rot)

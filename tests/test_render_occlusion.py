@@ -6,11 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dfm.face.expressions import expression_index as ei
-from dfm.face.model import FaceModel
+from dfm.face.expressions import expression_vector
 from dfm.render import synthetic as syn
 from dfm.render.flow import compute_flow
-from dfm.render.mesh import PART_MOUTH, RenderMesh
+from dfm.render.mesh import PART_MOUTH
 from dfm.render.occlusion import OcclusionParams, keep_mask, project_points, sample_points
 from dfm.render.pool import FramePool
 from dfm.render.renderer import WarpRenderer
@@ -19,20 +18,8 @@ from dfm.render.retrieval import MatchParams, region_costs
 H, W, SCALE = 240, 320, 9.0
 
 
-@pytest.fixture(scope="module")
-def mesh(assets_dir) -> RenderMesh:
-    return RenderMesh.build(FaceModel.load(assets_dir / "ict_facekit" / "ict_face_model.npz"))
-
-
-def _expr(**weights: float) -> np.ndarray:
-    e = np.zeros(53, np.float32)
-    for name, v in weights.items():
-        e[ei(name)] = v
-    return e
-
-
 def _laugh(a: float) -> np.ndarray:
-    return _expr(jawOpen=0.45 * a, mouthSmile_L=a, mouthSmile_R=a, mouthLowerDown_L=0.6 * a, mouthLowerDown_R=0.6 * a)
+    return expression_vector(jawOpen=0.45 * a, mouthSmile_L=a, mouthSmile_R=a, mouthLowerDown_L=0.6 * a, mouthLowerDown_R=0.6 * a)
 
 
 def test_decoded_in_between_target_gets_a_retrieved_mouth_not_the_cavity(mesh):
@@ -43,7 +30,7 @@ def test_decoded_in_between_target_gets_a_retrieved_mouth_not_the_cavity(mesh):
     track = syn.synthetic_track(e, W, H, SCALE)
     frames = syn.scene_frames(mesh, mesh.neutral, track)
     pool = FramePool.build(track, frames, [3, 4], mesh)
-    target = _expr(mouthSmile_L=0.7, mouthSmile_R=0.62, jawOpen=0.3, mouthLowerDown_R=0.45, mouthLowerDown_L=0.3,
+    target = expression_vector(mouthSmile_L=0.7, mouthSmile_R=0.62, jawOpen=0.3, mouthLowerDown_R=0.45, mouthLowerDown_L=0.3,
                    mouthShrugUpper=0.2, browOuterUp_L=0.5)
     p = MatchParams()
     costs = region_costs(pool, mesh, "mouth", target, track.rotation[0], SCALE, p)
@@ -72,7 +59,7 @@ def _occluded_scene(mesh, n: int = 96, hand: range = range(40, 52)):
     """n frames of a person whose smile and head pose vary; a flat 'hand' patch covers the left cheek
     and mouth corner in the frames `hand`."""
     t = np.arange(n)
-    e = np.stack([_laugh(0.5 + 0.5 * np.sin(i / 5.0) ** 2) if i % 3 else _expr(browInnerUp_L=0.3 * np.sin(i)) for i in t])
+    e = np.stack([_laugh(0.5 + 0.5 * np.sin(i / 5.0) ** 2) if i % 3 else expression_vector(browInnerUp_L=0.3 * np.sin(i)) for i in t])
     rot = np.stack([syn.rotation_xyz(2 * np.sin(i / 7), 6 * np.sin(i / 9), 0.0) for i in t])
     track = syn.synthetic_track(e, W, H, SCALE, rotations=rot)
     frames = syn.scene_frames(mesh, mesh.neutral, track)

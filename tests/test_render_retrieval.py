@@ -5,11 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dfm.face.expressions import expression_index as ei
-from dfm.face.model import FaceModel
+from dfm.face.expressions import expression_vector
 from dfm.render import synthetic as syn
 from dfm.render.blend import laplacian_blend, mouth_cavity, ratio_gain
-from dfm.render.mesh import RenderMesh
 from dfm.render.pool import FramePool
 from dfm.render.renderer import WarpRenderer
 from dfm.render.retrieval import (NONE, SELF, HysteresisParams, HysteresisSelector, MatchParams, region_costs,
@@ -18,20 +16,8 @@ from dfm.render.retrieval import (NONE, SELF, HysteresisParams, HysteresisSelect
 H, W, SCALE = 240, 320, 9.0
 
 
-@pytest.fixture(scope="module")
-def mesh(assets_dir) -> RenderMesh:
-    return RenderMesh.build(FaceModel.load(assets_dir / "ict_facekit" / "ict_face_model.npz"))
-
-
-def _expr(**weights: float) -> np.ndarray:
-    e = np.zeros(53, np.float32)
-    for name, v in weights.items():
-        e[ei(name)] = v
-    return e
-
-
 def _open_smile(a: float) -> np.ndarray:
-    return _expr(jawOpen=0.4 * a, mouthSmile_L=a, mouthSmile_R=a)
+    return expression_vector(jawOpen=0.4 * a, mouthSmile_L=a, mouthSmile_R=a)
 
 
 @pytest.fixture(scope="module")
@@ -44,22 +30,22 @@ def scene(mesh):
 
 
 def test_costs_pick_the_closest_region_expression(mesh):
-    brows = _expr(browInnerUp_L=1.0, browInnerUp_R=1.0)
-    e = np.stack([_expr(jawOpen=0.1), _expr(jawOpen=0.5), _expr(jawOpen=0.9), brows + _expr(jawOpen=0.9)])
+    brows = expression_vector(browInnerUp_L=1.0, browInnerUp_R=1.0)
+    e = np.stack([expression_vector(jawOpen=0.1), expression_vector(jawOpen=0.5), expression_vector(jawOpen=0.9), brows + expression_vector(jawOpen=0.9)])
     track = syn.synthetic_track(e, W, H, SCALE)
     frames = [np.zeros((H, W, 3), np.uint8)] * len(e)
     pool = FramePool.build(track, frames, range(len(e)), mesh)
     rot = track.rotation[0]
     p = MatchParams()
-    mouth = region_costs(pool, mesh, "mouth", _expr(jawOpen=0.55), rot, SCALE, p)
+    mouth = region_costs(pool, mesh, "mouth", expression_vector(jawOpen=0.55), rot, SCALE, p)
     assert int(np.argmin(mouth)) == 1
-    upper = region_costs(pool, mesh, "upper", brows + _expr(jawOpen=0.1), rot, SCALE, p)
+    upper = region_costs(pool, mesh, "upper", brows + expression_vector(jawOpen=0.1), rot, SCALE, p)
     assert int(np.argmin(upper)) == 3  # brows match, whatever the mouth does
-    lower = region_costs(pool, mesh, "lower", brows + _expr(jawOpen=0.1), rot, SCALE, p)
+    lower = region_costs(pool, mesh, "lower", brows + expression_vector(jawOpen=0.1), rot, SCALE, p)
     assert int(np.argmin(lower)) == 0
     # head pose counts: the same expression seen 30 degrees away costs more
-    turned = region_costs(pool, mesh, "lower", _expr(jawOpen=0.5), syn.rotation_xyz(0, 30, 0), SCALE, p)
-    same = region_costs(pool, mesh, "lower", _expr(jawOpen=0.5), rot, SCALE, p)
+    turned = region_costs(pool, mesh, "lower", expression_vector(jawOpen=0.5), syn.rotation_xyz(0, 30, 0), SCALE, p)
+    same = region_costs(pool, mesh, "lower", expression_vector(jawOpen=0.5), rot, SCALE, p)
     assert turned[1] > same[1] + 0.1
     assert rotation_angle_deg(np.stack([syn.rotation_xyz(0, 30, 0)]), rot)[0] == pytest.approx(30.0, abs=1e-3)
     # the original itself is a candidate: no change costs nothing; pool entries pay the retrieval bias

@@ -6,18 +6,11 @@ import numpy as np
 import pytest
 
 from dfm.face.expressions import expression_index as ei
-from dfm.face.model import FaceModel
 from dfm.render import synthetic as syn
-from dfm.render.mesh import RenderMesh
 from dfm.render.renderer import WarpRenderer
 from dfm.render.temporal import edit_jitter, face_jitter, smooth_geometry
 
 H, W, SCALE = 240, 320, 9.0
-
-
-@pytest.fixture(scope="module")
-def mesh(assets_dir) -> RenderMesh:
-    return RenderMesh.build(FaceModel.load(assets_dir / "ict_facekit" / "ict_face_model.npz"))
 
 
 def test_face_jitter_measures_change_inside_the_mask():

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from dfm.face.expressions import expression_index as ei
-from dfm.face.model import FaceModel
 from dfm.render import synthetic as syn
 from dfm.render.flow import CropGrid, compute_flow, push_pull_fill
-from dfm.render.mesh import PART_FACE, PART_MOUTH, RenderMesh
+from dfm.render.mesh import PART_FACE, PART_MOUTH
 from dfm.render.renderer import WarpRenderer
 from dfm.render.warp import paste, remap, shift_map, warp_crop
 
 H, W, SCALE = 240, 320, 9.0
-
-
-@pytest.fixture(scope="module")
-def mesh(assets_dir) -> RenderMesh:
-    return RenderMesh.build(FaceModel.load(assets_dir / "ict_facekit" / "ict_face_model.npz"))
 
 
 def _smile(amount: float = 1.0, jaw: float = 0.0) -> np.ndarray:

@@ -19,7 +19,6 @@ from dfm.errors import InputError
 from dfm.io import video
 from dfm.io.files import sha256_file
 from dfm.io.video import (
-    VideoFrame,
     VideoInfo,
     VideoWriter,
     frame_timestamps,

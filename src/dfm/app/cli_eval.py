@@ -6,7 +6,6 @@ Registered by `dfm.app.cli.build_parser` with `register(sub)`; the work is done 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

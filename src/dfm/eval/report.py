@@ -6,7 +6,6 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
 
 from dfm.eval.metrics import mask_outline
 from dfm.io.files import atomic_output

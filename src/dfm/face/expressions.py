@@ -32,6 +32,14 @@ def expression_index(name: str) -> int:
         raise KeyError(f"unknown blendshape {name!r}; known: {', '.join(EXPRESSION_NAMES)}") from None
 
 
+def expression_vector(**weights: float) -> np.ndarray:
+    """A (53,) float32 expression with the named blendshapes set, e.g. expression_vector(jawOpen=0.5)."""
+    e = np.zeros(N_EXPRESSIONS, np.float32)
+    for name, value in weights.items():
+        e[expression_index(name)] = value
+    return e
+
+
 def mediapipe_to_ict_name(mp_name: str) -> list[str]:
     """ICT names fed by one MediaPipe/ARKit blendshape score ('mouthSmileLeft' -> ['mouthSmile_L']).
 
