@@ -26,8 +26,16 @@ def _require(path: Path, what: str) -> Path:
 
 @pytest.fixture(scope="session")
 def assets_dir() -> Path:
-    """Folder of model assets (the asset store root): DFM_ASSETS or ../shared/models."""
-    return _require(Path(os.environ.get("DFM_ASSETS", SHARED / "models")), "model assets")
+    """Folder of model assets (the asset store root): DFM_ASSETS, ../shared/models, or the user cache that
+    `dfm models download` filled (same layout)."""
+    if "DFM_ASSETS" in os.environ:
+        return _require(Path(os.environ["DFM_ASSETS"]), "model assets")
+    from dfm.assets import default_cache_dir
+
+    cached = default_cache_dir() / "models"
+    if not (SHARED / "models").exists() and (cached / "ict_facekit" / "ict_face_model.npz").exists():
+        return cached
+    return _require(SHARED / "models", "model assets")
 
 
 @pytest.fixture(scope="session")
@@ -40,10 +48,18 @@ def videos_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def sample_video(videos_dir: Path) -> Path:
-    """The expressive Pexels clip (crying -> surprise -> laughing), 472 frames, 640x360, 23.976 fps."""
-    path = Path(os.environ.get("DFM_SAMPLE_VIDEO", videos_dir / "pexels_wolfganglanger_woman_emotions_01.mp4"))
-    return _require(path, "sample video")
+def sample_video() -> Path:
+    """The expressive Pexels clip (crying -> surprise -> laughing), 472 frames, 640x360, 23.976 fps:
+    DFM_SAMPLE_VIDEO, ../shared/data/videos, or the copy `dfm models download` put in the user cache."""
+    name = "pexels_wolfganglanger_woman_emotions_01.mp4"
+    if "DFM_SAMPLE_VIDEO" in os.environ:
+        return _require(Path(os.environ["DFM_SAMPLE_VIDEO"]), "sample video")
+    from dfm.assets import default_cache_dir
+
+    cached = default_cache_dir() / "models" / "videos" / name
+    if not (SHARED / "data" / "videos" / name).exists() and cached.exists():
+        return cached
+    return _require(SHARED / "data" / "videos" / name, "sample video")
 
 
 @pytest.fixture(scope="session")
