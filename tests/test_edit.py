@@ -132,3 +132,20 @@ def test_happy_edit_over_crying_reads_happier(session, sample_video, tmp_path):
     p_after = (after.affect_probs[inside].argmax(1) == happy).mean()
     assert p_after > p_before + 0.2, (p_before, p_after)
     assert np.nanmean(after.valence[inside]) > np.nanmean(before.valence[inside]) + 0.2
+
+
+def test_speech_preservation_keeps_the_lip_sync(session, videos_dir, tmp_path):
+    """A GRID speaker (speech detected -> preservation on by default): after a happy edit the re-analysed
+    jaw motion still follows the original articulation, much more than with preservation off."""
+    clip = videos_dir / "grid_moustache_man_01.mp4"
+    edits = [parse_edit_arg("happy:high:0.4-2.8")]
+    jaw = EXPRESSION_INDEX["jawOpen"]
+    inside = session.plan(clip, edits).weight == 1
+    original = session.analyze(clip).expression[inside, jaw]
+    corr = {}
+    for preserve in (None, False):
+        out = tmp_path / f"speech-{preserve}.mp4"
+        result = session.edit(clip, edits, out, EditOptions(preserve_speech=preserve))
+        assert result.report["preserve_speech"] is (preserve is None)
+        corr[preserve] = np.corrcoef(original, session.analyze(out).expression[inside, jaw])[0, 1]
+    assert corr[None] > 0.75 and corr[None] > corr[False] + 0.1, corr
