@@ -8,6 +8,7 @@ edit list, the input's hash, and code and model versions.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -118,43 +119,38 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
     t = time.perf_counter()
     t_render = 0.0
     n_written = 0
-    sbs_writer = None
-    with VideoWriter.like(info, output, lossless=options.lossless, overwrite=options.overwrite,
-                          metadata=disclosure_metadata(input_sha)) as writer:
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(VideoWriter.like(info, output, lossless=options.lossless, overwrite=options.overwrite,
+                                                      metadata=disclosure_metadata(input_sha)))
+        sbs_writer = None
         if options.side_by_side is not None:
-            sbs_writer = VideoWriter(options.side_by_side, width=2 * info.width, height=info.height, rate=info.rate,
-                                     audio_from=video if info.has_audio else None, overwrite=options.overwrite,
-                                     metadata=disclosure_metadata(input_sha))
-            sbs_writer.__enter__()
-        try:
-            frames = iter_frames(video)
-            originals: list = []
+            sbs_writer = stack.enter_context(VideoWriter(
+                options.side_by_side, width=2 * info.width, height=info.height, rate=info.rate,
+                audio_from=video if info.has_audio else None, overwrite=options.overwrite,
+                metadata=disclosure_metadata(input_sha)))
+        originals: list = []  # the input frame of the output being written (render_video is 1:1, in order)
 
-            def remember(it):
-                for f in it:
-                    originals.append(f)
-                    yield f
+        def remember(frames):
+            for f in frames:
+                originals.append(f)
+                yield f
 
-            bar = tqdm(total=info.n_frames, desc=f"render {video.name}", unit="frame",
-                       disable=not session.progress, leave=False)
-            rendered = renderer.render_video(remember(frames), plan.target, plan.weight, plan.va)
-            while True:
-                t0 = time.perf_counter()
-                out = next(rendered, None)
-                t_render += time.perf_counter() - t0
-                if out is None:
-                    break
-                original = originals.pop(0)
-                writer.write(out)
-                if sbs_writer is not None:
-                    sbs_writer.write(np.concatenate([np.asarray(original.image), np.asarray(out.image)], axis=1),
-                                     timestamp=original.timestamp)
-                n_written += 1
-                bar.update(1)
-            bar.close()
-        finally:
+        bar = stack.enter_context(tqdm(total=info.n_frames, desc=f"render {video.name}", unit="frame",
+                                       disable=not session.progress, leave=False))
+        rendered = renderer.render_video(remember(iter_frames(video)), plan.target, plan.weight, plan.va)
+        while True:
+            t0 = time.perf_counter()
+            out = next(rendered, None)
+            t_render += time.perf_counter() - t0
+            if out is None:
+                break
+            original = originals.pop(0)
+            writer.write(out)
             if sbs_writer is not None:
-                sbs_writer.__exit__(None, None, None)
+                sbs_writer.write(np.concatenate([np.asarray(original.image), np.asarray(out.image)], axis=1),
+                                 timestamp=original.timestamp)
+            n_written += 1
+            bar.update(1)
     stages["render"] = t_render
     stages["encode"] = time.perf_counter() - t - t_render
     if n_written != info.n_frames:
