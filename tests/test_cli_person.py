@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from pathlib import Path
@@ -13,20 +12,8 @@ from dfm.app import cli
 
 
 @pytest.fixture
-def dfm(monkeypatch):
-    """dfm.app.cli.main with the person command registered (a no-op once cli.build_parser calls register)."""
-    from dfm.app.cli_person import register
-
-    original = cli.build_parser
-
-    def build() -> argparse.ArgumentParser:
-        parser = original()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        if "person" not in sub.choices:
-            register(sub)
-        return parser
-
-    monkeypatch.setattr(cli, "build_parser", build)
+def dfm():
+    """The `dfm` command line, run in-process."""
     return cli.main
 
 

@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
 
 from dfm.app import cli
-from dfm.app.cli_eval import register
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def dfm_main(monkeypatch, assets_dir, tmp_path):
-    """cli.main with `evaluate` registered (whether or not cli.py already calls register)."""
+    """The `dfm` command line, run in-process, with the shared models and a fresh workspace."""
     monkeypatch.setenv("DFM_ASSETS", str(assets_dir))
     monkeypatch.setenv("DFM_WORKSPACE", str(tmp_path / "ws"))
-    build = cli.build_parser
-
-    def build_with_evaluate() -> argparse.ArgumentParser:
-        p = build()
-        sub = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction))
-        if "evaluate" not in sub.choices:
-            register(sub)
-        return p
-
-    monkeypatch.setattr(cli, "build_parser", build_with_evaluate)
     return cli.main
 
 

@@ -27,9 +27,7 @@ import io
 import json
 import os
 import re
-import shutil
 import sys
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple, Sequence
@@ -38,6 +36,7 @@ import numpy as np
 
 from dfm import __version__
 from dfm.errors import DfmError, InputError
+from dfm.io.files import atomic_directory
 
 PERSON_FORMAT_VERSION = 1
 DATASET_FORMAT_VERSION = 1
@@ -360,25 +359,14 @@ def _check_videos(videos: Sequence[str | os.PathLike]) -> list[Path]:
 def _write_person_folder(person: Person, overwrite: bool) -> None:
     """Write the new record into a fresh folder and swap it in (an old dataset/decoder go with the old one)."""
     folder = person.folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    if folder.exists() and (folder / PERSON_FILE).exists() and not overwrite:
+    if (folder / PERSON_FILE).exists() and not overwrite:
         raise DfmError(f"person {person.name!r} already exists in {folder.parent}; pass --overwrite to replace it")
-    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.tmp-"))
     try:
-        person.folder = tmp
-        person.save()
-        old = None
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.old-"))
-            os.rmdir(old)
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        with atomic_directory(folder) as tmp:
+            person.folder = tmp
+            person.save()
     finally:
         person.folder = folder
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------------- tracks

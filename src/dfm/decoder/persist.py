@@ -17,8 +17,6 @@ import datetime as _dt
 import json
 import os
 import platform
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,6 +28,7 @@ from dfm.decoder.kernel import KernelDecoder
 from dfm.decoder.prior import FacsPrior
 from dfm.decoder.report import TrainingReport, to_jsonable
 from dfm.errors import DfmError
+from dfm.io.files import atomic_directory
 
 FORMAT_VERSION = 1
 CARD = "card.json"
@@ -136,9 +135,7 @@ def save_model(model: Any, directory: str | os.PathLike, *, overwrite: bool = Fa
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "versions": _versions(),
     }
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.tmp-"))
-    try:
+    with atomic_directory(directory) as tmp:
         if isinstance(model, PersonDecoder):
             model._check_fitted()
             card["model"] = "person_decoder"
@@ -173,17 +170,6 @@ def save_model(model: Any, directory: str | os.PathLike, *, overwrite: bool = Fa
         else:
             raise DfmError(f"cannot save a {type(model).__name__}")
         (tmp / CARD).write_text(json.dumps(to_jsonable(card), indent=2))
-        old = None
-        if directory.exists():
-            old = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.old-"))
-            os.rmdir(old)
-            os.replace(directory, old)
-        os.replace(tmp, directory)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return directory
 
 
