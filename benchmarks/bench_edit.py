@@ -9,36 +9,26 @@ Run: DFM_ASSETS=../shared/models .venv/bin/python benchmarks/bench_edit.py
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
-CHILD = r"""
-import json, resource, sys, time
-from pathlib import Path
+from fresh_process import run_fresh
+
+BODY = r"""
 from dfm.app.session import Session
 from dfm.app.edit import EditOptions
 from dfm.edits import parse_edit_arg
-from dfm.io.video import iter_frames, VideoWriter, probe_video
-video, ws, n = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
-src = video
-if n > 0:
-    src = str(ws / f"first{n}.mp4")
-    with VideoWriter.like(probe_video(video), src, overwrite=True) as w:
-        for f in iter_frames(video, stop=n):
-            w.write(f)
-s = Session(workspace=ws, progress=False)
+s = Session(workspace=workspace, progress=False)
 dur = probe_video(src).duration
 edits = [parse_edit_arg(f"happy:high:0.3-{min(4.8, dur / 2 - 0.5):.2f}"),
          parse_edit_arg(f"sad:high:{max(dur - 5.5, dur / 2 + 0.5):.2f}-{dur - 0.1:.2f}")]
 s.analyze(src)
 t = time.perf_counter()
-r = s.edit(src, edits, ws / f"out{n}.mp4", EditOptions(overwrite=True))
+r = s.edit(src, edits, workspace / f"out{n}.mp4", EditOptions(overwrite=True))
 wall = time.perf_counter() - t
 res = {"frames": r.report["frames"], "edited": r.report["edited_frames"], "seconds": r.report["seconds"], "wall": wall,
-       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+       "peak_rss_mb": peak_rss_mb()}
 if n == 0:
     times = []
     for k in range(6):
@@ -49,20 +39,13 @@ print(json.dumps(res))
 """
 
 
-def run(video: str, ws: str, n: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, video, ws, str(n)], capture_output=True, text=True)
-    if out.returncode:
-        raise SystemExit(out.stderr[-2000:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     from dfm.assets import AssetStore
 
     video = sys.argv[1] if len(sys.argv) > 1 else str(AssetStore.from_env().path("sample-video"))
     with tempfile.TemporaryDirectory() as ws:
-        full = run(video, ws, 0)
-        half = run(video, ws, full["frames"] // 2)
+        full = run_fresh(BODY, video, ws)
+        half = run_fresh(BODY, video, ws, full["frames"] // 2)
     sec = full["seconds"]
     n = full["frames"]
     print(f"dfm edit on {os.path.basename(video)}: {n} frames, {full['edited']} edited, {os.cpu_count()} CPU cores (analysis cached)")
