@@ -15,7 +15,6 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -85,8 +84,7 @@ def track_cache_path(path: Path, workspace: Path, options: AnalysisOptions, iden
 def analyze_video(path: str | os.PathLike, workspace: str | os.PathLike | None = None,
                   store: AssetStore | None = None, options: AnalysisOptions | None = None,
                   identity: np.ndarray | None = None, models: FaceModels | None = None,
-                  progress: bool = True, force: bool = False,
-                  on_stage: Callable[[str, float], None] | None = None) -> FaceTrack:
+                  progress: bool = True, force: bool = False) -> FaceTrack:
     """Track, fit and (optionally) estimate affect for every frame of a video; cached by content.
 
     identity: a person's identity to keep fixed (otherwise one is fitted for this video).

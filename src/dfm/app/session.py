@@ -46,7 +46,7 @@ class Session:
         if cached is not None and not force and cached[0] == _file_state(video):
             return cached[1]
         track = analyze_video(video, self.workspace, self.store, self.analysis, identity=identity,
-                              models=None if self._models is None else self._models,
+                              models=self._models,
                               progress=self.progress, force=force)
         self._cache[key] = (_file_state(video), track)
         return track
