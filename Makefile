@@ -29,7 +29,7 @@ models: install
 	$(BIN)/dfm models download
 
 demo: models
-	$(BIN)/python -m dfm.app.demo --output $(OUT)/demo
+	$(BIN)/python -m dfm.app.cli.demo --output $(OUT)/demo
 
 test: models
 	$(BIN)/python -m pytest -q

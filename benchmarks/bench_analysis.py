@@ -15,7 +15,7 @@ from pathlib import Path
 from fresh_process import run_fresh
 
 BODY = r"""
-from dfm.analysis import analyze_video
+from dfm.pipelines.analyze import analyze_video
 t = time.perf_counter()
 track = analyze_video(src, workspace, progress=False, force=True)
 wall = time.perf_counter() - t

@@ -16,8 +16,8 @@ import tempfile
 from fresh_process import run_fresh
 
 BODY = r"""
-from dfm.app.session import Session
-from dfm.app.edit import EditOptions
+from dfm.pipelines.session import Session
+from dfm.pipelines.edit import EditOptions
 from dfm.edits import parse_edit_arg
 s = Session(workspace=workspace, progress=False)
 dur = probe_video(src).duration

@@ -75,7 +75,7 @@ def _real(args: argparse.Namespace, model: FaceModel) -> None:
     t_pool = time.perf_counter() - t0
     if args.decoded:  # the target a real edit renders: the video's own decoder at the label's VA centre
         from dfm.affect.regions import region_for
-        from dfm.app.session import Session
+        from dfm.pipelines.session import Session
 
         label, intensity = args.decoded.split(":")
         target = np.asarray(Session(progress=False).video_decoder(track).predict(

@@ -176,9 +176,9 @@ def main() -> int:
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("DFM_ASSETS", str(SHARED / "models"))
 
-    from dfm.analysis import AnalysisOptions
-    from dfm.app.session import Session
-    from dfm.eval.run import EvaluationOptions, evaluate_video, machine_info, to_jsonable
+    from dfm.pipelines.analyze import AnalysisOptions
+    from dfm.pipelines.session import Session
+    from dfm.pipelines.evaluate import EvaluationOptions, evaluate_video, machine_info, to_jsonable
     from dfm.io.files import atomic_write_text
 
     clips = sorted(args.folder.glob("*.mp4"))

@@ -88,7 +88,7 @@ def dfm_env(assets_dir, tmp_path_factory):
 @pytest.fixture(scope="session")
 def session(dfm_env):
     """One Session for the whole run, so each clip is analysed once and its cached track reused."""
-    from dfm.app.session import Session
+    from dfm.pipelines.session import Session
 
     return Session(progress=False)
 

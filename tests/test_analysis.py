@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from dfm.app.cli import main
+from dfm.app.cli.main import main
 from dfm.face.expressions import EXPRESSION_INDEX
 
 pytestmark = pytest.mark.integration
@@ -40,7 +40,7 @@ def test_pexels_track_is_complete_and_plausible(pexels_track):
 
 
 def test_rerun_loads_the_cache(session, sample_video, pexels_track):
-    from dfm.app.session import Session
+    from dfm.pipelines.session import Session
 
     t0 = time.perf_counter()
     again = Session(workspace=session.workspace, progress=False).analyze(sample_video)  # a new process's view

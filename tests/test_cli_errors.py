@@ -5,7 +5,7 @@ import hashlib
 import av
 import numpy as np
 
-from dfm.app.cli import main
+from dfm.app.cli.main import main
 
 
 def _digest(path):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dfm.app import cli
+from dfm.app.cli import main as cli
 
 
 @pytest.fixture

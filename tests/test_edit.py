@@ -7,8 +7,8 @@ import av
 import numpy as np
 import pytest
 
-from dfm.app.cli import main
-from dfm.app.edit import EditOptions, sidecar_path
+from dfm.app.cli.main import main
+from dfm.pipelines.edit import EditOptions, sidecar_path
 from dfm.edits import parse_edit_arg
 from dfm.face.expressions import EXPRESSION_INDEX
 from dfm.io.video import iter_frames, probe_video

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from dfm.app import cli
+from dfm.app.cli import main as cli
 
 pytestmark = pytest.mark.integration
 

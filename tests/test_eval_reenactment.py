@@ -136,7 +136,7 @@ def test_a_renderer_that_reads_a_test_frame_is_caught(model, scene, monkeypatch)
 def test_self_reenactment_on_a_grid_clip(videos_dir, assets_dir, tmp_path, monkeypatch):
     """75-frame GRID clip: both settings measured on frames 52..74 from training pixels only."""
     monkeypatch.setenv("DFM_ASSETS", str(assets_dir))
-    from dfm.app.session import Session
+    from dfm.pipelines.session import Session
     from dfm.eval.reenactment import VideoTrainingFrames
     from dfm.io.video import iter_frames
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from dfm.app import person as P
+from dfm.pipelines import person as P
 from dfm.errors import DfmError, InputError
 from dfm.face.track import FaceTrack
 
@@ -223,8 +223,8 @@ def test_one_identity_is_fitted_over_frames_of_every_video():
 
 
 def test_person_videos_are_analysed_with_the_persons_own_settings(tmp_path):
-    from dfm.analysis import AnalysisOptions
-    from dfm.app.session import Session
+    from dfm.pipelines.analyze import AnalysisOptions
+    from dfm.pipelines.session import Session
 
     person = _person(tmp_path)  # added with the fer estimator
     other = Session(workspace=tmp_path, analysis=AnalysisOptions(affect="emonet", affect_weights="/w.pth"), progress=False)
@@ -237,7 +237,7 @@ def test_person_videos_are_analysed_with_the_persons_own_settings(tmp_path):
 
 
 def test_session_can_ask_for_a_persons_decoder(tmp_path):
-    from dfm.app.session import Session
+    from dfm.pipelines.session import Session
 
     _person(tmp_path)
     assert P.load_person_decoder is P.load_decoder

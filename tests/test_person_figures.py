@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dfm.affect import regions
-from dfm.app import figures
+from dfm.viz import figures
 from dfm.decoder import PersonDecoder
 from dfm.decoder.synthetic import synthetic_pairs
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from dfm.affect.regions import region_for
-from dfm.app import figures
-from dfm.app.person import (
-    add_person, build_dataset, load_dataset, load_decoder, load_person, person_tracks, train_person,
+from dfm.viz import figures
+from dfm.pipelines.person import (
+    add_person, build_dataset, dataset_times, load_dataset, load_decoder, load_person, person_tracks, train_person,
 )
 from dfm.errors import DfmError
 from dfm.face.expressions import expression_index as ix
@@ -31,7 +31,7 @@ def webcam(session, videos_dir):
     person = add_person(session, "webcam", videos)
     data = build_dataset(session, "webcam")
     person = load_person(session.workspace, "webcam")
-    files = figures.write_dataset_figures(person, data)
+    files = figures.write_dataset_figures(person, data, dataset_times(person, data))
     return person, data, files
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dfm.app.cli import main
+from dfm.app.cli.main import main
 from dfm.edits import Plan, parse_edit_arg
 from dfm.face.expressions import EXPRESSION_INDEX
 

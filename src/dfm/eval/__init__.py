@@ -5,7 +5,8 @@ temporal stability and speed.
 - `dfm.eval.reenactment`: the self-reenactment protocol (`run_self_reenactment`, settings A and B).
 - `dfm.eval.fidelity`: `emotion_fidelity` of an edited video against the requested VA regions.
 - `dfm.eval.stability`: frame-to-frame crop change (`CropChange`) and `landmark_jitter`.
-- `dfm.eval.run`: `evaluate_video`, what `dfm evaluate` runs; `dfm.eval.report`: table and heat maps.
+- `dfm.eval.report`: table and heat maps. The evaluation run itself (`dfm evaluate`) composes these in
+  `dfm.pipelines.evaluate`.
 
 The metrics import light (numpy, OpenCV); the rest is loaded on first use.
 """
@@ -16,7 +17,7 @@ _LAZY = {
     "ProtocolConfig": "dfm.eval.reenactment", "ReenactmentResult": "dfm.eval.reenactment",
     "ProtocolViolation": "dfm.eval.reenactment", "run_self_reenactment": "dfm.eval.reenactment",
     "emotion_fidelity": "dfm.eval.fidelity", "CropChange": "dfm.eval.stability",
-    "landmark_jitter": "dfm.eval.stability", "EvaluationOptions": "dfm.eval.run", "evaluate_video": "dfm.eval.run",
+    "landmark_jitter": "dfm.eval.stability",
 }
 
 

@@ -89,7 +89,7 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
     info = probe_video(video)
     identity, collection = None, list(options.collection)
     if options.person is not None:
-        from dfm.app.person import load_person
+        from dfm.pipelines.person import load_person
 
         person = load_person(session.workspace, options.person)
         identity = person.identity  # the decoder learned expressions measured against this identity

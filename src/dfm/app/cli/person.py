@@ -6,7 +6,7 @@
     dfm person show NAME -o DIR        decoder strip (paper Fig. 5), VA scatter, training report
     dfm person list
 
-`register(sub)` adds the command to the `dfm` parser (dfm.app.cli.build_parser).
+`register(sub)` adds the command to the `dfm` parser (dfm.app.cli.main.build_parser).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dfm.errors import DfmError
 
 def register(sub) -> argparse.ArgumentParser:
     """Add `person` and its actions to the subparsers object `sub` of the dfm parser."""
-    from dfm.app.cli import _affect_args, _common_args
+    from dfm.app.cli.main import _affect_args, _common_args
 
     person = sub.add_parser("person", help="a person's videos, (VA, expression) dataset and expression decoder")
     psub = person.add_subparsers(dest="person_command", required=True, metavar="ACTION")
@@ -66,7 +66,7 @@ def register(sub) -> argparse.ArgumentParser:
 
 
 def _session(args: argparse.Namespace):
-    from dfm.app.cli import _session as cli_session
+    from dfm.app.cli.main import _session as cli_session
 
     return cli_session(args)
 
@@ -88,7 +88,7 @@ def _log(args: argparse.Namespace):
 
 
 def cmd_person_add(args: argparse.Namespace) -> int:
-    from dfm.app.person import add_person
+    from dfm.pipelines.person import add_person
 
     person = add_person(_session(args), args.name, args.videos, overwrite=args.overwrite, log=_log(args))
     print(f"person {person.name}: {len(person.videos)} video(s), {person.n_valid}/{person.n_frames} frames with a face")
@@ -102,8 +102,8 @@ def cmd_person_add(args: argparse.Namespace) -> int:
 
 
 def cmd_person_dataset(args: argparse.Namespace) -> int:
-    from dfm.app import figures
-    from dfm.app.person import build_dataset, load_decoder, load_person
+    from dfm.viz import figures
+    from dfm.pipelines.person import build_dataset, dataset_times, load_decoder, load_person
 
     session = _session(args)
     data = build_dataset(session, args.name)
@@ -114,10 +114,10 @@ def cmd_person_dataset(args: argparse.Namespace) -> int:
             decoder = load_decoder(session.workspace, args.name)
         except DfmError:
             decoder = None
-    written = figures.write_dataset_figures(person, data, decoder=decoder, color_by=args.color_by)
+    written = figures.write_dataset_figures(person, data, dataset_times(person, data), decoder=decoder, color_by=args.color_by)
     if args.output is not None:
         _check_outputs(args.output, ("va_scatter.png", "coverage.md", "coverage.json"), args.overwrite)
-        written = figures.write_dataset_figures(person, data, args.output, decoder=decoder, color_by=args.color_by)
+        written = figures.write_dataset_figures(person, data, dataset_times(person, data), args.output, decoder=decoder, color_by=args.color_by)
     per_video = ", ".join(f"{n} {k}" for n, k in zip(person.video_names(), person.dataset["pairs_per_video"]))
     print(f"dataset of {person.name}: {data.n_pairs} pairs ({per_video}) -> {person.dataset_path}")
     print(written["coverage_md"].read_text(), end="")
@@ -127,8 +127,8 @@ def cmd_person_dataset(args: argparse.Namespace) -> int:
 
 
 def cmd_person_train(args: argparse.Namespace) -> int:
-    from dfm.app import figures
-    from dfm.app.person import load_dataset, load_person, train_person
+    from dfm.viz import figures
+    from dfm.pipelines.person import load_dataset, load_person, train_person
 
     session = _session(args)
     model = train_person(session, args.name, preset=args.preset, epochs=args.epochs, log=_log(args))
@@ -144,8 +144,8 @@ def cmd_person_train(args: argparse.Namespace) -> int:
 
 
 def cmd_person_show(args: argparse.Namespace) -> int:
-    from dfm.app import figures
-    from dfm.app.person import dataset_times, load_dataset, load_decoder, load_person
+    from dfm.viz import figures
+    from dfm.pipelines.person import dataset_times, load_dataset, load_decoder, load_person
     from dfm.io.files import atomic_write_text
 
     session = _session(args)
@@ -180,7 +180,7 @@ def cmd_person_show(args: argparse.Namespace) -> int:
 
 
 def cmd_person_list(args: argparse.Namespace) -> int:
-    from dfm.app.person import list_persons, persons_root
+    from dfm.pipelines.person import list_persons, persons_root
 
     session = _session(args)
     problems: list[tuple[str, str]] = []

@@ -446,17 +446,17 @@ def _common_crop(images: list[np.ndarray], pad: int = 4) -> tuple[slice, slice]:
 
 # -------------------------------------------------------------------------------- person-level files
 
-def write_dataset_figures(person: Any, data: Any, folder: str | os.PathLike | None = None,
+def write_dataset_figures(person: Any, data: Any, times: np.ndarray, folder: str | os.PathLike | None = None,
                           decoder: Any = None, color_by: str = "auto") -> dict[str, Path]:
-    """va_scatter.png and coverage.md/.json of a person's dataset (in the person's folder by default)."""
+    """va_scatter.png and coverage.md/.json of a person's dataset (in the person's folder by default);
+    times: (N,) seconds of each pair within its video (`dfm.pipelines.person.dataset_times`)."""
     folder = Path(folder) if folder is not None else person.folder
     folder.mkdir(parents=True, exist_ok=True)
-    from dfm.app.person import dataset_times
 
     affect = (person.analysis or {}).get("affect", "?")
     out = {"va_scatter": plot_va_scatter(
         data.va, folder / "va_scatter.png", video_id=data.video_id, video_names=person.video_names(),
-        times=dataset_times(person, data), color_by=color_by,
+        times=times, color_by=color_by,
         title=f"{person.name}: {data.va.shape[0]} frames of {len(person.videos)} video(s) in the VA plane "
               f"({affect} estimator)")}
     out.update(write_coverage(coverage_table(data.va, decoder), folder,

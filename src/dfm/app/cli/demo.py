@@ -16,9 +16,9 @@ SHEET_TIMES = (0.9, 1.4, 2.0, 15.0, 17.0, 18.5)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dfm.app.cli import main as cli_main
+    from dfm.app.cli.main import main as cli_main
 
-    p = argparse.ArgumentParser(prog="python -m dfm.app.demo")
+    p = argparse.ArgumentParser(prog="python -m dfm.app.cli.demo")
     p.add_argument("--output", type=Path, default=Path("out/demo"))
     args = p.parse_args(argv)
     from dfm.assets import AssetStore
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         rc = cli_main(argv_)
         if rc:
             return rc
-    from dfm.app.contact import before_after_sheet
+    from dfm.viz.contact import before_after_sheet
     from dfm.io.video import probe_video
 
     fps = probe_video(video).fps

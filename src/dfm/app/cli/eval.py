@@ -1,6 +1,6 @@
 """`dfm evaluate`: the paper's self-reenactment protocol, emotion fidelity, stability and speed of one video.
 
-Registered by `dfm.app.cli.build_parser` with `register(sub)`; the work is done by `dfm.eval.run.evaluate_video`.
+Registered by `dfm.app.cli.main.build_parser` with `register(sub)`; the work is done by `dfm.pipelines.evaluate.evaluate_video`.
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ def register(sub) -> argparse.ArgumentParser:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from dfm.app.cli import _session
+    from dfm.app.cli.main import _session
     from dfm.errors import DfmError
-    from dfm.eval.run import EvaluationOptions, evaluate_video
+    from dfm.pipelines.evaluate import EvaluationOptions, evaluate_video
 
     if args.affect.strip().lower() == "none":
         raise DfmError("dfm evaluate needs an affect estimator (setting B and emotion fidelity); use --affect fer or emonet")

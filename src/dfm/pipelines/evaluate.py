@@ -192,7 +192,7 @@ def _edit_run(session, video: Path, info, track, opts: EvaluationOptions, out: P
               progress: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """Edit the video with the product's own job (`Session.edit`, losslessly encoded so that untouched
     frames decode bit-exact), re-analyse the output and measure fidelity and stability on the files."""
-    from dfm.app.edit import EditOptions
+    from dfm.pipelines.edit import EditOptions
     from dfm.edits import DEFAULT_TRANSITION_FRAMES, EditList
     from dfm.io.video import iter_frames
 

@@ -1,4 +1,4 @@
-"""The `dfm` command line. Every command calls the same Python API as the web tool (dfm.app.session).
+"""The `dfm` command line. Every command calls the same Python API as the web tool (dfm.pipelines.session).
 
 User mistakes (bad paths, bad edits, missing models) print one line `dfm: error: ...` and exit with 2;
 anything else is a bug and keeps its traceback.
@@ -88,11 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     _affect_args(pv)
     pv.set_defaults(handler=cmd_preview)
 
-    from dfm.app.cli_person import register as register_person
+    from dfm.app.cli.person import register as register_person
 
     register_person(sub)
 
-    from dfm.app.cli_eval import register as register_eval
+    from dfm.app.cli.eval import register as register_eval
 
     register_eval(sub)
     return p
@@ -122,8 +122,8 @@ def _affect_args(p: argparse.ArgumentParser) -> None:
 
 
 def _session(args: argparse.Namespace):
-    from dfm.analysis import AnalysisOptions, default_workspace
-    from dfm.app.session import Session
+    from dfm.pipelines.analyze import AnalysisOptions, default_workspace
+    from dfm.pipelines.session import Session
 
     options = AnalysisOptions(affect=getattr(args, "affect", "fer"), affect_weights=getattr(args, "affect_weights", None))
     return Session(workspace=args.workspace or default_workspace(), progress=not args.quiet, analysis=options)
@@ -153,7 +153,7 @@ def cmd_models_download(args: argparse.Namespace) -> int:
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from dfm.app.session import analysis_summary
+    from dfm.pipelines.session import analysis_summary
 
     track = _session(args).analyze(args.video, force=args.force)
     summary = analysis_summary(track)
@@ -191,7 +191,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
-    from dfm.app.edit import EditOptions
+    from dfm.pipelines.edit import EditOptions
     from dfm.edits import edits_from_args
 
     edits = edits_from_args(args.edits, args.edit)

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from dfm.analysis import AnalysisOptions, FaceModels, analyze_video, default_workspace
+from dfm.pipelines.analyze import AnalysisOptions, FaceModels, analyze_video, default_workspace
 from dfm.assets import AssetStore
 from dfm.errors import DfmError
 from dfm.face.expressions import EXPRESSION_NAMES
@@ -52,7 +52,7 @@ class Session:
         return track
 
     def file_hash(self, path: str | os.PathLike) -> str:
-        from dfm.analysis import video_hash
+        from dfm.pipelines.analyze import video_hash
 
         return video_hash(Path(path), self.workspace)
 
@@ -92,7 +92,7 @@ class Session:
         from dfm.decoder import PersonDecoder
 
         if person is not None:
-            from dfm.app.person import load_person_decoder
+            from dfm.pipelines.person import load_person_decoder
 
             decoder, kind = load_person_decoder(self.workspace, person), f"person {person}"
         elif collection:
@@ -119,8 +119,8 @@ class Session:
         return decoder, info
 
     def edit(self, video: str | os.PathLike, edits, output: str | os.PathLike, options=None):
-        """The whole job (see dfm.app.edit.edit_video)."""
-        from dfm.app.edit import edit_video
+        """The whole job (see dfm.pipelines.edit.edit_video)."""
+        from dfm.pipelines.edit import edit_video
 
         return edit_video(self, video, edits, output, options)
 
@@ -177,7 +177,7 @@ class Session:
                                    preserve_speech=preserve_speech, smoothing=smoothing)
 
     def inspect(self, video: str | os.PathLike, out_dir: str | os.PathLike, overwrite: bool = False) -> dict[str, Path]:
-        from dfm.app.inspection import write_inspection
+        from dfm.viz.inspection import write_inspection
 
         track = self.analyze(video)
         return write_inspection(video, track, self.models.model, out_dir, progress=self.progress, overwrite=overwrite)

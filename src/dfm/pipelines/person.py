@@ -302,7 +302,7 @@ def add_person(session: Any, name: str, videos: Sequence[str | os.PathLike], ove
         raise DfmError(f"person {name!r} already exists in {folder.parent}; pass --overwrite to replace it")
     paths = _check_videos(videos)
 
-    from dfm.analysis import ANALYSIS_VERSION
+    from dfm.pipelines.analyze import ANALYSIS_VERSION
 
     # 1. every video on its own (cached), for the frames the identity fit uses
     own = []
@@ -554,7 +554,7 @@ def load_decoder(workspace: str | os.PathLike, name: str) -> Any:
     return PersonDecoder.load(person.decoder_dir)
 
 
-load_person_decoder = load_decoder  # the name dfm.app.session uses
+load_person_decoder = load_decoder  # the name dfm.pipelines.session uses
 
 
 @contextlib.contextmanager

@@ -1,0 +1,1 @@
+"""Figures for people to look at: inspection overlays, plots, contact sheets. Imports stages, never pipelines."""
