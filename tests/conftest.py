@@ -73,10 +73,12 @@ def mesh(assets_dir):
 
 @pytest.fixture(scope="session")
 def dfm_env(assets_dir, tmp_path_factory):
-    """Point the asset store, cache and workspace at the shared models and a per-run temp folder."""
+    """Point the asset store, cache, workspace and config (signing keys) at the shared models and a per-run
+    temp folder."""
     root = tmp_path_factory.mktemp("dfm")
-    saved = {k: os.environ.get(k) for k in ("DFM_ASSETS", "DFM_CACHE", "DFM_WORKSPACE")}
-    os.environ.update(DFM_ASSETS=str(assets_dir), DFM_CACHE=str(root / "cache"), DFM_WORKSPACE=str(root / "workspace"))
+    saved = {k: os.environ.get(k) for k in ("DFM_ASSETS", "DFM_CACHE", "DFM_WORKSPACE", "DFM_CONFIG")}
+    os.environ.update(DFM_ASSETS=str(assets_dir), DFM_CACHE=str(root / "cache"), DFM_WORKSPACE=str(root / "workspace"),
+                      DFM_CONFIG=str(root / "config"))
     yield root
     for k, v in saved.items():
         if v is None:

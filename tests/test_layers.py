@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "dfm"
-STAGES = ["io", "face", "affect", "decoder", "edits", "render", "eval", "viz"]
+STAGES = ["io", "face", "affect", "decoder", "edits", "render", "eval", "viz", "provenance"]
 FORBIDDEN = {**{s: ("dfm.pipelines", "dfm.app") for s in STAGES}, "pipelines": ("dfm.app",)}
 
 

@@ -2,8 +2,9 @@
 
 analysis -> decoder -> plan -> appearance pool -> warp render -> encode, with a report of stages,
 timings and warnings. Frames outside every edit are the decoded input frames handed to the encoder
-unchanged. Every output carries a disclosure: container metadata and a sidecar `OUT.dfm.json` with the
-edit list, the input's hash, and code and model versions.
+unchanged. Every output carries a disclosure: container metadata, a signed C2PA manifest (Content
+Credentials, dfm.provenance) and a sidecar `OUT.dfm.json` with the edit list, the input's hash, and code
+and model versions.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class EditOptions:
     person: str | None = None
     collection: Sequence[Path] = ()
     render: dict[str, Any] = field(default_factory=dict)  # RenderParams overrides
+    sign_cert: Path | None = None  # C2PA signer (PEM chain + key); None: DFM_C2PA_CERT/KEY or the local test one
+    sign_key: Path | None = None
 
 
 @dataclass
@@ -83,6 +86,9 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
             raise InputError(f"{out} exists; pass --overwrite to replace it")
     if output.resolve() == video.resolve():
         raise InputError("the output would overwrite the input video; choose another output path")
+    from dfm.provenance.identity import resolve_identity
+
+    signing = resolve_identity(options.sign_cert, options.sign_key)  # before the work: a bad key fails now
     stages: dict[str, float] = {}
     warnings: list[str] = []
     t = time.perf_counter()
@@ -116,17 +122,24 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
 
     renderer = WarpRenderer(session.render_mesh(track), track, pool, **options.render)
     input_sha = session.file_hash(video)
+    from dfm.provenance.job import EditCredentials
+
+    credentials = EditCredentials(*signing, video=video, input_sha256=input_sha, edits=edit_list, seed=plan.seed,
+                                  disclosure=DISCLOSURE, version=__version__)
     t = time.perf_counter()
     t_render = 0.0
     n_written = 0
     with contextlib.ExitStack() as stack:
-        writer = stack.enter_context(VideoWriter.like(info, output, lossless=options.lossless, overwrite=options.overwrite,
+        # each file is signed (C2PA) when its writer has finished and before it appears at its path
+        writer = stack.enter_context(VideoWriter.like(info, stack.enter_context(credentials.output(output)),
+                                                      lossless=options.lossless, overwrite=True,
                                                       metadata=disclosure_metadata(input_sha)))
         sbs_writer = None
         if options.side_by_side is not None:
             sbs_writer = stack.enter_context(VideoWriter(
-                options.side_by_side, width=2 * info.width, height=info.height, rate=info.rate,
-                audio_from=video if info.has_audio else None, overwrite=options.overwrite,
+                stack.enter_context(credentials.output(options.side_by_side, side_by_side=True)),
+                width=2 * info.width, height=info.height, rate=info.rate,
+                audio_from=video if info.has_audio else None, overwrite=True,
                 metadata=disclosure_metadata(input_sha)))
         originals: list = []  # the input frame of the output being written (render_video is 1:1, in order)
 
@@ -152,7 +165,9 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
             n_written += 1
             bar.update(1)
     stages["render"] = t_render
-    stages["encode"] = time.perf_counter() - t - t_render
+    stages["sign"] = credentials.seconds
+    stages["encode"] = time.perf_counter() - t - t_render - stages["sign"]
+    warnings += credentials.warnings
     if n_written != info.n_frames:
         raise DfmError(f"wrote {n_written} frames but the input has {info.n_frames}")
 
@@ -171,6 +186,7 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
         "render_encode_fps": info.n_frames / (stages["render"] + stages["encode"]),
         "preserve_speech": bool(plan.speech_channels), "seed": plan.seed,
         "decoder": decoder_info, "render": render_summary, "warnings": warnings,
+        "credentials": credentials.summary(),
     }
     sidecar = {
         "disclosure": DISCLOSURE,
@@ -184,6 +200,7 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
         "preserve_speech": bool(plan.speech_channels),
         "versions": model_versions(session),
         "report": {k: report[k] for k in ("frames", "edited_frames", "warnings")},
+        "credentials": credentials.summary(),
     }
     atomic_write_text(sidecar_path(output), json.dumps(sidecar, indent=2))
     return EditResult(output, sidecar_path(output), report, options.side_by_side)

@@ -75,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     ed.add_argument("--side-by-side", type=Path, default=None, metavar="PATH", help="also write input | output")
     ed.add_argument("--overwrite", action="store_true")
     ed.add_argument("--json", action="store_true", help="print the job report (JSON) on stdout")
+    ed.add_argument("--sign-cert", type=Path, default=None, metavar="PEM",
+                    help="sign the Content Credentials with this certificate chain (default: $DFM_C2PA_CERT, "
+                         "else a local test certificate)")
+    ed.add_argument("--sign-key", type=Path, default=None, metavar="PEM", help="its private key ($DFM_C2PA_KEY)")
     _affect_args(ed)
     ed.set_defaults(handler=cmd_edit)
 
@@ -95,6 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     from dfm.app.cli.eval import register as register_eval
 
     register_eval(sub)
+
+    from dfm.app.cli.verify import register as register_verify
+
+    register_verify(sub)
     return p
 
 
@@ -197,7 +205,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
     edits = edits_from_args(args.edits, args.edit)
     options = EditOptions(seed=args.seed, transition_frames=args.transitions, preserve_speech=args.preserve_speech,
                           lossless=args.lossless, side_by_side=args.side_by_side, overwrite=args.overwrite,
-                          person=args.person, collection=args.collection)
+                          person=args.person, collection=args.collection,
+                          sign_cert=args.sign_cert, sign_key=args.sign_key)
     result = _session(args).edit(args.video, edits, args.output, options)
     if args.json:
         print(json.dumps(result.report, indent=2, default=str))
