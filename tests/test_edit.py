@@ -1,5 +1,5 @@
 """The end-to-end edit on real clips: same frames/fps/size/audio, untouched frames outside the edits,
-disclosure, the emotion actually changes (re-analysed), preview."""
+disclosure (tags, sidecar, C2PA credentials), the emotion actually changes (re-analysed), preview."""
 
 import json
 
@@ -72,6 +72,24 @@ def test_output_carries_the_disclosure(lossless_edit, grid_clip):
     assert side["versions"]["dfm"] and side["versions"]["face-landmarker"]["sha256"]
 
 
+def test_output_carries_content_credentials_that_verify_validates(lossless_edit, grid_clip, capsys):
+    import hashlib
+
+    from dfm.pipelines.verify import verify_video
+
+    result, _ = lossless_edit
+    report = verify_video(result.output)
+    assert report.status == "valid" and report.manipulated is True
+    assert report.intervals == ["0.8-2.4 s: happy (high)"]
+    assert report.input_sha256 == hashlib.sha256(grid_clip.read_bytes()).hexdigest()
+    assert report.sidecar is not None and report.sidecar.agrees
+    side = json.loads(sidecar_path(result.output).read_text())
+    assert side["credentials"]["c2pa"] and side["credentials"]["manifests"][str(result.output)] == report.credentials.manifest
+    assert result.report["credentials"]["local_test_certificate"] and "sign" in result.report["seconds"]
+    assert main(["verify", str(result.output)]) == 0
+    assert capsys.readouterr().out.startswith(f"{result.output.name}: Content Credentials VALID")
+
+
 def test_reanalysing_the_output_measures_a_bigger_smile(session, lossless_edit, grid_clip):
     result, plan = lossless_edit
     inside = plan.weight == 1
@@ -95,6 +113,8 @@ def test_cli_edit_refuses_to_overwrite_and_writes_side_by_side(dfm_env, grid_cli
     argv = ["edit", str(grid_clip), "--edit", "surprise:medium:1.0-2.2", "-o", str(out), "--side-by-side", str(sbs), "-q"]
     assert main(argv) == 0
     assert probe_video(sbs).width == 2 * probe_video(grid_clip).width
+    assert main(["verify", str(sbs)]) == 0 and main(["verify", str(out)]) == 0  # both carry credentials
+    assert "Side-by-side comparison" in capsys.readouterr().out
     capsys.readouterr()
     assert main(argv) == 2
     assert "exists" in capsys.readouterr().err

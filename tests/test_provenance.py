@@ -242,3 +242,14 @@ def test_signing_and_verifying_use_no_network(signed, tmp_path):
     assert result["states"] == ["valid", "valid", "remote"]
     assert result["connections_ours"] == 0
     assert result["connections_default"] >= 1, "the trap did not see the library's own fetch"
+
+
+def test_cli_edit_refuses_half_a_signing_pair_before_any_work(signed, tmp_path, capsys):
+    source, _, config, _ = signed
+    cert = config / TEST_FOLDER / CHAIN_FILE
+    argv = ["edit", str(source), "--edit", "happy:high:0.1-0.2", "-o", str(tmp_path / "o.mp4"), "-q",
+            "--workspace", str(tmp_path / "ws"), "--sign-cert", str(cert)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dfm: error: signing needs both"), err
+    assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "ws").exists()
