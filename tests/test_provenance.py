@@ -253,3 +253,51 @@ def test_cli_edit_refuses_half_a_signing_pair_before_any_work(signed, tmp_path, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("dfm: error: signing needs both"), err
     assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "ws").exists()
+
+
+def test_editing_a_signed_video_keeps_its_credentials_in_the_chain(signed, tmp_path, capsys):
+    _, out, config, _ = signed
+    again = tmp_path / "again.mp4"
+    _sign(config, out, again, edits=EditList([parse_edit_arg("surprise:low:0.2-0.3")]))
+    cred = read_credentials(again)
+    assert cred.state == "valid" and cred.ingredients[0]["credentials"] and cred.ingredients[0]["title"] == "out.mp4"
+    assert main(["verify", str(again)]) == 0
+    assert "Content Credentials of its own" in capsys.readouterr().out
+
+
+def test_jobs_starting_together_share_one_local_signer(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: resolve_identity(config_dir=tmp_path / "cfg", env={}), range(4)))
+    assert len({identity.serial for identity, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    assert [p.name for p in (tmp_path / "cfg").iterdir()] == [TEST_FOLDER]  # no temp folders left behind
+
+
+def test_a_certificate_c2pa_rejects_fails_before_the_job(tmp_path):
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from dfm.provenance.job import resolve_signer
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "self-signed")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1))
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    with pytest.raises(InputError, match="cannot sign Content Credentials"):
+        resolve_signer(tmp_path / "c.pem", tmp_path / "k.pem")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    write_test_chain(mine)
+    identity, _ = resolve_signer(mine / CHAIN_FILE, mine / KEY_FILE)  # a proper chain passes the check
+    assert not identity.local_test

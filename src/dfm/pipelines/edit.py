@@ -86,9 +86,9 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
             raise InputError(f"{out} exists; pass --overwrite to replace it")
     if output.resolve() == video.resolve():
         raise InputError("the output would overwrite the input video; choose another output path")
-    from dfm.provenance.identity import resolve_identity
+    from dfm.provenance.job import EditCredentials, resolve_signer
 
-    signing = resolve_identity(options.sign_cert, options.sign_key)  # before the work: a bad key fails now
+    signing = resolve_signer(options.sign_cert, options.sign_key)  # before the work: a bad key fails now
     stages: dict[str, float] = {}
     warnings: list[str] = []
     t = time.perf_counter()
@@ -122,8 +122,6 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
 
     renderer = WarpRenderer(session.render_mesh(track), track, pool, **options.render)
     input_sha = session.file_hash(video)
-    from dfm.provenance.job import EditCredentials
-
     credentials = EditCredentials(*signing, video=video, input_sha256=input_sha, edits=edit_list, seed=plan.seed,
                                   disclosure=DISCLOSURE, version=__version__)
     t = time.perf_counter()

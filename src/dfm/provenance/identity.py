@@ -47,8 +47,9 @@ class SigningIdentity:
     subject: str  # the end-entity certificate's common name (or whole subject)
     issuer: str
     serial: str  # decimal, as C2PA readers print it
+    chain_path: Path
+    key_path: Path
     local_test: bool = False
-    source: str = ""  # where it came from (file paths), for messages
 
 
 def resolve_identity(cert: str | os.PathLike | None = None, key: str | os.PathLike | None = None, *,
@@ -110,8 +111,8 @@ def load_identity(cert: Path, key: Path, *, local_test: bool = False) -> Signing
     if alg is None:
         raise InputError(f"{key}: C2PA signs with EC P-256/384/521, RSA (PSS) or Ed25519 keys only")
     return SigningIdentity(chain_pem=chain_pem, key_pem=key_pem, alg=alg, subject=_name(leaf.subject),
-                           issuer=_name(leaf.issuer), serial=str(leaf.serial_number), local_test=local_test,
-                           source=f"{cert}, {key}")
+                           issuer=_name(leaf.issuer), serial=str(leaf.serial_number), chain_path=cert, key_path=key,
+                           local_test=local_test)
 
 
 def local_test_identity(config_dir: Path) -> tuple[SigningIdentity, bool]:

@@ -18,14 +18,24 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from dfm.edits.model import EditList
-from dfm.provenance.identity import SigningIdentity
+from dfm.provenance.identity import SigningIdentity, resolve_identity
 from dfm.provenance.manifest import dfm_record, edit_manifest, ingredient
-from dfm.provenance.sign import SignedOutput, signed_output
+from dfm.provenance.sign import SignedOutput, check_signer, signed_output
+
+
+def resolve_signer(cert: str | os.PathLike | None = None, key: str | os.PathLike | None = None
+                   ) -> tuple[SigningIdentity, bool]:
+    """`resolve_identity`, and a user's certificate tried on a tiny file at once (InputError if C2PA
+    rejects it), so a bad certificate fails before the job's work, not after it."""
+    identity, created = resolve_identity(cert, key)
+    if not identity.local_test:
+        check_signer(identity)
+    return identity, created
 
 
 def local_test_warning(identity: SigningIdentity) -> str:
-    folder = Path(identity.source.split(", ")[0]).parent
-    return (f"outputs are signed with Content Credentials by a local test certificate made in {folder}, "
+    return (f"outputs are signed with Content Credentials by a local test certificate made in "
+            f"{identity.chain_path.parent}, "
             "not by a trusted authority: verifiers show the signature as valid but the signer as unknown "
             "(pass --sign-cert/--sign-key or set DFM_C2PA_CERT/DFM_C2PA_KEY to sign as yourself)")
 

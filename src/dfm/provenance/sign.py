@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from dfm.errors import DfmError
+from dfm.errors import DfmError, InputError
 from dfm.io.files import atomic_output
 from dfm.provenance.identity import SigningIdentity
 
@@ -52,7 +52,6 @@ class SignedOutput:
     alg: str
     local_test_certificate: bool
     seconds: float
-
 
 
 @dataclass
@@ -102,10 +101,33 @@ def sign_video(source: str | os.PathLike, dest: str | os.PathLike, manifest: Map
             with open(tmp, "rb") as f:
                 label = json.loads(c2pa.Reader(MP4, f, context=context).json())["active_manifest"]
     except c2pa.C2paError as e:
-        raise DfmError(f"could not sign {dest.name} with Content Credentials ({identity.source}): "
+        raise DfmError(f"could not sign {dest.name} with Content Credentials ({identity.chain_path}, {identity.key_path}): "
                        f"{_one_line(str(e))}") from None
     return SignedOutput(path=dest, manifest=label, signer=identity.subject, issuer=identity.issuer, alg=identity.alg,
                         local_test_certificate=identity.local_test, seconds=time.perf_counter() - t)
+
+
+def check_signer(identity: SigningIdentity) -> None:
+    """Sign a two-frame MP4 with `identity` now, so a certificate C2PA rejects (a self-signed one, one
+    without the digitalSignature key usage or a signing EKU, an expired one) fails before a long job."""
+    import av
+    import numpy as np
+
+    with tempfile.TemporaryDirectory(prefix="dfm-c2pa-check-") as folder:
+        probe = Path(folder) / "probe.mp4"
+        with av.open(str(probe), mode="w") as out:
+            stream = out.add_stream("libx264", rate=2)
+            stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+            for _ in range(2):
+                out.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24")))
+            out.mux(stream.encode())
+        manifest = {"claim_generator_info": [{"name": "dfm", "version": "check"}], "assertions": []}
+        try:
+            sign_video(probe, Path(folder) / "signed.mp4", manifest, identity,
+                       ingredient={"title": "probe.mp4", "relationship": "parentOf", "format": MP4})
+        except DfmError as e:
+            raise InputError(f"the certificate {identity.chain_path} cannot sign Content Credentials: "
+                             f"{str(e).split(': ', 1)[-1]}") from None
 
 
 def _builder(c2pa, context, manifest: Mapping[str, Any], ingredient: Mapping[str, Any],

@@ -85,8 +85,9 @@ def render(report) -> list[str]:
     for i, interval in enumerate(report.intervals):
         row("intervals" if i == 0 else "", interval)
     if report.input_sha256:
-        title = next((i["title"] for i in cred.ingredients if i.get("relationship") == "parentOf"), None)
-        row("input", (f"{title}, " if title else "") + f"sha256 {report.input_sha256}")
+        parent = next((i for i in cred.ingredients if i.get("relationship") == "parentOf"), {})
+        row("input", (f"{parent['title']}, " if parent.get("title") else "") + f"sha256 {report.input_sha256}"
+            + ("; it carried Content Credentials of its own (kept in the chain)" if parent.get("credentials") else ""))
     if cred.present:
         sig = "valid" if cred.signature_valid else "INVALID"
         row("signature", f"{sig}, signed by {report.signed_by or 'unknown'}")
