@@ -301,3 +301,24 @@ def test_a_certificate_c2pa_rejects_fails_before_the_job(tmp_path):
     write_test_chain(mine)
     identity, _ = resolve_signer(mine / CHAIN_FILE, mine / KEY_FILE)  # a proper chain passes the check
     assert not identity.local_test
+
+
+def test_a_remux_drops_the_credentials_and_verify_says_so(signed, tmp_path, capsys):
+    import av
+
+    source, out, config, _ = signed
+    sidecar = {"manipulated": True, "input": {"sha256": sha256_file(source)}, "output": {"sha256": sha256_file(out)},
+               "edits": EDITS.to_json_obj()}
+    remuxed = tmp_path / "remuxed.mp4"
+    with av.open(str(out)) as src, av.open(str(remuxed), "w") as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    (tmp_path / "remuxed.dfm.json").write_text(json.dumps(sidecar))
+    report = verify_video(remuxed, config_dir=config)
+    assert report.status == "none" and report.manipulated is True and not report.sidecar.agrees
+    assert report.intervals == ["0.1-0.3 s: happy (high)", "frames 2-5: sad (0.7)"]
+    assert main(["verify", str(remuxed)]) == 1
+    assert "unsigned" in capsys.readouterr().out

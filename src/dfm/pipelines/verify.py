@@ -40,6 +40,7 @@ class SidecarCheck:
     problems: list[str] = field(default_factory=list)
     manipulated: bool | None = None
     input_sha256: str | None = None
+    edits: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -104,13 +105,21 @@ def verify_video(video: str | os.PathLike, *, trust_anchors: str | None = None,
         manipulated = True
     return VerifyReport(
         path=str(video), status=status, credentials=cred, manipulated=manipulated,
-        tool=_tool(cred), intervals=[_interval(e) for e in edits] or _regions(cred),
-        input_sha256=(dfm.get("input") or {}).get("sha256") or next(
-            (i["sha256"] for i in cred.ingredients if i.get("relationship") == "parentOf" and i.get("sha256")), None)
-        or (sidecar.input_sha256 if sidecar else None) or (tags or {}).get("dfm_input_sha256"),
+        tool=_tool(cred),
+        intervals=([_interval(e) for e in edits] or _regions(cred)
+                   or [_interval(e) for e in (sidecar.edits if sidecar else [])]),
+        input_sha256=_input_hash(cred, sidecar, tags or {}),
         signed_by=_signed_by(cred), local_test_certificate=_is_local_test(cred, config_dir),
         sidecar=sidecar, container_tags=tags or {}, problems=problems,
     )
+
+
+def _input_hash(cred: Credentials, sidecar: SidecarCheck | None, tags: dict[str, str]) -> str | None:
+    """The input's SHA-256: signed (DFM's record, the parent ingredient) first, then the unsigned sources."""
+    signed = [((cred.dfm or {}).get("input") or {}).get("sha256")]
+    signed += [i.get("sha256") for i in cred.ingredients if i.get("relationship") == "parentOf"]
+    unsigned = [sidecar.input_sha256 if sidecar else None, tags.get("dfm_input_sha256")]
+    return next((h for h in signed + unsigned if h), None)
 
 
 def _manipulated(cred: Credentials) -> bool | None:
@@ -144,7 +153,11 @@ def _interval(edit: dict[str, Any]) -> str:
         what += " " + ", ".join(f"{k} {float(v):+g}" for k, v in edit["nudges"].items())
     unit = " s" if edit.get("unit", "seconds") == "seconds" else ""
     prefix = "frames " if unit == "" else ""
-    return f"{prefix}{edit.get('start'):g}-{edit.get('end'):g}{unit}: {what}"
+    return f"{prefix}{_num(edit.get('start'))}-{_num(edit.get('end'))}{unit}: {what}"
+
+
+def _num(x: Any) -> str:
+    return f"{x:g}" if isinstance(x, (int, float)) and not isinstance(x, bool) else str(x)
 
 
 def _regions(cred: Credentials) -> list[str]:
@@ -195,7 +208,9 @@ def _check_sidecar(video: Path, cred: Credentials) -> SidecarCheck | None:
             problems.append("its input hash differs from the one in the credentials")
         if _numbers_as_floats(side.get("edits")) != _numbers_as_floats(cred.dfm.get("edits")):
             problems.append("its edits differ from those in the credentials")
-    return SidecarCheck(str(path), not problems, problems, manipulated=side.get("manipulated"), input_sha256=input_sha)
+    edits = (side.get("edits") or {}).get("edits", []) if isinstance(side.get("edits"), dict) else []
+    return SidecarCheck(str(path), not problems, problems, manipulated=side.get("manipulated"), input_sha256=input_sha,
+                        edits=[e for e in edits if isinstance(e, dict)])
 
 
 def _numbers_as_floats(x: Any) -> Any:
