@@ -11,3 +11,7 @@ class InputError(DfmError):
 
 class AssetError(DfmError):
     """A model file is missing or corrupt."""
+
+
+class Cancelled(DfmError):
+    """The user cancelled a running job (the job runner's cancel check said so between frames)."""

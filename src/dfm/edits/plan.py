@@ -182,6 +182,11 @@ def smooth_curves(times: np.ndarray, values: np.ndarray, smoothing: float | None
         rate = (n - 1) / (times[-1] - times[0])  # frames per second over this edit
         lam = rate * float(smoothing) ** 4
     out = values.copy()
+    varying = np.ptp(values, axis=0) > 1e-12  # constant columns: nothing to smooth (and GCV is undefined)
+    if lam is not None and varying.any():
+        # a fixed lambda makes the spline linear in y: one banded solve for all columns at once
+        out[:, varying] = make_smoothing_spline(times, values[:, varying], lam=lam)(times)
+        return out
     for c in range(values.shape[1]):
         col = values[:, c]
         if np.ptp(col) <= 1e-12:

@@ -27,6 +27,7 @@ from dfm.face.model import FaceModel
 from dfm.face.track import FaceTrack
 from dfm.face.tracking import N_MESH_LANDMARKS, FaceTracker, FrameTrack, stack_tracks
 from dfm.io.files import atomic_write_text, sha256_file
+from dfm.pipelines.base import Hooks, stage_progress, step
 
 ANALYSIS_VERSION = 2  # bump when a change alters cached tracks
 AFFECT_BATCH = 64
@@ -84,10 +85,11 @@ def track_cache_path(path: Path, workspace: Path, options: AnalysisOptions, iden
 def analyze_video(path: str | os.PathLike, workspace: str | os.PathLike | None = None,
                   store: AssetStore | None = None, options: AnalysisOptions | None = None,
                   identity: np.ndarray | None = None, models: FaceModels | None = None,
-                  progress: bool = True, force: bool = False) -> FaceTrack:
+                  progress: bool = True, force: bool = False, hooks: Hooks | None = None) -> FaceTrack:
     """Track, fit and (optionally) estimate affect for every frame of a video; cached by content.
 
     identity: a person's identity to keep fixed (otherwise one is fitted for this video).
+    hooks: progress events per frame ("analyze") and a cancel check between frames (dfm.pipelines.base).
     """
     from dfm.io.video import iter_frames, probe_video
 
@@ -120,7 +122,7 @@ def analyze_video(path: str | os.PathLike, workspace: str | os.PathLike | None =
     crop_index: list[int] = []
     affect_rows: dict[int, tuple[float, float, np.ndarray | None]] = {}
     t_decode = t_track = t_crop = t_affect = 0.0
-    bar = _progress(info.n_frames, f"analyze {path.name}", progress)
+    bar = stage_progress("analyze", info.n_frames, hooks, f"analyze {path.name}", progress)
     with FaceTracker(models.landmarker_path) as tracker:
         t0 = time.perf_counter()
         for frame in iter_frames(path):
@@ -158,6 +160,7 @@ def analyze_video(path: str | os.PathLike, workspace: str | os.PathLike | None =
     if not raw.valid.any():
         raise InputError(f"{path}: no face found in any of its {n} frames")
 
+    step(hooks, "fit")
     t0 = time.perf_counter()
     fit = FaceFitter(models.basis, options.fit).fit(raw.landmarks[raw.valid, :N_MESH_LANDMARKS],
                                                     raw.blendshapes[raw.valid], identity)
@@ -249,8 +252,3 @@ def _assemble(info, timestamps: np.ndarray, raw, fit) -> FaceTrack:
                      translation=translation, scale=scale, expression=expression, identity=fit.identity,
                      residual=residual)
 
-
-def _progress(total: int, desc: str, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="frame", disable=not enabled, leave=False, dynamic_ncols=True)

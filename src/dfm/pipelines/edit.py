@@ -23,6 +23,7 @@ import numpy as np
 from dfm import __version__
 from dfm.errors import DfmError, InputError
 from dfm.io.files import atomic_write_text, sha256_file
+from dfm.pipelines.base import Hooks, stage_progress, step
 
 DISCLOSURE = ("This video was manipulated with DFM (Deep Facial Manipulator): the facial expressions "
               "in some intervals were changed by software. See the .dfm.json sidecar for the edits.")
@@ -41,6 +42,7 @@ class EditOptions:
     render: dict[str, Any] = field(default_factory=dict)  # RenderParams overrides
     sign_cert: Path | None = None  # C2PA signer (PEM chain + key); None: DFM_C2PA_CERT/KEY or the local test one
     sign_key: Path | None = None
+    hooks: Hooks | None = None  # progress events per stage/frame and a cancel check (dfm.pipelines.base)
 
 
 @dataclass
@@ -73,8 +75,6 @@ def model_versions(session) -> dict[str, Any]:
 
 def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLike,
                options: EditOptions | None = None) -> EditResult:
-    from tqdm import tqdm
-
     from dfm.edits import EditList
     from dfm.io.video import VideoWriter, iter_frames, probe_video
     from dfm.render.renderer import WarpRenderer
@@ -101,21 +101,24 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
         identity = person.identity  # the decoder learned expressions measured against this identity
         collection += [Path(v.path) for v in person.videos if Path(v.path).exists()
                        and Path(v.path).resolve() != video.resolve() and Path(v.path) not in collection]
-    track = session.analyze(video, identity=identity)
+    track = session.analyze(video, identity=identity, hooks=options.hooks)
     stages["analysis"] = time.perf_counter() - t
 
     edit_list = edits if isinstance(edits, EditList) else EditList(list(edits))
+    step(options.hooks, "decoder")
     t = time.perf_counter()
     decoder, decoder_info = session.decoder_for(track, person=options.person, collection=collection,
                                                 labels=sorted({e.label for e in edit_list.edits if e.label}))
     warnings += decoder_info.get("warnings", [])
     stages["decoder"] = time.perf_counter() - t
 
+    step(options.hooks, "plan")
     t = time.perf_counter()
     plan = session.plan(video, edit_list, decoder=decoder, track=track, seed=options.seed,
                         transition_frames=options.transition_frames, preserve_speech=options.preserve_speech)
     stages["plan"] = time.perf_counter() - t
 
+    step(options.hooks, "pool")
     t = time.perf_counter()
     pool = session.frame_pool(video, track, collection=collection)
     stages["pool"] = time.perf_counter() - t
@@ -146,8 +149,8 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
                 originals.append(f)
                 yield f
 
-        bar = stack.enter_context(tqdm(total=info.n_frames, desc=f"render {video.name}", unit="frame",
-                                       disable=not session.progress, leave=False))
+        bar = stack.enter_context(stage_progress("render", info.n_frames, options.hooks, f"render {video.name}",
+                                                 bar=session.progress))
         rendered = renderer.render_video(remember(iter_frames(video)), plan.target, plan.weight, plan.va)
         while True:
             t0 = time.perf_counter()

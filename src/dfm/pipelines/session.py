@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from dfm.pipelines.analyze import AnalysisOptions, FaceModels, analyze_video, default_workspace
+from dfm.pipelines.base import Hooks
 from dfm.assets import AssetStore
 from dfm.errors import DfmError
 from dfm.face.expressions import EXPRESSION_NAMES
@@ -40,14 +41,15 @@ class Session:
             self._models = FaceModels.load(self.store)
         return self._models
 
-    def analyze(self, video: str | os.PathLike, force: bool = False, identity: np.ndarray | None = None) -> FaceTrack:
+    def analyze(self, video: str | os.PathLike, force: bool = False, identity: np.ndarray | None = None,
+                hooks: Hooks | None = None) -> FaceTrack:
         key = ("track", str(Path(video).resolve()), None if identity is None else np.asarray(identity).tobytes())
         cached = self._cache.get(key)
         if cached is not None and not force and cached[0] == _file_state(video):
             return cached[1]
         track = analyze_video(video, self.workspace, self.store, self.analysis, identity=identity,
                               models=self._models,
-                              progress=self.progress, force=force)
+                              progress=self.progress, force=force, hooks=hooks)
         self._cache[key] = (_file_state(video), track)
         return track
 

@@ -103,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     from dfm.app.cli.verify import register as register_verify
 
     register_verify(sub)
+
+    from dfm.app.cli.gui import register as register_gui
+
+    register_gui(sub)
     return p
 
 

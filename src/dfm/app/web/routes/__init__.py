@@ -1,0 +1,1 @@
+"""One router per resource: projects, edits (and preview), persons, jobs (render, status, output), health."""

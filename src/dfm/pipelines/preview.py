@@ -1,0 +1,135 @@
+"""Fast previews of one edited frame for interactive use (the web tool's live preview).
+
+`Previewer` keeps what a preview needs warm for one video: the track, the decoder, the renderer (mesh,
+smoothed geometry, appearance pool) and the decoded frames around the playhead; plans are cached per edit
+list, so moving the playhead costs one frame render and changing an edit costs one plan plus one render.
+
+    p = Previewer(session, "clip.mp4")
+    result = p.frame(edits, at=2.0)       # PreviewResult: image (H, W, 3) uint8, index, weight, timings
+
+The output equals `Session.preview` for the same edits (a fresh renderer state for every frame).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+PLAN_CACHE = 8  # edit lists kept (undo/redo and A/B toggling hit them)
+FRAME_CACHE = 96  # decoded frames kept (~66 MB at 640x360)
+READ_AHEAD = 8  # frames decoded after a missed one (playback and stepping need them next)
+
+
+@dataclass
+class PreviewResult:
+    image: np.ndarray  # (H, W, 3) uint8 RGB
+    index: int  # frame index shown
+    weight: float  # the edit's weight at that frame (0: the input frame unchanged)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per step of this call
+
+    @property
+    def edited(self) -> bool:
+        return self.weight > 0
+
+
+class Previewer:
+    """Warm state for previews of one video (see module doc). Thread-safe: calls are serialised."""
+
+    def __init__(self, session: Any, video: str | os.PathLike, *, person: str | None = None,
+                 collection: Sequence[str | os.PathLike] = (), seed: int = 0, transition_frames: int = 20,
+                 preserve_speech: bool | None = None):
+        self.session, self.video = session, Path(video)
+        self.person, self.collection = person, [Path(c) for c in collection]
+        self.seed, self.transition_frames, self.preserve_speech = seed, transition_frames, preserve_speech
+        self._lock = threading.Lock()
+        self._plans: OrderedDict[str, Any] = OrderedDict()
+        self._frames: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._renderer = None
+        self._decoder = None
+        self._track = None
+
+    def warm_up(self) -> None:
+        """Load the track, train/load the decoder and build the renderer (the slow part, once)."""
+        with self._lock:
+            renderer = self._ensure_renderer()
+            track = self._track
+            valid = np.flatnonzero(track.valid)
+            if len(valid):  # one throw-away frame compiles the renderer's kernels
+                i = int(valid[len(valid) // 2])
+                target = track.expression[i].copy()
+                target[:] = np.clip(target + 0.2, 0.0, 1.0)
+                renderer.reset()
+                renderer.render_frame(i, self._frame(i), target, 1.0)
+
+    def frame(self, edits, at: float | None = None, index: int | None = None) -> PreviewResult:
+        """The frame at `at` seconds (or frame `index`) with `edits` (EditList or list of Edit) applied."""
+        from dfm.edits import EditList
+
+        edit_list = edits if isinstance(edits, EditList) else EditList(list(edits))
+        with self._lock:
+            timings: dict[str, float] = {}
+            t = time.perf_counter()
+            renderer = self._ensure_renderer()
+            timings["warm"] = time.perf_counter() - t
+            track = self._track
+            i = track.frame_index_at(float(at)) if index is None else int(np.clip(index, 0, track.n_frames - 1))
+            t = time.perf_counter()
+            plan = self._plan(edit_list)
+            timings["plan"] = time.perf_counter() - t
+            t = time.perf_counter()
+            image = self._frame(i)
+            timings["decode"] = time.perf_counter() - t
+            weight = float(plan.weight[i])
+            t = time.perf_counter()
+            if weight > 0:
+                renderer.reset()  # each preview is rendered as a fresh start, like Session.preview
+                image = renderer.render_frame(i, image, plan.target[i], weight, target_va=plan.va[i])
+            timings["render"] = time.perf_counter() - t
+            return PreviewResult(image, i, weight, timings)
+
+    # ------------------------------------------------------------------------------------------ caches
+    def _ensure_renderer(self):
+        if self._renderer is None:
+            from dfm.render.renderer import WarpRenderer
+
+            s = self.session
+            self._track = s.analyze(self.video)
+            self._decoder = s.decoder_for(self._track, person=self.person, collection=self.collection)[0]
+            pool = s.frame_pool(self.video, self._track, collection=self.collection)
+            self._renderer = WarpRenderer(s.render_mesh(self._track), self._track, pool)
+        return self._renderer
+
+    def _plan(self, edit_list):
+        key = edit_list.to_json()
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self.session.plan(self.video, edit_list, decoder=self._decoder, track=self._track, seed=self.seed,
+                                     transition_frames=self.transition_frames, preserve_speech=self.preserve_speech)
+            self._plans[key] = plan
+            while len(self._plans) > PLAN_CACHE:
+                self._plans.popitem(last=False)
+        else:
+            self._plans.move_to_end(key)
+        return plan
+
+    def _frame(self, index: int) -> np.ndarray:
+        image = self._frames.get(index)
+        if image is not None:
+            self._frames.move_to_end(index)
+            return image
+        from dfm.io.video import read_frames_at
+
+        n = self._track.n_frames
+        wanted = [k for k in range(index, min(n, index + READ_AHEAD)) if k == index or k not in self._frames]
+        for k, frame in zip(wanted, read_frames_at(self.video, wanted)):
+            self._frames[k] = np.asarray(frame.image)
+        while len(self._frames) > FRAME_CACHE:
+            self._frames.popitem(last=False)
+        return self._frames[index]
