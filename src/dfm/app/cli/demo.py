@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     sheet = before_after_sheet(video, out / "edited.mp4", [int(t * fps) for t in SHEET_TIMES], out / "before_after.png",
                                labels=["happy:high"] * 3 + ["sad:high"] * 3)
     print(f"before/after contact sheet: {sheet}")
+    print("\nThe same edits in the web tool (timeline, live preview, side-by-side playback):\n"
+          "  .venv/bin/dfm gui --open        (or: make gui), then open http://127.0.0.1:7860/ and drop the clip in")
     return 0
 
 

@@ -8,10 +8,6 @@ import json
 SLACK = 64 * 1024  # multipart headers and boundaries around the file
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 class UploadLimit:
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, int(max_bytes)
@@ -24,29 +20,35 @@ class UploadLimit:
         length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             return await self._reject(send)
-        seen = 0
-        started = False
+        seen, exceeded, rejected = 0, False, False
 
         async def counted_receive():
-            nonlocal seen
+            nonlocal seen, exceeded
+            if exceeded:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise BodyTooLarge()
+                if seen > limit:  # stop reading: the app sees a client that went away
+                    exceeded = True
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracked_send(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def guarded_send(message):
+            nonlocal rejected
+            if not exceeded:
+                return await send(message)
+            if not rejected:  # whatever the app answers to the cut-off body, the client gets 413
+                rejected = True
+                await self._reject(send)
 
         try:
-            await self.app(scope, counted_receive, tracked_send)
-        except BodyTooLarge:
-            if not started:
-                await self._reject(send)
+            await self.app(scope, counted_receive, guarded_send)
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not rejected:
+            await self._reject(send)
 
     async def _reject(self, send) -> None:
         mb = round(self.max_bytes / (1024 * 1024), 3)

@@ -57,7 +57,7 @@ def probe_upload(tmp: Path, name: str):
         return check_uploaded_video(tmp)
     except InputError as e:
         tmp.unlink(missing_ok=True)
-        reason = str(e).replace(str(tmp), name)
+        reason = str(e).replace(f"cannot read {tmp} as a video: ", "").replace(str(tmp), name)
         raise HTTPException(status_code=415, detail=f"{name}: not a video DFM can read ({reason})") from None
 
 

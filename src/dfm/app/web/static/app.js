@@ -149,7 +149,7 @@ async function uploadVideo(file) {
     const p = await uploadWithProgress("/api/projects", file, `Uploading ${file.name}:`);
     await refreshProjects(p.id);
     openProject(p.id);
-  } catch (e) { showBanner(`Could not open ${file.name}: ${e.message}`); }
+  } catch (e) { showBanner(e.message.startsWith(file.name) ? e.message : `Could not open ${file.name}: ${e.message}`); }
 }
 $("file-input").onchange = (e) => { uploadVideo(e.target.files[0]); e.target.value = ""; };
 document.addEventListener("dragover", (e) => { e.preventDefault(); document.body.classList.add("dragging"); });

@@ -1,0 +1,120 @@
+"""End to end in a real browser (Debian's chromium, driven by Playwright): open the page, upload a
+clip, drag a `happy` edit on the timeline, reenact, wait for the result, check that the output video
+plays with the input's duration, and save a screenshot of the finished state (tests/web/out/)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+CHROMIUM = Path("/usr/bin/chromium")
+OUT = Path(__file__).parent / "out"
+
+
+def _chromium() -> Path:
+    if not CHROMIUM.exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("Debian's chromium is missing (the Makefile installs it: apt-get install chromium)")
+        pytest.skip("Debian's chromium is not installed (make install-browser)")
+    pytest.importorskip("playwright")
+    return CHROMIUM
+
+
+@pytest.fixture
+def server(session, tmp_path):
+    """A real uvicorn server on a free local port, over the run's shared Session."""
+    import uvicorn
+
+    from tests.web.conftest import make_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = make_app(tmp_path / "web", session, warm_preview=True)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    deadline = time.monotonic() + 30
+    while not srv.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}/"
+    srv.should_exit = True
+    th.join(30)
+
+
+def test_browser_edit_reenact_compare(server, web_clip):
+    from playwright.sync_api import sync_playwright
+
+    executable = _chromium()
+    OUT.mkdir(exist_ok=True)
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(executable), args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 860})
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server)
+            page.set_input_files("#file-input", str(web_clip))
+            page.wait_for_function("document.querySelector('#analysis-state').textContent.startsWith('face found')",
+                                   timeout=240_000)
+            box = page.locator("#timeline").bounding_box()
+            lane_y = box["y"] + 125
+            x_at = lambda frac: box["x"] + 10 + (box["width"] - 20) * frac  # noqa: E731
+            page.mouse.move(x_at(0.2), lane_y)
+            page.mouse.down()
+            page.mouse.move(x_at(0.5), lane_y, steps=6)
+            page.mouse.move(x_at(0.75), lane_y, steps=6)
+            page.mouse.up()
+            page.mouse.click(x_at(0.45), box["y"] + 60)  # playhead into the edit
+            page.wait_for_function("document.querySelector('#preview-note').textContent.includes('edit weight')",
+                                   timeout=120_000)
+            assert page.locator(".label-btn.active").inner_text() == "happy"
+            page.click("#reenact")
+            page.wait_for_function("!document.querySelector('#result-box').hidden", timeout=300_000)
+            page.wait_for_function("document.querySelector('#output-video').readyState >= 2", timeout=60_000)
+            durations = page.evaluate("[document.querySelector('#input-video').duration, document.querySelector('#output-video').duration]")
+            assert durations[1] == pytest.approx(durations[0], abs=0.05)
+            page.click("#step-back")  # back into the edit, then play both in sync for a moment
+            page.evaluate("document.querySelector('#input-video').currentTime = 1.0")
+            page.click("#play")
+            page.wait_for_function("document.querySelector('#output-video').currentTime > 1.3", timeout=30_000)
+            page.click("#play")
+            page.wait_for_timeout(300)
+            t_in, t_out, paused = page.evaluate(
+                "[document.querySelector('#input-video').currentTime, document.querySelector('#output-video').currentTime,"
+                " document.querySelector('#output-video').paused]")
+            assert paused and abs(t_in - t_out) < 0.1
+            edits = page.evaluate("fetch(location.pathname + 'api/projects/' + location.hash.slice(3) + '/edits').then(r => r.json())")
+            assert [e["label"] for e in edits["edits"]] == ["happy"]
+            page.screenshot(path=str(OUT / "finished.png"))
+        finally:
+            browser.close()
+    assert errors == []
+
+
+def test_browser_shows_readable_errors(server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    executable = _chromium()
+    OUT.mkdir(exist_ok=True)
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("not a video\n" * 20)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(executable), args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 500})
+            page.goto(server)
+            page.set_input_files("#file-input", str(fake))
+            page.wait_for_selector("#banner:not([hidden])", timeout=30_000)
+            assert "notes.mp4: not a video DFM can read" in page.inner_text("#banner-text")
+            page.screenshot(path=str(OUT / "error.png"))
+        finally:
+            browser.close()
