@@ -10,7 +10,8 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "dfm"
 STAGES = ["io", "face", "affect", "decoder", "edits", "render", "eval", "viz", "provenance"]
-FORBIDDEN = {**{s: ("dfm.pipelines", "dfm.app") for s in STAGES}, "pipelines": ("dfm.app",)}
+FORBIDDEN = {**{s: ("dfm.pipelines", "dfm.jobs", "dfm.app") for s in STAGES}, "pipelines": ("dfm.jobs", "dfm.app"),
+             "jobs": ("dfm.app",)}
 
 
 def imported_modules(path: Path) -> list[tuple[int, str]]:

@@ -57,6 +57,23 @@ def test_progress_is_weighted_over_stages(tmp_path):
     assert seen == [pytest.approx(0.25), pytest.approx(0.625)]
 
 
+def test_progress_skips_stages_that_did_not_run(tmp_path):
+    """A cached analysis never reports: the render stage then spans the whole bar."""
+    seen = []
+
+    def run(spec, ctx):
+        ctx.set_stages({"analyze": 5.0, "render": 5.0})
+        ctx.hooks.emit("render", 1, 2)
+        seen.append(ctx.store.status(spec.id).progress)
+
+    runner = LocalRunner(JobStore(tmp_path), {"x": run})
+    try:
+        runner.wait(runner.submit(JobSpec(kind="x")).id, timeout=10)
+    finally:
+        runner.close()
+    assert seen == [pytest.approx(0.5)]
+
+
 def test_user_error_fails_with_its_message_and_bug_keeps_traceback(tmp_path):
     def user_error(spec, ctx):
         raise InputError("clip.mp4: no face found in any of its 75 frames")

@@ -40,6 +40,7 @@ class JobContext:
         self._cancel = cancel
         self._stages: dict[str, float] = dict(stages)
         self._stage = ""
+        self._seen: set[str] = set()
         self._written = 0.0
         self.hooks = Hooks(progress=self._on_progress, cancel=cancel.is_set)
 
@@ -48,11 +49,15 @@ class JobContext:
 
     def _fraction(self, event: ProgressEvent) -> float:
         names = list(self._stages)
-        total = sum(self._stages.values())
-        if event.stage not in self._stages or total <= 0:
+        if event.stage not in self._stages:
             return self.store.status(self.spec.id).progress
-        before = sum(self._stages[n] for n in names[: names.index(event.stage)])
-        return min(1.0, (before + self._stages[event.stage] * event.fraction) / total)
+        self._seen.add(event.stage)
+        here = names.index(event.stage)
+        # a stage that was passed over (a cached analysis) is dropped, so the bar does not jump
+        counted = [n for k, n in enumerate(names) if k > here or n in self._seen]
+        total = sum(self._stages[n] for n in counted)
+        before = sum(self._stages[n] for n in counted if names.index(n) < here)
+        return min(1.0, (before + self._stages[event.stage] * event.fraction) / total) if total > 0 else 0.0
 
     def _on_progress(self, event: ProgressEvent) -> None:
         t = time.monotonic()

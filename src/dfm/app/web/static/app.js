@@ -32,7 +32,8 @@ const getJSON = async (path) => (await api(path)).json();
 const sendJSON = async (path, method, body) => (await api(path, {
   method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) })).json();
 
-function showBanner(text, kind = "error") {
+function showBanner(text, kind = "error", force = false) {
+  if (!S.serverOk && !force) return; // "server gone" stays until it answers again
   $("banner-text").textContent = text;
   $("banner").className = "banner" + (kind === "info" ? " info" : "");
   $("banner").hidden = false;
@@ -82,7 +83,7 @@ function serverGone() {
   S.serverOk = false;
   $("server-state").className = "server gone";
   $("server-state").title = "server not answering";
-  showBanner("The DFM server is not answering. Start it again with `dfm gui`; projects and saved edits are kept in its workspace.");
+  showBanner("The DFM server is not answering. Start it again with `dfm gui`; projects and saved edits are kept in its workspace.", "error", true);
 }
 async function healthCheck() {
   const ctl = new AbortController();
