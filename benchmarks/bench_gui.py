@@ -1,10 +1,10 @@
 """Warm preview latency of the web tool: GET /api/projects/{id}/preview through the real app (TestClient),
 on the sample clip (640x360), after the project is analysed and the preview warmed up.
 
-Prints the median over requests of (a) the playhead moved (same edits, frames not yet decoded), (b) the
-playhead moved back onto decoded frames, (c) the edits changed (new plan), each with the server's
-per-step split (plan / decode / render; PNG encoding and HTTP are the rest), so the stage that holds a
-preview back is named.
+Prints the median over requests of: the playhead moved forward (frames decoded forward, no seek), the
+playhead jumped (a seek), the same frame again (the result cache), and the edits changed (a new plan),
+each with the server's per-step split (plan / decode / render; PNG encoding and HTTP are the rest), so
+the stage that holds a preview back is named.
 Run: DFM_ASSETS=../shared/models .venv/bin/python benchmarks/bench_gui.py [VIDEO]
 """
 
@@ -26,7 +26,8 @@ def main() -> None:
     from dfm.assets import AssetStore
 
     video = Path(sys.argv[1] if len(sys.argv) > 1 else AssetStore.from_env().path("sample-video"))
-    with tempfile.TemporaryDirectory() as ws, TestClient(create_app(Settings(workspace=ws))) as c:
+    ws_root = os.environ.get("DFM_BENCH_WORKSPACE")  # reuse an analysed workspace when given
+    with tempfile.TemporaryDirectory(dir=ws_root) as ws, TestClient(create_app(Settings(workspace=ws))) as c:
         t = time.perf_counter()
         with open(video, "rb") as f:
             p = c.post("/api/projects", files={"file": (video.name, f, "video/mp4")}).json()
@@ -38,7 +39,8 @@ def main() -> None:
         pid = p["id"]
 
         def edits(intensity):
-            return {"version": 1, "edits": [{"start": 0.3, "end": 4.8, "label": "happy", "intensity": intensity}]}
+            return {"version": 1, "edits": [{"start": 0.3, "end": 4.8, "label": "happy", "intensity": intensity},
+                                            {"start": 14.0, "end": 19.5, "label": "sad", "intensity": "high"}]}
 
         def preview(at):
             t0 = time.perf_counter()
@@ -50,8 +52,9 @@ def main() -> None:
         c.put(f"/api/projects/{pid}/edits", json=edits("high"))
         preview(1.0)
         cases = {
-            "playhead moved (new frames)": [preview(1.0 + 0.4 * k) for k in range(1, 9)],
-            "playhead on decoded frames": [preview(1.0 + 0.4 * k) for k in range(1, 9)],
+            "playhead moved forward 0.4 s": [preview(1.0 + 0.4 * k) for k in range(1, 9)],
+            "playhead jumped (seek)": [preview(t) for t in (14.6, 3.2, 17.8, 1.3, 16.1, 2.6, 15.2, 4.1)],
+            "same frame again (cached)": [preview(4.1) for _ in range(8)],
         }
         changed = []
         for k in range(8):
@@ -60,11 +63,11 @@ def main() -> None:
         cases["edits changed (new plan)"] = changed
         for name, runs in cases.items():
             total = statistics.median(r[0] for r in runs)
-            split = {k: statistics.median(r[1].get(k, 0.0) for r in runs) for k in ("plan", "decode", "render")}
-            rest = total - sum(split.values())
-            print(f"  {name:30s} median {1000 * total:6.1f} ms  (plan {1000 * split['plan']:.1f}, decode "
-                  f"{1000 * split['decode']:.1f}, render {1000 * split['render']:.1f}, PNG + HTTP {1000 * rest:.1f})")
-
+            split = {k: statistics.median(r[1].get(k, 0.0) for r in runs)
+                     for k in ("lookup", "plan", "decode", "render", "png", "total")}
+            print(f"  {name:30s} median {1000 * total:6.1f} ms at the client, {1000 * split['total']:6.1f} ms in the server "
+                  f"(lookup {1000 * split['lookup']:.1f}, plan {1000 * split['plan']:.1f}, decode {1000 * split['decode']:.1f}, "
+                  f"render {1000 * split['render']:.1f}, PNG {1000 * split['png']:.1f})")
 
 if __name__ == "__main__":
     main()

@@ -24,7 +24,9 @@ import numpy as np
 
 PLAN_CACHE = 8  # edit lists kept (undo/redo and A/B toggling hit them)
 FRAME_CACHE = 96  # decoded frames kept (~66 MB at 640x360)
-READ_AHEAD = 8  # frames decoded after a missed one (playback and stepping need them next)
+FORWARD_LIMIT = 48  # decode forward (no seek) to a frame at most this far after the last one read
+RESULT_CACHE = 32  # rendered frames kept per (edit list, frame): scrubbing back and forth
+KEEP_BEHIND = 4  # frames before a requested one kept on the way (stepping back)
 
 
 @dataclass
@@ -54,6 +56,9 @@ class Previewer:
         self._renderer = None
         self._decoder = None
         self._track = None
+        self._results: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._reader = None  # an open forward decoder (iter_frames) and the index it last produced
+        self._reader_at = -1
 
     def warm_up(self) -> None:
         """Load the track, train/load the decoder and build the renderer (the slow part, once)."""
@@ -81,8 +86,13 @@ class Previewer:
             track = self._track
             i = track.frame_index_at(float(at)) if index is None else int(np.clip(index, 0, track.n_frames - 1))
             t = time.perf_counter()
-            plan = self._plan(edit_list)
+            key = edit_list.to_json()
+            plan = self._plan(key, edit_list)
             timings["plan"] = time.perf_counter() - t
+            done = self._results.get((key, i))
+            if done is not None:
+                self._results.move_to_end((key, i))
+                return PreviewResult(done, i, float(plan.weight[i]), timings)
             t = time.perf_counter()
             image = self._frame(i)
             timings["decode"] = time.perf_counter() - t
@@ -91,6 +101,9 @@ class Previewer:
             if weight > 0:
                 renderer.reset()  # each preview is rendered as a fresh start, like Session.preview
                 image = renderer.render_frame(i, image, plan.target[i], weight, target_va=plan.va[i])
+                self._results[(key, i)] = image
+                while len(self._results) > RESULT_CACHE:
+                    self._results.popitem(last=False)
             timings["render"] = time.perf_counter() - t
             return PreviewResult(image, i, weight, timings)
 
@@ -106,8 +119,7 @@ class Previewer:
             self._renderer = WarpRenderer(s.render_mesh(self._track), self._track, pool)
         return self._renderer
 
-    def _plan(self, edit_list):
-        key = edit_list.to_json()
+    def _plan(self, key: str, edit_list):
         plan = self._plans.get(key)
         if plan is None:
             plan = self.session.plan(self.video, edit_list, decoder=self._decoder, track=self._track, seed=self.seed,
@@ -120,16 +132,30 @@ class Previewer:
         return plan
 
     def _frame(self, index: int) -> np.ndarray:
+        """The decoded frame `index`: from the cache, else by decoding forward from the last frame read
+        (playback, stepping: no seek), else by a seek to the keyframe before it."""
         image = self._frames.get(index)
         if image is not None:
             self._frames.move_to_end(index)
             return image
-        from dfm.io.video import read_frames_at
+        from dfm.io.video import iter_frames
 
-        n = self._track.n_frames
-        wanted = [k for k in range(index, min(n, index + READ_AHEAD)) if k == index or k not in self._frames]
-        for k, frame in zip(wanted, read_frames_at(self.video, wanted)):
-            self._frames[k] = np.asarray(frame.image)
+        if self._reader is None or not (self._reader_at < index <= self._reader_at + FORWARD_LIMIT):
+            if self._reader is not None:
+                self._reader.close()
+            self._reader, self._reader_at = iter_frames(self.video, start=index), index - 1
+        for frame in self._reader:
+            self._reader_at = frame.index
+            if frame.index >= index - KEEP_BEHIND:  # RGB conversion only for frames a user steps back to
+                self._frames[frame.index] = np.asarray(frame.image)
+                self._frames.move_to_end(frame.index)
+            if frame.index >= index:
+                break
         while len(self._frames) > FRAME_CACHE:
             self._frames.popitem(last=False)
+        if index not in self._frames:  # the reader ended early (past the last frame)
+            self._reader = None
+            from dfm.io.video import read_frame
+
+            self._frames[index] = np.asarray(read_frame(self.video, index).image)
         return self._frames[index]
