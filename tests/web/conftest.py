@@ -76,3 +76,18 @@ def project(client, web_clip) -> dict:
     status = wait_job(client, body["analysis"]["job"])
     assert status["state"] == "done", status
     return body
+
+
+@pytest.fixture(scope="session")
+def faceless_clip(web_clip, tmp_path_factory) -> Path:
+    """The web clip with its first second blacked out: frames 0-24 have no face."""
+    import numpy as np
+
+    from dfm.io.video import VideoWriter, iter_frames, probe_video
+
+    info = probe_video(web_clip)
+    out = tmp_path_factory.mktemp("clips") / "black_start.mp4"
+    with VideoWriter(out, width=info.width, height=info.height, rate=info.rate) as w:
+        for f in iter_frames(web_clip):
+            w.write(np.zeros_like(f.image) if f.index < 25 else np.asarray(f.image))
+    return out

@@ -99,3 +99,19 @@ def test_vocabulary_lists_all_labels(client):
     v = client.get("/api/vocabulary").json()
     assert set(v["labels"]) == {"neutral", "happy", "sad", "surprise", "fear", "anger", "disgust"}
     assert "mouthSmile_L" in v["blendshapes"] and v["minimum_edit_frames"] == 21
+
+
+def test_edit_over_frames_without_a_face_is_422(client, faceless_clip):
+    from tests.web.conftest import upload, wait_job
+
+    r = upload(client, faceless_clip)
+    assert wait_job(client, r.json()["analysis"]["job"])["state"] == "done"
+    pid = r.json()["id"]
+    valid = client.get(f"/api/projects/{pid}/analysis").json()["valid"]
+    assert not any(valid[:25]) and all(valid[26:])
+    bad = {"version": 1, "edits": [{"start": 0.5, "end": 2.0, "label": "happy", "intensity": "high"}]}
+    r = client.put(f"/api/projects/{pid}/edits", json=bad)
+    assert r.status_code == 422
+    assert "without a tracked face" in r.json()["detail"] and "move, shorten or split the edit" in r.json()["detail"]
+    ok = {"version": 1, "edits": [{"start": 1.2, "end": 2.8, "label": "happy", "intensity": "high"}]}
+    assert client.put(f"/api/projects/{pid}/edits", json=ok).status_code == 200

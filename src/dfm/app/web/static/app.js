@@ -179,6 +179,7 @@ async function openProject(id) {
   try { S.edits = fromDoc(await getJSON(`/api/projects/${p.id}/edits`)); } catch (_) { S.edits = []; }
   updateInspector(); updateHistory(); resizeTimeline();
   if (p.output) showResult(p.output);
+  showLastRender(p);
   followAnalysis(p);
   loadPersons();
 }
@@ -249,25 +250,43 @@ $("reenact").onclick = async () => {
   try {
     await flushEdits();
     const { job } = await sendJSON(`/api/projects/${S.project.id}/render`, "POST", { seed: 0 });
-    S.renderJob = job;
-    $("job-box").hidden = false; $("job-cancel").disabled = false; $("reenact").disabled = true;
-    $("job-bar").style.width = "0%"; $("job-text").textContent = "queued";
-    followJob(job, (st) => {
-      $("job-bar").style.width = `${Math.round(100 * st.progress)}%`;
-      $("job-text").textContent = st.state === "queued" ? "waiting for the previous job…" : `${Math.round(100 * st.progress)}% · ${st.message}`;
-    }, (st) => {
-      S.renderJob = null; $("job-cancel").disabled = true; updateReenact();
-      if (st.state === "done") { $("job-box").hidden = true; showResult(job, st); refreshProjects(S.project.id); }
-      else if (st.state === "failed") { $("job-text").textContent = "failed"; showBanner(`Reenacting failed: ${st.message}`); }
-      else $("job-text").textContent = st.state === "cancelled" ? "cancelled — the previous result (if any) is kept" : st.message;
-    });
+    followRender(job);
   } catch (e) { showBanner(`Could not start reenacting: ${e.message}`); }
 };
+function followRender(job) {
+  S.renderJob = job;
+  $("job-box").hidden = false; $("job-cancel").disabled = false; $("reenact").disabled = true;
+  $("job-bar").style.width = "0%"; $("job-text").textContent = "queued";
+  followJob(job, (st) => {
+    $("job-bar").style.width = `${Math.round(100 * st.progress)}%`;
+    $("job-text").textContent = st.state === "queued" ? "waiting for the previous job…" : `${Math.round(100 * st.progress)}% · ${st.message}`;
+  }, (st) => {
+    S.renderJob = null; $("job-cancel").disabled = true; updateReenact();
+    if (st.state === "done") { $("job-box").hidden = true; showResult(job, st); refreshProjects(S.project.id); }
+    else if (st.state === "failed") { $("job-text").textContent = "failed"; showBanner(`Reenacting failed: ${st.message}`); }
+    else $("job-text").textContent = st.state === "cancelled" ? "cancelled — the previous result (if any) is kept" : `${st.state}: ${st.message}`;
+  });
+}
 $("job-cancel").onclick = async () => {
   if (!S.renderJob) return;
   $("job-cancel").disabled = true; $("job-text").textContent = "cancelling…";
   try { await api(`/api/jobs/${S.renderJob}`, { method: "DELETE" }); } catch (e) { showBanner(`Could not cancel: ${e.message}`); }
 };
+
+async function showLastRender(p) {
+  // a render that is still running (another tab, or before a reload) is followed again; one that was
+  // cut off or failed says so
+  const last = p.renders[p.renders.length - 1];
+  if (!last || last === p.output) return;
+  let st;
+  try { st = await getJSON(`/api/jobs/${last}`); } catch (_) { return; }
+  if (st.state === "queued" || st.state === "running") { followRender(last); return; }
+  if (st.state !== "done") {
+    $("job-box").hidden = false; $("job-cancel").disabled = true;
+    $("job-bar").style.width = `${Math.round(100 * st.progress)}%`;
+    $("job-text").textContent = `last reenact ${st.state}: ${st.message}`;
+  }
+}
 
 async function showResult(jobId, status) {
   const base = `/api/projects/${S.project.id}`;
