@@ -5,7 +5,6 @@ plays with the input's duration, and save a screenshot of the finished state (te
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 import time

@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from tests.web.conftest import make_app, upload, wait_job
+from tests.web.conftest import make_app, wait_job
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,6 @@ import argparse
 import sys
 import threading
 import webbrowser
-from pathlib import Path
 
 from dfm.errors import DfmError
 

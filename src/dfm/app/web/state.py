@@ -17,7 +17,7 @@ class WebState:
     session: Any  # dfm.pipelines.session.Session, built once in the lifespan
     projects: ProjectStore
     jobs: JobStore
-    runner: LocalRunner
+    runner: LocalRunner | None  # set right after construction (its executors need this state)
     _previewers: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
