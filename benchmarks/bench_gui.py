@@ -3,8 +3,9 @@ on the sample clip (640x360), after the project is analysed and the preview warm
 
 Prints the median over requests of: the playhead moved forward (frames decoded forward, no seek), the
 playhead jumped (a seek), the same frame again (the result cache), and the edits changed (a new plan),
-each with the server's per-step split (plan / decode / render; PNG encoding and HTTP are the rest), so
-the stage that holds a preview back is named.
+each with the server's per-step split (plan / decode / render / PNG) and the server process's CPU time
+(on a loaded machine the wall time includes waiting for a core), so the stage that holds a
+preview back is named.
 Run: DFM_ASSETS=../shared/models .venv/bin/python benchmarks/bench_gui.py [VIDEO]
 """
 
@@ -64,10 +65,13 @@ def main() -> None:
         for name, runs in cases.items():
             total = statistics.median(r[0] for r in runs)
             split = {k: statistics.median(r[1].get(k, 0.0) for r in runs)
-                     for k in ("lookup", "plan", "decode", "render", "png", "total")}
+                     for k in ("lookup", "plan", "decode", "render", "png", "total", "cpu")}
             print(f"  {name:30s} median {1000 * total:6.1f} ms at the client, {1000 * split['total']:6.1f} ms in the server "
                   f"(lookup {1000 * split['lookup']:.1f}, plan {1000 * split['plan']:.1f}, decode {1000 * split['decode']:.1f}, "
-                  f"render {1000 * split['render']:.1f}, PNG {1000 * split['png']:.1f})")
+                  f"render {1000 * split['render']:.1f}, PNG {1000 * split['png']:.1f}); "
+                  f"server CPU {1000 * split['cpu']:.1f} ms")
+        print(f"  (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: wall times include waiting for the CPU; "
+              "the CPU time is what an idle machine would need)")
 
 if __name__ == "__main__":
     main()

@@ -62,6 +62,8 @@ def test_page_is_served(guarded):
     r = guarded.get("/")
     assert r.status_code == 200 and "<canvas id=\"timeline\"" in r.text
     assert guarded.get("/app.js").status_code == 200 and guarded.get("/style.css").status_code == 200
+    assert guarded.get("/api/health").json()["status"] == "ok"
+    assert "/api/projects/{id}/preview" in guarded.get("/openapi.json").json()["paths"]  # FastAPI's /docs
 
 
 def test_upload_name_cannot_place_files(client, web_clip, tmp_path):

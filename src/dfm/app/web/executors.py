@@ -8,7 +8,7 @@ from dfm.app.web.projects import ProjectStore
 from dfm.jobs import JobContext, JobSpec
 from dfm.pipelines.base import step
 
-# share of a job's time per stage, for its progress bar (measured on the Pexels clip, 2 cores)
+# rough share of a job's time per stage, for its progress bar (from the README's per-stage figures)
 ANALYZE_STAGES = {"analyze": 9.0, "fit": 1.0, "preview": 2.0}
 RENDER_STAGES = {"analyze": 6.0, "fit": 1.0, "decoder": 0.5, "plan": 0.2, "pool": 1.5, "render": 6.0}
 COLLECTION_STAGES = {"analyze": 9.0, "fit": 1.0, "decoder": 1.0}

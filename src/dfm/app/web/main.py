@@ -5,7 +5,6 @@ interrupted), and stops the runner on shutdown. The page's files are served from
 from __future__ import annotations
 
 import contextlib
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ from dfm.app.web.projects import ProjectStore, UnknownProject
 from dfm.errors import DfmError, InputError
 
 STATIC = Path(__file__).parent / "static"
-log = logging.getLogger("dfm.web")
 
 
 def build_state(settings: Settings, session: Any = None):

@@ -168,6 +168,7 @@ async function openProject(id) {
   closeEvents();
   S.project = p; S.analysis = null; S.undo = []; S.redo = []; S.selected = -1; S.renderJob = null;
   location.hash = `p=${p.id}`;
+  document.title = `${p.name} — DFM`;
   $("project-select").value = p.id;
   $("delete-project").disabled = false;
   $("empty").hidden = true; $("editor").hidden = false;
@@ -702,6 +703,14 @@ function drawTimeline() {
   c.strokeStyle = "#ff5c5c"; c.lineWidth = 1.5; c.beginPath(); c.moveTo(xp, 0); c.lineTo(xp, 150); c.stroke(); c.lineWidth = 1;
 }
 
+function timelineTip(t, hit) {
+  if (hit) { const e = S.edits[hit.index]; return `${editText(e)} · ${e.start.toFixed(2)}–${e.end.toFixed(2)} s · drag to move, drag an end to resize, Delete removes it`; }
+  const a = S.analysis;
+  if (!a) return fmtTime(t);
+  const i = frameAt(t), v = a.valence[i], ar = a.arousal[i];
+  const va = v == null ? "no affect estimate" : `valence ${v.toFixed(2)}, arousal ${ar.toFixed(2)}`;
+  return `${fmtTime(t)} · frame ${i} · ${a.valid[i] ? "face found" : "no face"} · ${va}`;
+}
 function hitEdit(x) {
   for (let i = S.edits.length - 1; i >= 0; i--) {
     const e = S.edits[i], x0 = xOf(e.start), x1 = xOf(e.end);
@@ -715,6 +724,7 @@ function hitEdit(x) {
 canvas.addEventListener("mousemove", (ev) => {
   if (S.drag) return;
   const y = ev.offsetY, hit = y >= ROW.lane[0] ? hitEdit(ev.offsetX) : null;
+  canvas.title = timelineTip(tOf(ev.offsetX), hit);
   canvas.style.cursor = !hit ? (y >= ROW.lane[0] ? "copy" : "text") : hit.part === "body" ? "grab" : "ew-resize";
 });
 canvas.addEventListener("mousedown", (ev) => {
