@@ -95,3 +95,11 @@ def test_oversized_chunked_upload_is_413(make_client, tmp_path):
 
     r = client.post("/api/projects", content=body(), headers={"Content-Type": "multipart/form-data; boundary=zz"})
     assert r.status_code == 413
+
+
+def test_waveform_follows_the_soundtrack(client, project, web_clip):
+    w = client.get(f"/api/projects/{project['id']}/waveform", params={"buckets": 60}).json()
+    assert w["has_audio"] and len(w["peaks"]) == 60 and max(w["peaks"]) == 1.0
+    peaks = w["peaks"]
+    assert max(peaks[:5]) < 0.2 and max(peaks[10:40]) > 0.5  # GRID: silence, then the spoken sentence
+    assert client.get(f"/api/projects/{project['id']}/waveform", params={"buckets": 1}).status_code == 422

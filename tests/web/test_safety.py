@@ -10,7 +10,7 @@ pytestmark = pytest.mark.integration
 PROJECT_ROUTES = [("GET", ""), ("DELETE", ""), ("GET", "/analysis"), ("GET", "/video"), ("GET", "/edits"),
                   ("PUT", "/edits"), ("GET", "/preview?t=1"), ("PUT", "/person"), ("GET", "/person"),
                   ("POST", "/collection"), ("POST", "/render"), ("GET", "/output"), ("GET", "/output/sidecar"),
-                  ("GET", "/jobs")]
+                  ("GET", "/jobs"), ("GET", "/waveform")]
 BAD_IDS = ["000000000000", "..", "..%2F..%2Fsecret", "%2e%2e", "%2e%2e%2fsecret", "..%5csecret",
            "../../secret", "abc", "0123456789ab%00"]
 SECRET = "TOP-SECRET-CONTENT"

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, UploadFile
+from fastapi import APIRouter, HTTPException, Query, UploadFile
 from fastapi.responses import FileResponse
 
 from dfm.app.web.deps import JobsDep, ProjectDep, ProjectsDep, RunnerDep, SettingsDep, StateDep
@@ -132,3 +132,12 @@ def get_analysis(project: ProjectDep, jobs: JobsDep, state: StateDep) -> Analysi
 def get_video(project: ProjectDep) -> FileResponse:
     """The input video (HTTP range requests, so the browser can seek)."""
     return FileResponse(project.input, media_type=MIME.get(project.input.suffix, "application/octet-stream"))
+
+
+@router.get("/{id}/waveform")
+def get_waveform(project: ProjectDep, buckets: int = Query(800, ge=10, le=4000)) -> dict:
+    """The soundtrack's peak level per time slice, 0..1, for the timeline (zeros without audio)."""
+    from dfm.app.web.waveform import audio_peaks
+
+    return {"duration": project.video.duration, "has_audio": project.video.has_audio,
+            "peaks": audio_peaks(project.input, project.video.duration, buckets)}

@@ -178,6 +178,9 @@ async function openProject(id) {
   $("result-box").hidden = true; $("job-box").hidden = true;
   $("preview-image").removeAttribute("src");
   try { S.edits = fromDoc(await getJSON(`/api/projects/${p.id}/edits`)); } catch (_) { S.edits = []; }
+  S.wave = null;
+  getJSON(`/api/projects/${p.id}/waveform?buckets=${Math.max(100, Math.min(4000, Math.round(canvas.clientWidth || 800)))}`)
+    .then((w) => { if (S.project && S.project.id === p.id) { S.wave = w; drawTimeline(); } }).catch(() => {});
   updateInspector(); updateHistory(); resizeTimeline();
   if (p.output) showResult(p.output);
   showLastRender(p);
@@ -617,13 +620,14 @@ $("collection-input").onchange = async (ev) => {
 const canvas = $("timeline");
 const ctx2d = canvas.getContext("2d");
 const PAD = 10;
-const ROW = { ruler: [0, 18], face: [22, 34], curve: [38, 98], lane: [104, 146] };
+const H = 158;
+const ROW = { ruler: [0, 18], wave: [20, 34], face: [37, 47], curve: [50, 106], lane: [112, 154] };
 let cssWidth = 600;
 function resizeTimeline() {
   const dpr = window.devicePixelRatio || 1;
   cssWidth = canvas.clientWidth || 600;
-  canvas.width = Math.round(cssWidth * dpr); canvas.height = Math.round(150 * dpr);
-  canvas.style.height = "150px";
+  canvas.width = Math.round(cssWidth * dpr); canvas.height = Math.round(H * dpr);
+  canvas.style.height = `${H}px`;
   ctx2d.setTransform(dpr, 0, 0, dpr, 0, 0);
   drawTimeline();
 }
@@ -633,7 +637,7 @@ const tOf = (x) => clamp((x - PAD) / (cssWidth - 2 * PAD), 0, 1) * duration();
 
 function drawTimeline() {
   const c = ctx2d, W = cssWidth, dur = duration();
-  c.clearRect(0, 0, W, 150);
+  c.clearRect(0, 0, W, H);
   if (!S.project || dur <= 0) return;
   // ruler
   c.fillStyle = "#9aa1ae"; c.font = "10px system-ui"; c.strokeStyle = "#343946"; c.lineWidth = 1;
@@ -642,6 +646,19 @@ function drawTimeline() {
     const x = Math.round(xOf(t)) + 0.5;
     c.beginPath(); c.moveTo(x, 12); c.lineTo(x, 18); c.stroke();
     c.fillText(t < 60 ? `${t.toFixed(stepS < 1 ? 1 : 0)} s` : fmtTime(t).replace(/\.\d+$/, ""), x + 2, 10);
+  }
+  // the soundtrack's envelope
+  if (S.wave && S.wave.peaks.length) {
+    const [w0, w1] = ROW.wave, mid = (w0 + w1) / 2, half = (w1 - w0) / 2, n = S.wave.peaks.length;
+    c.fillStyle = "#8089a0";
+    for (let k = 0; k < n; k++) {
+      const h = Math.max(0.5, S.wave.peaks[k] * half);
+      const x0 = xOf(k / n * dur), x1 = xOf((k + 1) / n * dur);
+      c.fillRect(x0, mid - h, Math.max(1, x1 - x0 - 0.3), 2 * h);
+    }
+    if (!S.wave.has_audio || S.wave.peaks.every((v) => v === 0)) {
+      c.fillStyle = "#6b7280"; c.font = "10px system-ui"; c.fillText(S.wave.has_audio ? "silent soundtrack" : "no audio", PAD + 4, w1 - 3);
+    }
   }
   // face-found band
   const a = S.analysis;
@@ -700,7 +717,7 @@ function drawTimeline() {
   });
   // playhead
   const xp = Math.round(xOf(vin.currentTime || 0)) + 0.5;
-  c.strokeStyle = "#ff5c5c"; c.lineWidth = 1.5; c.beginPath(); c.moveTo(xp, 0); c.lineTo(xp, 150); c.stroke(); c.lineWidth = 1;
+  c.strokeStyle = "#ff5c5c"; c.lineWidth = 1.5; c.beginPath(); c.moveTo(xp, 0); c.lineTo(xp, H); c.stroke(); c.lineWidth = 1;
 }
 
 function timelineTip(t, hit) {
