@@ -2,8 +2,9 @@
 
 Per frame: 478 landmarks in the pixel frame (x*W, y*H, z*W; see track.py), the 52 ARKit blendshape
 scores (mapped to the 53 ICT columns) and MediaPipe's facial transformation matrix. One subject per
-video: MediaPipe may return two faces; we keep the one that continues the previous frame's subject
-(box overlap), starting from the largest. Frames with no face are invalid — never invented.
+video: MediaPipe returns up to `max_faces` faces a frame, and `dfm.face.subject.SubjectSelector` picks the
+subject among them (the user's choice, then continuity and identity; never "the largest other face").
+Frames where the subject is not seen are invalid — never invented, never another person.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import Iterable
 import numpy as np
 
 from dfm.face.expressions import N_EXPRESSIONS, mediapipe_scores_to_ict
+from dfm.face.subject import FaceSignature, SubjectReport, SubjectSelector, SubjectSpec
 
 N_LANDMARKS = 478
 N_MESH_LANDMARKS = 468  # the canonical-mesh vertices; 468..477 are the irises
+MAX_FACES = 4  # faces MediaPipe looks for: enough to see the others, not just the subject
 
 
 @dataclass
@@ -46,23 +49,17 @@ class FrameTrack:
 
 
 class FaceTracker:
-    """Stateful video-mode tracker. Feed frames in time order; use as a context manager."""
+    """Stateful video-mode tracker of one subject. Feed frames in time order; use as a context manager.
 
-    def __init__(self, model_path: str | os.PathLike, max_faces: int = 2, min_confidence: float = 0.5):
-        from mediapipe.tasks.python import BaseOptions, vision
+    subject: which face to follow (default: the largest at its first appearance); reference: its signature
+    when known beforehand, and spec_frame the frame a point spec names (see dfm.face.subject).
+    """
 
-        options = vision.FaceLandmarkerOptions(
-            base_options=BaseOptions(model_asset_path=str(model_path)),
-            running_mode=vision.RunningMode.VIDEO,
-            num_faces=max_faces,
-            min_face_detection_confidence=min_confidence,
-            min_face_presence_confidence=min_confidence,
-            min_tracking_confidence=min_confidence,
-            output_face_blendshapes=True,
-            output_facial_transformation_matrixes=True,
-        )
-        self._landmarker = vision.FaceLandmarker.create_from_options(options)
-        self._last_box: np.ndarray | None = None
+    def __init__(self, model_path: str | os.PathLike, max_faces: int = MAX_FACES, min_confidence: float = 0.5,
+                 subject: SubjectSpec | None = None, reference: FaceSignature | None = None,
+                 spec_frame: int | None = None):
+        self._landmarker = _landmarker(model_path, max_faces, min_confidence, video=True)
+        self.selector = SubjectSelector(subject or SubjectSpec(), reference, spec_frame)
         self._last_ms = -1
 
     def __enter__(self) -> "FaceTracker":
@@ -77,40 +74,66 @@ class FaceTracker:
             self._landmarker = None
 
     def track(self, image: np.ndarray, timestamp: float) -> FrameTrack | None:
-        """Track one RGB frame (H, W, 3) uint8 shown at `timestamp` seconds; None when no face."""
+        """Track one RGB frame (H, W, 3) uint8 shown at `timestamp` seconds; None when the subject is not seen."""
         import mediapipe as mp
 
-        h, w = image.shape[:2]
         # MediaPipe needs strictly increasing integer milliseconds.
         ms = max(int(round(timestamp * 1000.0)), self._last_ms + 1)
         self._last_ms = ms
         result = self._landmarker.detect_for_video(
             mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image)), ms)
-        if not result.face_landmarks:
-            self._last_box = None
+        faces = _faces(result, image.shape[:2])
+        k = self.selector.choose(image, faces)
+        if k is None:
             return None
-        faces = [np.array([(p.x * w, p.y * h, p.z * w) for p in lms], np.float32) for lms in result.face_landmarks]
-        k = self._choose(faces)
-        self._last_box = _box(faces[k])
         names = [c.category_name for c in result.face_blendshapes[k]]
         scores = np.array([c.score for c in result.face_blendshapes[k]], np.float32)
         return FrameTrack(faces[k], mediapipe_scores_to_ict(names, scores),
                           np.asarray(result.facial_transformation_matrixes[k], np.float32), len(faces))
 
-    def _choose(self, faces: list[np.ndarray]) -> int:
-        boxes = [_box(f) for f in faces]
-        if self._last_box is not None:
-            ious = [_iou(b, self._last_box) for b in boxes]
-            if max(ious) > 0.2:
-                return int(np.argmax(ious))
-        return int(np.argmax([(b[2] - b[0]) * (b[3] - b[1]) for b in boxes]))
+    def report(self) -> SubjectReport:
+        return self.selector.report()
+
+
+def detect_faces(image: np.ndarray, model_path: str | os.PathLike, max_faces: int = MAX_FACES,
+                 min_confidence: float = 0.5) -> list[np.ndarray]:
+    """Every face in one still RGB image (H, W, 3) uint8: a list of (478, 3) landmark arrays, pixel frame."""
+    import mediapipe as mp
+
+    landmarker = _landmarker(model_path, max_faces, min_confidence, video=False)
+    try:
+        result = landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image)))
+    finally:
+        landmarker.close()
+    return _faces(result, image.shape[:2])
+
+
+def _landmarker(model_path: str | os.PathLike, max_faces: int, min_confidence: float, video: bool):
+    from mediapipe.tasks.python import BaseOptions, vision
+
+    options = vision.FaceLandmarkerOptions(
+        base_options=BaseOptions(model_asset_path=str(model_path)),
+        running_mode=vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE,
+        num_faces=max_faces,
+        min_face_detection_confidence=min_confidence,
+        min_face_presence_confidence=min_confidence,
+        min_tracking_confidence=min_confidence,
+        output_face_blendshapes=video,
+        output_facial_transformation_matrixes=video,
+    )
+    return vision.FaceLandmarker.create_from_options(options)
+
+
+def _faces(result, shape: tuple[int, int]) -> list[np.ndarray]:
+    h, w = shape
+    return [np.array([(p.x * w, p.y * h, p.z * w) for p in lms], np.float32) for lms in result.face_landmarks]
 
 
 def track_frames(frames: Iterable[tuple[float, np.ndarray]], model_path: str | os.PathLike,
-                 n_frames: int | None = None) -> TrackingResult:
-    """Track a sequence of (timestamp_seconds, RGB image). Returns per-frame arrays."""
+                 subject: SubjectSpec | None = None) -> TrackingResult:
+    """Track a sequence of (timestamp_seconds, RGB image). Returns per-frame arrays of the subject."""
     rows: list[FrameTrack | None] = []
-    with FaceTracker(model_path) as tracker:
+    with FaceTracker(model_path, subject=subject) as tracker:
         for ts, image in frames:
             rows.append(tracker.track(image, ts))
     return stack_tracks(rows)
@@ -127,15 +150,3 @@ def stack_tracks(rows: list[FrameTrack | None]) -> TrackingResult:
         out.transforms[i] = r.transform
         out.n_faces[i] = r.n_faces
     return out
-
-
-def _box(landmarks: np.ndarray) -> np.ndarray:
-    return np.array([*landmarks[:, :2].min(0), *landmarks[:, :2].max(0)], np.float32)
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
