@@ -15,3 +15,7 @@ class AssetError(DfmError):
 
 class Cancelled(DfmError):
     """The user cancelled a running job (the job runner's cancel check said so between frames)."""
+
+
+class DfmWarning(UserWarning):
+    """Something the user should know, that DFM handled (the CLI prints it as one `dfm: warning:` line)."""

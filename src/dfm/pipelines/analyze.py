@@ -4,7 +4,8 @@
 
 Decoding, tracking and face cropping run in one streamed pass (memory stays flat with video length);
 fitting and affect run on the per-frame arrays afterwards. The cache key is the file's content hash
-plus everything that changes the result (code version, estimator, fixed identity).
+plus everything that changes the result (code version, estimator, subject choice, fixed identity).
+Cache entries are checked on load (checksum, shapes) and a damaged one is rebuilt with a warning.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from dfm.face.correspondence import load_or_build_correspondence
 from dfm.face.fitting import FaceFitter, FitBasis, FitConfig
 from dfm.face.model import FaceModel
 from dfm.face.track import FaceTrack
+from dfm.face.subject import SubjectSpec
 from dfm.face.tracking import N_MESH_LANDMARKS, FaceTracker, FrameTrack, stack_tracks
 from dfm.io.files import atomic_write_text, sha256_file
 from dfm.pipelines.base import Hooks, stage_progress, step
+from dfm.pipelines.subject import subject_reference
+from dfm.pipelines.track_cache import load_track, save_track
 
-ANALYSIS_VERSION = 2  # bump when a change alters cached tracks
+ANALYSIS_VERSION = 3  # bump when a change alters cached tracks
 AFFECT_BATCH = 64
 
 
@@ -39,10 +43,11 @@ class AnalysisOptions:
     affect_weights: str | None = None
     va_smoothing_s: float = 0.1  # Gaussian time constant for per-frame valence/arousal
     fit: FitConfig = field(default_factory=FitConfig)
+    subject: SubjectSpec = field(default_factory=SubjectSpec)  # which face is the subject (dfm.face.subject)
 
     def cache_key(self) -> str:
         return json.dumps({"affect": self.affect, "weights": self.affect_weights, "va": self.va_smoothing_s,
-                           "fit": self.fit.__dict__}, sort_keys=True, default=str)
+                           "fit": self.fit.__dict__, "subject": str(self.subject)}, sort_keys=True, default=str)
 
 
 def default_workspace() -> Path:
@@ -71,7 +76,10 @@ def video_hash(path: Path, workspace: Path) -> str:
     st = path.stat()
     memo = workspace / "hashes" / (hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:24] + ".txt")
     if memo.exists():
-        return memo.read_text().strip()
+        text = memo.read_text(errors="replace").strip()
+        if len(text) == 64 and all(c in "0123456789abcdef" for c in text):
+            return text
+        # a damaged memo: hash the file again below and overwrite it
     digest = sha256_file(path)
     atomic_write_text(memo, digest)
     return digest
@@ -99,20 +107,21 @@ def analyze_video(path: str | os.PathLike, workspace: str | os.PathLike | None =
     options = options or AnalysisOptions()
     info = probe_video(path)  # raises InputError for missing/non-video/audio-only files
     cache = track_cache_path(path, workspace, options, identity)
-    if cache.exists() and not force:
-        track = FaceTrack.load(cache)
+    track = None if force else load_track(cache)
+    if track is not None:
         track.meta["cache"] = str(cache)
         track.meta["cached"] = True
         return track
 
     models = models or FaceModels.load(store)
-    base = track_cache_path(path, workspace, options, None)
-    if identity is not None and base.exists() and not force:
+    base = None if identity is None or force else load_track(track_cache_path(path, workspace, options, None))
+    if base is not None:
         # Same video already tracked: only the fit depends on the identity, so re-fit the cached landmarks.
-        track = refit_track(FaceTrack.load(base), models, options, identity)
-        track.save(cache)
+        track = refit_track(base, models, options, identity)
+        save_track(track, cache)
         track.meta.update(cache=str(cache), cached=False)
         return track
+    reference, spec_frame = subject_reference(path, options.subject, models.landmarker_path)
     estimator = None if options.affect == "none" else _make_affect(options, store)
     timings: dict[str, float] = {}
 
@@ -123,7 +132,8 @@ def analyze_video(path: str | os.PathLike, workspace: str | os.PathLike | None =
     affect_rows: dict[int, tuple[float, float, np.ndarray | None]] = {}
     t_decode = t_track = t_crop = t_affect = 0.0
     bar = stage_progress("analyze", info.n_frames, hooks, f"analyze {path.name}", progress)
-    with FaceTracker(models.landmarker_path) as tracker:
+    with FaceTracker(models.landmarker_path, subject=options.subject, reference=reference,
+                     spec_frame=spec_frame) as tracker:
         t0 = time.perf_counter()
         for frame in iter_frames(path):
             image = frame.image
@@ -159,6 +169,7 @@ def analyze_video(path: str | os.PathLike, workspace: str | os.PathLike | None =
         raise InputError(f"{path}: no decodable video frames")
     if not raw.valid.any():
         raise InputError(f"{path}: no face found in any of its {n} frames")
+    subject = tracker.report().to_dict(np.asarray(timestamps))
 
     step(hooks, "fit")
     t0 = time.perf_counter()
@@ -175,9 +186,9 @@ def analyze_video(path: str | os.PathLike, workspace: str | os.PathLike | None =
         "source": str(path.resolve()), "source_sha256": video_hash(path, workspace),
         "dfm_version": __version__, "analysis_version": ANALYSIS_VERSION,
         "affect_estimator": options.affect, "fit_config": options.fit.__dict__,
-        "seconds": timings, "has_audio": info.has_audio,
+        "seconds": timings, "has_audio": info.has_audio, "subject": subject,
     })
-    track.save(cache)
+    save_track(track, cache)
     track.meta["cache"] = str(cache)
     track.meta["cached"] = False
     return track

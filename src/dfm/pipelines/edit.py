@@ -24,6 +24,7 @@ from dfm import __version__
 from dfm.errors import DfmError, InputError
 from dfm.io.files import atomic_write_text, sha256_file
 from dfm.pipelines.base import Hooks, stage_progress, step
+from dfm.pipelines.subject import subject_warnings
 
 DISCLOSURE = ("This video was manipulated with DFM (Deep Facial Manipulator): the facial expressions "
               "in some intervals were changed by software. See the .dfm.json sidecar for the edits.")
@@ -39,6 +40,7 @@ class EditOptions:
     overwrite: bool = False
     person: str | None = None
     collection: Sequence[Path] = ()
+    force_analysis: bool = False  # analyse again even when a cached analysis exists
     render: dict[str, Any] = field(default_factory=dict)  # RenderParams overrides
     sign_cert: Path | None = None  # C2PA signer (PEM chain + key); None: DFM_C2PA_CERT/KEY or the local test one
     sign_key: Path | None = None
@@ -101,7 +103,7 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
         identity = person.identity  # the decoder learned expressions measured against this identity
         collection += [Path(v.path) for v in person.videos if Path(v.path).exists()
                        and Path(v.path).resolve() != video.resolve() and Path(v.path) not in collection]
-    track = session.analyze(video, identity=identity, hooks=options.hooks)
+    track = session.analyze(video, identity=identity, force=options.force_analysis, hooks=options.hooks)
     stages["analysis"] = time.perf_counter() - t
 
     edit_list = edits if isinstance(edits, EditList) else EditList(list(edits))
@@ -117,6 +119,7 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
     plan = session.plan(video, edit_list, decoder=decoder, track=track, seed=options.seed,
                         transition_frames=options.transition_frames, preserve_speech=options.preserve_speech)
     stages["plan"] = time.perf_counter() - t
+    warnings += subject_warnings(track.meta.get("subject"), plan.weight > 0)
 
     step(options.hooks, "pool")
     t = time.perf_counter()
@@ -186,7 +189,7 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
         "render_fps": render_summary["edited"] / stages["render"] if stages["render"] > 0 else None,
         "render_encode_fps": info.n_frames / (stages["render"] + stages["encode"]),
         "preserve_speech": bool(plan.speech_channels), "seed": plan.seed,
-        "decoder": decoder_info, "render": render_summary, "warnings": warnings,
+        "decoder": decoder_info, "render": render_summary, "subject": track.meta.get("subject"), "warnings": warnings,
         "credentials": credentials.summary(),
     }
     sidecar = {

@@ -43,7 +43,8 @@ class Session:
 
     def analyze(self, video: str | os.PathLike, force: bool = False, identity: np.ndarray | None = None,
                 hooks: Hooks | None = None) -> FaceTrack:
-        key = ("track", str(Path(video).resolve()), None if identity is None else np.asarray(identity).tobytes())
+        key = ("track", str(Path(video).resolve()), None if identity is None else np.asarray(identity).tobytes(),
+               self.analysis.cache_key())
         cached = self._cache.get(key)
         if cached is not None and not force and cached[0] == _file_state(video):
             return cached[1]
@@ -52,6 +53,13 @@ class Session:
                               progress=self.progress, force=force, hooks=hooks)
         self._cache[key] = (_file_state(video), track)
         return track
+
+    def faces_at(self, video: str | os.PathLike, t: float) -> list:
+        """The faces seen in the frame shown at `t` seconds, left to right: [FaceBox] with x0, y0, x1, y1
+        in display pixels. Choose one with `SubjectSpec.at(t, *box.centre)` as `analysis.subject`."""
+        from dfm.pipelines.subject import faces_at
+
+        return faces_at(video, t, self.store.path("face-landmarker"))
 
     def file_hash(self, path: str | os.PathLike) -> str:
         from dfm.pipelines.analyze import video_hash
@@ -227,6 +235,7 @@ def analysis_summary(track: FaceTrack) -> dict[str, Any]:
         "track": track.meta.get("cache"),
         "mean_residual_px": float(np.nanmean(track.residual[valid])) if valid.any() else None,
         "mean_expression": {n: round(float(v), 4) for n, v in zip(EXPRESSION_NAMES, mean_expr)},
+        "subject": track.meta.get("subject"),
     }
     if track.valence is not None:
         ok = valid & ~np.isnan(track.valence)

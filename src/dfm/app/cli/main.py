@@ -10,11 +10,12 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
 from dfm import __version__
-from dfm.errors import DfmError
+from dfm.errors import DfmError, DfmWarning
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     an.add_argument("--force", action="store_true", help="ignore the cache")
     _affect_args(an)
+    _subject_args(an)
     an.set_defaults(handler=cmd_analyze)
 
     ins = sub.add_parser("inspect", help="write an overlay video and expression plots to check the fit")
@@ -55,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     ins.add_argument("--overwrite", action="store_true")
     _affect_args(ins)
+    _subject_args(ins)
     ins.set_defaults(handler=cmd_inspect)
     pl = sub.add_parser("plan", help="turn edits into a per-frame target expression (writes plan.npz + a plot)")
     pl.add_argument("video", type=Path)
@@ -62,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("-o", "--output", type=Path, required=True, help="plan file (.npz); a .png plot is written beside it")
     pl.add_argument("--overwrite", action="store_true")
     _affect_args(pl)
+    _subject_args(pl)
     pl.set_defaults(handler=cmd_plan)
 
     ed = sub.add_parser("edit", help="the whole job: edits in, manipulated video out (with disclosure)")
@@ -79,7 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="sign the Content Credentials with this certificate chain (default: $DFM_C2PA_CERT, "
                          "else a local test certificate)")
     ed.add_argument("--sign-key", type=Path, default=None, metavar="PEM", help="its private key ($DFM_C2PA_KEY)")
+    ed.add_argument("--force-analysis", action="store_true", help="analyse the video again, ignoring the cache")
     _affect_args(ed)
+    _subject_args(ed)
     ed.set_defaults(handler=cmd_edit)
 
     pv = sub.add_parser("preview", help="render one frame of an edit fast (PNG)")
@@ -90,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     pv.add_argument("-o", "--output", type=Path, required=True, help="PNG file")
     pv.add_argument("--overwrite", action="store_true")
     _affect_args(pv)
+    _subject_args(pv)
     pv.set_defaults(handler=cmd_preview)
 
     from dfm.app.cli.person import register as register_person
@@ -133,11 +140,29 @@ def _affect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--affect-weights", default=None, help="weights file for the affect estimator (emonet: emonet_8.pth)")
 
 
+def _subject_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--subject", type=_subject_spec, default=None, metavar="WHO",
+                   help="which face to edit: largest (default), leftmost, rightmost, or the face under a point "
+                        "at a time or frame: 2.5s:320,180, f60:320,180")
+
+
+def _subject_spec(text: str):
+    from dfm.errors import InputError
+    from dfm.face.subject import parse_subject
+
+    try:
+        return parse_subject(text)
+    except InputError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _session(args: argparse.Namespace):
+    from dfm.face.subject import SubjectSpec
     from dfm.pipelines.analyze import AnalysisOptions, default_workspace
     from dfm.pipelines.session import Session
 
-    options = AnalysisOptions(affect=getattr(args, "affect", "fer"), affect_weights=getattr(args, "affect_weights", None))
+    options = AnalysisOptions(affect=getattr(args, "affect", "fer"), affect_weights=getattr(args, "affect_weights", None),
+                              subject=getattr(args, "subject", None) or SubjectSpec())
     return Session(workspace=args.workspace or default_workspace(), progress=not args.quiet, analysis=options)
 
 
@@ -176,6 +201,8 @@ def cmd_analyze(args: argparse.Namespace) -> int:
               f"{summary['fps']:.3f} fps; track: {summary['track']}")
         if "mean_valence" in summary and summary["mean_valence"] is not None:
             print(f"mean valence {summary['mean_valence']:+.2f}, arousal {summary['mean_arousal']:+.2f}")
+        for line in _subject_lines(summary.get("subject")):
+            print(line)
     return 0
 
 
@@ -210,7 +237,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
     options = EditOptions(seed=args.seed, transition_frames=args.transitions, preserve_speech=args.preserve_speech,
                           lossless=args.lossless, side_by_side=args.side_by_side, overwrite=args.overwrite,
                           person=args.person, collection=args.collection,
-                          sign_cert=args.sign_cert, sign_key=args.sign_key)
+                          sign_cert=args.sign_cert, sign_key=args.sign_key,
+                          force_analysis=args.force_analysis)
     result = _session(args).edit(args.video, edits, args.output, options)
     if args.json:
         print(json.dumps(result.report, indent=2, default=str))
@@ -241,9 +269,35 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _subject_lines(subject: dict | None) -> list[str]:
+    """What `dfm analyze` says about the subject when there is more than one person to speak of."""
+    if not subject or not (subject["other_face_frames"] or subject["person_changes"]):
+        return []
+
+    def ranges(rs):
+        return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in rs) or "none"
+
+    lines = [f"subject ({subject['spec']}): frames {ranges(subject['subject_frames'])}; "
+             f"other faces seen in frames {ranges(subject['other_face_frames'])}"]
+    for c in subject["person_changes"]:
+        who = "another person" if c["kind"] == "to_other" else "the subject"
+        lines.append(f"change of person at frame {c['frame']} ({c['time']:.2f} s): {who} from there")
+    return lines
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:
+    if issubclass(category, DfmWarning):
+        return f"dfm: warning: {message}\n"
+    return _default_format_warning(message, category, filename, lineno, line)
+
+
+_default_format_warning = warnings.formatwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.formatwarning = _format_warning  # DFM's own warnings as one line
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
