@@ -285,23 +285,23 @@ def _subject_lines(subject: dict | None) -> list[str]:
     return lines
 
 
-def _format_warning(message, category, filename, lineno, line=None) -> str:
-    if issubclass(category, DfmWarning):
-        return f"dfm: warning: {message}\n"
-    return _default_format_warning(message, category, filename, lineno, line)
-
-
-_default_format_warning = warnings.formatwarning
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    warnings.formatwarning = _format_warning  # DFM's own warnings as one line
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.handler(args)
+        with warnings.catch_warnings():
+            show = warnings.showwarning
+
+            def one_line(message, category, filename, lineno, file=None, line=None):
+                if issubclass(category, DfmWarning):  # DFM's own warnings: one line, no source location
+                    print(f"dfm: warning: {message}", file=sys.stderr)
+                else:
+                    show(message, category, filename, lineno, file, line)
+
+            warnings.showwarning = one_line
+            return args.handler(args)
     except DfmError as e:
         print(f"dfm: error: {e}", file=sys.stderr)
         return 2
