@@ -119,7 +119,7 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
     plan = session.plan(video, edit_list, decoder=decoder, track=track, seed=options.seed,
                         transition_frames=options.transition_frames, preserve_speech=options.preserve_speech)
     stages["plan"] = time.perf_counter() - t
-    warnings += subject_warnings(track.meta.get("subject"), plan.weight > 0)
+    warnings += subject_warnings(track.meta.get("subject"))
 
     step(options.hooks, "pool")
     t = time.perf_counter()
