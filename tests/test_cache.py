@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from dfm.face.track import FaceTrack
-from dfm.pipelines.track_cache import CacheWarning, load_track, save_track
+from dfm.errors import CacheWarning
+from dfm.pipelines.track_cache import load_track, save_track
 
 
 def synthetic_track(n: int = 12) -> FaceTrack:
@@ -117,3 +118,19 @@ def test_cli_rebuilds_a_damaged_track_and_edit_can_force_analysis(tmp_path, vide
     capfd.readouterr()
     assert os.stat(track).st_mtime_ns != before  # analysed again and written anew
     assert out_video.exists()
+
+
+def test_damaged_correspondence_cache_is_rebuilt(tmp_path, assets_dir):
+    """The other derived file read on every run: the MediaPipe-ICT correspondence (user cache)."""
+    from dfm.face.correspondence import load_or_build_correspondence
+    from dfm.face.model import FaceModel
+
+    model_path = assets_dir / "ict_facekit" / "ict_face_model.npz"
+    canonical = assets_dir / "mediapipe" / "canonical_face_model.obj"
+    model = FaceModel.load(model_path)
+    first = load_or_build_correspondence(model, model_path, canonical, tmp_path)
+    (cached,) = tmp_path.glob("mp_ict_correspondence_*.npz")
+    _garble(cached)
+    with pytest.warns(CacheWarning, match="correspondence"):
+        again = load_or_build_correspondence(model, model_path, canonical, tmp_path)
+    np.testing.assert_array_equal(again.vertex_ids, first.vertex_ids)

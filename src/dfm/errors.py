@@ -19,3 +19,7 @@ class Cancelled(DfmError):
 
 class DfmWarning(UserWarning):
     """Something the user should know, that DFM handled (the CLI prints it as one `dfm: warning:` line)."""
+
+
+class CacheWarning(DfmWarning):
+    """A cache entry was unreadable and is being rebuilt."""

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy.spatial import cKDTree
 
+from dfm.errors import CacheWarning
 from dfm.face.model import FaceModel, read_obj
 from dfm.io.files import atomic_output, sha256_file
 
@@ -124,7 +126,11 @@ def load_or_build_correspondence(model: FaceModel, model_path: Path, canonical_p
     ).hexdigest()[:16]
     path = Path(cache_dir) / f"mp_ict_correspondence_{key}.npz"
     if path.exists():
-        return Correspondence.load(path)
+        try:
+            return Correspondence.load(path)
+        except Exception as e:  # a damaged cache file (truncated, garbled): build it again, atomically
+            warnings.warn(f"cached correspondence {path.name} is damaged ({type(e).__name__}: {e}); building it again",
+                          CacheWarning, stacklevel=2)
     corr = build_correspondence(model, *read_canonical_mesh(canonical_path))
     corr.save(path)
     return corr

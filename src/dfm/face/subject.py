@@ -4,7 +4,8 @@ A video may show several people. The job edits one of them, the *subject*, chose
 (`largest` face at its first appearance — the default —, `leftmost`, `rightmost`, or the face under a
 point at a given time: `2.5s:320,180`, `f60:320,180`). From then on the subject is followed by
 
-- continuity: the face overlapping the subject's box in the previous frame, within one shot; and
+- continuity: the face overlapping the subject's box in the previous frame, within one shot, unless its
+  signature jumps from one frame to the next (another person in the same place: a cut); and
 - identity: a `FaceSignature` (the shape of the rigid landmarks after a 3-D similarity alignment, the
   mean skin colour and a normalised grey patch of the eyes/nose region, all measured on the face the
   tracker returns) compared with the subject's running reference signature.
@@ -47,8 +48,9 @@ PATTERN_UNIT = 0.15  # 1 - correlation of the normalised grey eyes/nose patch
 SPREAD_PRIOR = 0.5  # the subject's own spread (per component) before enough frames are seen
 SPREAD_FLOOR = 0.35  # never narrower: compression noise and small lighting changes
 MATCH_DISTANCE = 3.0  # re-acquiring after a gap or a cut (in spreads): the face must look like the subject
-CONTINUE_DISTANCE = 3.3  # continuing in place within a shot (measured: the same person up to 2.9 on the
-# Pexels clip's laughter and tears, another person after a cut from 3.3 up)
+CONTINUE_DISTANCE = 6.0  # continuing in place within a shot: expressions and blinks reach ~4.5
+JUMP = 2.5  # median component change from one frame to the next that breaks continuity: a cut between
+# two people jumps in every component at once (measured 4-11), an expression moves one or two (at most 1.6)
 CONTINUE_IOU = 0.3
 CUT_DIFFERENCE = 0.12  # mean absolute change of a 32x18 grey thumbnail (0..1) that marks a scene cut
 
@@ -307,6 +309,7 @@ class SubjectSelector:
         self.identity = None if reference is None else SubjectIdentity(reference)
         self.spec_frame = spec_frame
         self._last_box: FaceBox | None = None  # the subject's box in the previous frame (None: absent)
+        self._last_signature: FaceSignature | None = None  # the subject's signature when last seen
         self._thumb: np.ndarray | None = None
         self._frame = -1
         self._subject: list[bool] = []
@@ -353,21 +356,26 @@ class SubjectSelector:
                 self.identity = SubjectIdentity(signature)
             else:
                 self.identity.update(signature)
+            self._last_signature = signature
             return k
         signatures = [face_signature(image, l) for l in landmarks]
         distances = [self.identity.distance(s) for s in signatures]
-        if previous is not None:
+        if previous is not None and self._last_signature is not None:
             overlaps = [b.iou(previous) for b in boxes]
             j = int(np.argmax(overlaps))
-            if overlaps[j] > CONTINUE_IOU and distances[j] < CONTINUE_DISTANCE:
-                if distances[j] < MATCH_DISTANCE:
-                    self.identity.update(signatures[j])
-                return j
+            step = float(np.median(signature_components(signatures[j], self._last_signature) / self.identity.spread))
+            if overlaps[j] > CONTINUE_IOU and step < JUMP and distances[j] < CONTINUE_DISTANCE:
+                return self._accept(j, signatures[j], distances[j])
         j = int(np.argmin(distances))
         if distances[j] < MATCH_DISTANCE:
-            self.identity.update(signatures[j])
-            return j
+            return self._accept(j, signatures[j], distances[j])
         return None
+
+    def _accept(self, k: int, signature: FaceSignature, distance: float) -> int:
+        if distance < MATCH_DISTANCE:  # only confident matches shape the reference
+            self.identity.update(signature)
+        self._last_signature = signature
+        return k
 
     def _scene_cut(self, image: np.ndarray) -> bool:
         grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)

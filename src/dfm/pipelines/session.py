@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -18,7 +19,7 @@ import numpy as np
 from dfm.pipelines.analyze import AnalysisOptions, FaceModels, analyze_video, default_workspace
 from dfm.pipelines.base import Hooks
 from dfm.assets import AssetStore
-from dfm.errors import DfmError
+from dfm.errors import CacheWarning, DfmError
 from dfm.face.expressions import EXPRESSION_NAMES
 from dfm.face.track import FaceTrack
 
@@ -161,8 +162,10 @@ class Session:
         if (folder / "card.json").exists():
             try:
                 return PersonDecoder.load(folder)
-            except DfmError:  # written by an older decoder format: retrain below
-                pass
+            except Exception as e:  # an older decoder format, or a damaged file: retrain below
+                if not isinstance(e, DfmError):
+                    warnings.warn(f"cached decoder {folder} is damaged ({type(e).__name__}); training it again",
+                                  CacheWarning, stacklevel=2)
         va, expr, frames = track_pairs(track)
         dec = fit_or_universal(PersonDecoder(preset), va, expr, np.zeros(len(va), np.int64), frames,
                                {"video_sha256": track.meta.get("source_sha256")})

@@ -16,15 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dfm.errors import DfmWarning
+from dfm.errors import CacheWarning
 from dfm.face.expressions import N_EXPRESSIONS
 from dfm.face.track import FaceTrack
 from dfm.face.tracking import N_LANDMARKS
 from dfm.io.files import atomic_write_text, sha256_file
-
-
-class CacheWarning(DfmWarning):
-    """A cache entry was unreadable and is being rebuilt."""
 
 
 def save_track(track: FaceTrack, path: str | os.PathLike) -> Path:
