@@ -90,8 +90,8 @@ ALICE = Person(1, (190, 150, 130))
 BOB = Person(2, (120, 90, 70))
 
 
-def frame(faces, rng, shuffle=True):
-    canvas = np.full((140, 360, 3), 60, np.uint8)
+def frame(faces, rng, shuffle=True, background=60):
+    canvas = np.full((140, 360, 3), background, np.uint8)
     drawn = [p.draw(canvas, x, 70, rng) for p, x in faces]
     who = [p for p, _ in faces]
     if shuffle and len(drawn) > 1:
@@ -132,6 +132,7 @@ def test_subject_is_kept_across_a_gap_and_a_swap_of_places():
     assert report["subject_frames"] == [[0, 9], [22, 31]]
     assert report["other_face_frames"] == [[0, 31]]
     assert report["spec"] == "leftmost"
+    assert report["person_changes"] == []  # hidden while Bob stayed in his place: not a change of person
 
 
 def test_a_cut_to_another_person_is_a_change_not_the_subject():
@@ -158,3 +159,15 @@ def test_a_point_spec_follows_that_face_from_the_start():
         canvas, drawn, who = frame([(ALICE, 90), (BOB, 270)], rng)
         k = selector.choose(canvas, drawn)
         assert who[k] is BOB
+
+
+def test_a_cut_to_another_person_elsewhere_in_the_frame_is_a_change():
+    rng = np.random.default_rng(6)
+    selector = SubjectSelector(SubjectSpec())
+    for k in range(20):
+        shot = [(ALICE, 90)] if k < 10 else [(BOB, 270)]
+        canvas, drawn, who = frame(shot, rng, background=60 if k < 10 else 170)
+        assert (selector.choose(canvas, drawn) is None) == (k >= 10)
+    report = selector.report().to_dict()
+    assert [c["frame"] for c in report["person_changes"]] == [10]
+    assert [c["frame"] for c in report["scene_changes"]] == [10]

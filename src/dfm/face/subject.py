@@ -273,7 +273,7 @@ class SubjectReport:
     subject: np.ndarray  # (T,) bool: the subject's face was found
     others: np.ndarray  # (T,) bool: some other face was seen
     changes: list[dict[str, Any]] = field(default_factory=list)  # {"frame", "kind": "to_other"|"to_subject"}
-    cuts: list[int] = field(default_factory=list)  # scene cuts (frame where the new shot starts)
+    scene_changes: list[int] = field(default_factory=list)  # abrupt changes of the whole picture (a cut, a cover)
 
     def to_dict(self, timestamps: np.ndarray | None = None) -> dict[str, Any]:
         def when(i: int) -> float | None:
@@ -285,7 +285,7 @@ class SubjectReport:
             "other_face_frames": frame_ranges(self.others),
             "absent_frames": int((~self.subject).sum()),
             "person_changes": [{**c, "time": when(c["frame"])} for c in self.changes],
-            "cuts": [{"frame": i, "time": when(i)} for i in self.cuts],
+            "scene_changes": [{"frame": i, "time": when(i)} for i in self.scene_changes],
         }
 
 
@@ -310,12 +310,13 @@ class SubjectSelector:
         self.spec_frame = spec_frame
         self._last_box: FaceBox | None = None  # the subject's box in the previous frame (None: absent)
         self._last_signature: FaceSignature | None = None  # the subject's signature when last seen
+        self._other_boxes: list[FaceBox] = []  # the other faces' boxes in the previous frame
         self._thumb: np.ndarray | None = None
         self._frame = -1
         self._subject: list[bool] = []
         self._others: list[bool] = []
         self.changes: list[dict[str, Any]] = []
-        self.cuts: list[int] = []
+        self.scene_changes: list[int] = []
 
     def choose(self, image: np.ndarray, landmarks: Sequence[np.ndarray]) -> int | None:
         """Index into `landmarks` (one (478, 3) array per face MediaPipe found) of the subject, or None."""
@@ -324,22 +325,23 @@ class SubjectSelector:
         boxes = [FaceBox.of(l) for l in landmarks]
         previous = None if cut else self._last_box
         k = self._pick(image, landmarks, boxes, previous)
-        # a change of person: another face now holds the subject's place (or the subject takes back the
-        # place another face held); a face merely hidden while others stay where they were is not one
+        # A change of person: another face now holds the subject's place, or a cut shows a new face in
+        # place of the subject (and, later, the subject back). The subject merely hidden while the others stay where they
+        # were is not one.
         was_subject = bool(self._subject) and self._subject[-1]
-        if k is None and was_subject and boxes and max(b.iou(self._last_box) for b in boxes) > CONTINUE_IOU:
-            self.changes.append({"frame": self._frame, "kind": "to_other"})
-        if k is not None and self._subject and not was_subject and self._other_box is not None \
-                and boxes[k].iou(self._other_box) > CONTINUE_IOU:
-            self.changes.append({"frame": self._frame, "kind": "to_subject"})
         others = [b for j, b in enumerate(boxes) if j != k]
-        self._other_box = max(others, key=lambda b: b.area) if others else None
+        if k is None and was_subject and others:
+            in_place = max(b.iou(self._last_box) for b in others) > CONTINUE_IOU
+            new_face = any(max((b.iou(o) for o in self._other_boxes), default=0.0) <= CONTINUE_IOU for b in others)
+            if in_place or (cut and new_face):
+                self.changes.append({"frame": self._frame, "kind": "to_other"})
+        if k is not None and not was_subject and self.changes and self.changes[-1]["kind"] == "to_other":
+            self.changes.append({"frame": self._frame, "kind": "to_subject"})  # back after a change of person
+        self._other_boxes = others
         self._subject.append(k is not None)
         self._others.append(bool(others))
         self._last_box = boxes[k] if k is not None else None
         return k
-
-    _other_box: FaceBox | None = None
 
     def _pick(self, image, landmarks, boxes: list[FaceBox], previous: FaceBox | None) -> int | None:
         if not boxes:
@@ -383,9 +385,9 @@ class SubjectSelector:
         cut = self._thumb is not None and float(np.abs(thumb - self._thumb).mean()) > CUT_DIFFERENCE
         self._thumb = thumb
         if cut:
-            self.cuts.append(self._frame)
+            self.scene_changes.append(self._frame)
         return cut
 
     def report(self) -> SubjectReport:
         return SubjectReport(str(self.spec), np.array(self._subject, bool), np.array(self._others, bool),
-                             list(self.changes), list(self.cuts))
+                             list(self.changes), list(self.scene_changes))
