@@ -142,7 +142,7 @@ class Session:
         from dfm.render.renderer import WarpRenderer
 
         track = self.analyze(video)
-        key = ("decoder", self.file_hash(video), person)
+        key = ("decoder", self.file_hash(video), person, track.meta.get("cache"))  # the track names the subject
         if key not in self._cache:
             self._cache[key] = self.decoder_for(track, person=person)[0]
         plan = self.plan(video, edits, decoder=self._cache[key], seed=seed, preserve_speech=preserve_speech)
