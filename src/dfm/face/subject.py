@@ -173,14 +173,21 @@ def face_signature(image: np.ndarray, landmarks: np.ndarray) -> FaceSignature:
     lm = np.asarray(landmarks, np.float64)
     src = np.float32([lm[list(RIGHT_EYE), :2].mean(0), lm[list(LEFT_EYE), :2].mean(0), lm[NOSE_TIP, :2]])
     dst = np.float32([[20, 24], [44, 24], [32, 40]])  # a 64x64 crop: eyes on row 24, nose tip at (32, 40)
+    # work on the face's own region of the frame only (a margin of half its size around the landmarks)
+    lo, hi = lm[:, :2].min(0), lm[:, :2].max(0)
+    pad = 0.5 * (hi - lo)
+    x0, y0 = (max(0, int(v)) for v in lo - pad)
+    x1, y1 = int(min(image.shape[1], hi[0] + pad[0] + 1)), int(min(image.shape[0], hi[1] + pad[1] + 1))
+    source = image[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)]
+    src -= np.float32([x0, y0])
     matrix = cv2.getAffineTransform(src, dst)
     scale = math.sqrt(abs(np.linalg.det(matrix[:, :2])))
-    source = image
     if scale < 0.5:  # area-average first so a small crop of a large face does not alias
         f = 2 ** int(math.floor(math.log2(1.0 / scale)))
-        source = cv2.resize(image, (max(1, image.shape[1] // f), max(1, image.shape[0] // f)), interpolation=cv2.INTER_AREA)
+        full = source
+        source = cv2.resize(full, (max(1, full.shape[1] // f), max(1, full.shape[0] // f)), interpolation=cv2.INTER_AREA)
         matrix = matrix.copy()
-        sx, sy = image.shape[1] / source.shape[1], image.shape[0] / source.shape[0]
+        sx, sy = full.shape[1] / source.shape[1], full.shape[0] / source.shape[0]
         matrix[:, 2] += matrix[:, :2] @ np.array([(sx - 1) / 2, (sy - 1) / 2])
         matrix[:, :2] *= np.array([sx, sy])
     crop = cv2.warpAffine(np.ascontiguousarray(source), matrix, (64, 64), flags=cv2.INTER_LINEAR,
@@ -223,12 +230,14 @@ class SubjectIdentity:
         self.memory = memory  # the mean forgets slowly (lighting drifts), and never leaves the person
         self._recent: list[np.ndarray] = []
         self._history = history
+        self._spread: np.ndarray | None = None
 
     @property
     def spread(self) -> np.ndarray:
-        if len(self._recent) < 5:
-            return np.full(3, SPREAD_PRIOR)
-        return np.maximum(np.percentile(np.array(self._recent), 75, axis=0), SPREAD_FLOOR)
+        if self._spread is None:
+            self._spread = np.full(3, SPREAD_PRIOR) if len(self._recent) < 5 else \
+                np.maximum(np.percentile(np.array(self._recent), 75, axis=0), SPREAD_FLOOR)
+        return self._spread
 
     def distance(self, signature: FaceSignature) -> float:
         return float((signature_components(signature, self.reference) / self.spread).mean())
@@ -236,6 +245,7 @@ class SubjectIdentity:
     def update(self, signature: FaceSignature) -> None:
         self._recent.append(signature_components(signature, self.reference))
         del self._recent[:-self._history]
+        self._spread = None
         self.n += 1
         w = 1.0 / min(self.n, self.memory)
         ref = self.reference
@@ -380,8 +390,8 @@ class SubjectSelector:
         return k
 
     def _scene_cut(self, image: np.ndarray) -> bool:
-        grey = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
-        thumb = cv2.resize(grey, (32, 18), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        small = cv2.resize(np.ascontiguousarray(image), (32, 18), interpolation=cv2.INTER_AREA)
+        thumb = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
         cut = self._thumb is not None and float(np.abs(thumb - self._thumb).mean()) > CUT_DIFFERENCE
         self._thumb = thumb
         if cut:
