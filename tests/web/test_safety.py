@@ -10,7 +10,7 @@ pytestmark = pytest.mark.integration
 PROJECT_ROUTES = [("GET", ""), ("DELETE", ""), ("GET", "/analysis"), ("GET", "/video"), ("GET", "/edits"),
                   ("PUT", "/edits"), ("GET", "/preview?t=1"), ("PUT", "/person"), ("GET", "/person"),
                   ("POST", "/collection"), ("POST", "/render"), ("GET", "/output"), ("GET", "/output/sidecar"),
-                  ("GET", "/jobs"), ("GET", "/waveform")]
+                  ("GET", "/jobs"), ("GET", "/waveform"), ("GET", "/faces?t=1"), ("PUT", "/subject")]
 BAD_IDS = ["000000000000", "..", "..%2F..%2Fsecret", "%2e%2e", "%2e%2e%2fsecret", "..%5csecret",
            "../../secret", "abc", "0123456789ab%00"]
 SECRET = "TOP-SECRET-CONTENT"
@@ -27,6 +27,8 @@ def _call(client, method, url):
     kw = {}
     if method == "PUT" and url.endswith("/person"):
         kw["json"] = {"person": None}
+    elif method == "PUT" and url.endswith("/subject"):
+        kw["json"] = {"subject": "largest"}
     elif method == "PUT":
         kw["json"] = {"version": 1, "edits": []}
     elif method == "POST" and url.endswith("/collection"):

@@ -55,6 +55,18 @@ class Session:
         self._cache[key] = (_file_state(video), track)
         return track
 
+    def with_subject(self, subject) -> "Session":
+        """This session with another subject choice (a SubjectSpec or its text), sharing the loaded models
+        and the warm caches (their keys name the subject) — one per web project, say."""
+        from dataclasses import replace
+
+        from dfm.face.subject import parse_subject
+
+        spec = parse_subject(subject)
+        if spec == self.analysis.subject:
+            return self
+        return replace(self, analysis=replace(self.analysis, subject=spec), _models=self.models)
+
     def faces_at(self, video: str | os.PathLike, t: float) -> list:
         """The faces seen in the frame shown at `t` seconds, left to right: [FaceBox] with x0, y0, x1, y1
         in display pixels. Choose one with `SubjectSpec.at(t, *box.centre)` as `analysis.subject`."""

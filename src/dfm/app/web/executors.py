@@ -22,7 +22,7 @@ def make_executors(session: Any, projects: ProjectStore, warm_preview: Callable[
     def analyze(spec: JobSpec, ctx: JobContext) -> dict[str, Any]:
         ctx.set_stages(ANALYZE_STAGES)
         project = projects.get(spec.project)
-        track = session.analyze(project.input, hooks=ctx.hooks)
+        track = session.with_subject(project.subject).analyze(project.input, hooks=ctx.hooks)
         if warm_preview is not None:
             step(ctx.hooks, "preview")
             warm_preview(project)
@@ -38,7 +38,7 @@ def make_executors(session: Any, projects: ProjectStore, warm_preview: Callable[
         out = project.render_dir(spec.id) / "output.mp4"
         options = EditOptions(seed=int(spec.params.get("seed", 0)), person=project.person,
                               collection=project.collection_paths, hooks=ctx.hooks)
-        result = session.edit(project.input, edits, out, options)
+        result = session.with_subject(project.subject).edit(project.input, edits, out, options)
         r = result.report
         return {"output": out.name, "sidecar": result.sidecar.name, "frames": r["frames"],
                 "edited_frames": r["edited_frames"], "warnings": r["warnings"], "seconds": r["seconds"],
@@ -47,11 +47,12 @@ def make_executors(session: Any, projects: ProjectStore, warm_preview: Callable[
     def collection(spec: JobSpec, ctx: JobContext) -> dict[str, Any]:
         ctx.set_stages(COLLECTION_STAGES)
         project = projects.get(spec.project)
-        track = session.analyze(project.input, hooks=ctx.hooks)
+        subject_session = session.with_subject(project.subject)
+        track = subject_session.analyze(project.input, hooks=ctx.hooks)
         for path in project.collection_paths:
-            session.analyze(path, identity=track.identity, hooks=ctx.hooks)
+            session.analyze(path, identity=track.identity, hooks=ctx.hooks)  # the person's other videos: largest face
         step(ctx.hooks, "decoder")
-        return decoder_coverage(session, track, person=project.person, collection=project.collection_paths)
+        return decoder_coverage(subject_session, track, person=project.person, collection=project.collection_paths)
 
     return {"analyze": analyze, "render": render, "collection": collection}
 

@@ -56,6 +56,7 @@ class Project:
     person: str | None = None
     collection: tuple[str, ...] = ()  # file names inside collection/
     renders: tuple[str, ...] = ()  # render job ids, oldest first
+    subject: str = "largest"  # which face is edited (dfm.face.subject spec text, as the CLI's --subject)
 
     @property
     def input(self) -> Path:
@@ -75,13 +76,14 @@ class Project:
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "input": self.input_name, "video": asdict(self.video),
                 "created": self.created, "analysis_job": self.analysis_job, "person": self.person,
-                "collection": list(self.collection), "renders": list(self.renders)}
+                "collection": list(self.collection), "renders": list(self.renders), "subject": self.subject}
 
     @classmethod
     def from_json(cls, d: dict[str, Any], folder: Path) -> "Project":
         return cls(id=d["id"], name=d["name"], folder=folder, input_name=d["input"], video=VideoFacts(**d["video"]),
                    created=float(d["created"]), analysis_job=d.get("analysis_job"), person=d.get("person"),
-                   collection=tuple(d.get("collection", ())), renders=tuple(d.get("renders", ())))
+                   collection=tuple(d.get("collection", ())), renders=tuple(d.get("renders", ())),
+                   subject=d.get("subject", "largest"))
 
 
 def safe_suffix(filename: str | None) -> str:

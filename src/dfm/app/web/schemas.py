@@ -58,6 +58,24 @@ class ProjectPublic(BaseModel):
     collection: list[str] = []
     renders: list[str] = []
     output: str | None = None  # the latest finished render job, served at .../output
+    subject: str = "largest"  # which face is edited (the CLI's --subject)
+
+
+class SubjectChoice(BaseModel):
+    subject: str  # largest | leftmost | rightmost | SECONDSs:X,Y (the face under a click at that time)
+
+
+class FacePublic(BaseModel):
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+
+class FacesPublic(BaseModel):
+    t: float
+    subject: str
+    faces: list[FacePublic]  # left to right, in video pixels
 
 
 class ProjectsPublic(BaseModel):

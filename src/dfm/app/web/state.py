@@ -21,15 +21,19 @@ class WebState:
     _previewers: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def session_for(self, project: Project):
+        """The Session with this project's subject choice (same models and caches as `session`)."""
+        return self.session.with_subject(project.subject)
+
     def previewer(self, project: Project):
         """The project's Previewer, rebuilt when its person or collection changed."""
         from dfm.pipelines.preview import Previewer
 
-        key = (project.id, project.person, project.collection)
+        key = (project.id, project.person, project.collection, project.subject)
         with self._lock:
             p = self._previewers.get(project.id)
             if p is None or p[0] != key:
-                p = (key, Previewer(self.session, project.input, person=project.person,
+                p = (key, Previewer(self.session_for(project), project.input, person=project.person,
                                     collection=project.collection_paths))
                 self._previewers[project.id] = p
             return p[1]

@@ -43,7 +43,7 @@ def checked_edits(doc: Any, project, jobs, session, transition_frames: int = 20)
 def put_edits(project: ProjectDep, projects: ProjectsDep, jobs: JobsDep, state: StateDep,
               doc: Any = Body(..., examples=[EXAMPLE])) -> dict[str, Any]:
     """Replace the edit list (JSON of `dfm edit --edits`); 422 with the CLI's message when invalid."""
-    edits = checked_edits(doc, project, jobs, state.session)
+    edits = checked_edits(doc, project, jobs, state.session_for(project))
     projects.save_edits(project, edits)
     return edits.to_json_obj()
 
@@ -63,7 +63,7 @@ def get_preview(project: ProjectDep, projects: ProjectsDep, jobs: JobsDep, state
                 t: float = Query(..., ge=0, description="time of the frame, seconds")) -> Response:
     """PNG of the frame shown at `t` seconds with the current edits (fast once the project is warm)."""
     t0, cpu0 = time.perf_counter(), time.process_time()
-    analysed_track(project, jobs, state.session)
+    analysed_track(project, jobs, state.session_for(project))
     edits = projects.edits(project)
     t_lookup = time.perf_counter() - t0
     try:

@@ -31,8 +31,8 @@ def job_status(jobs: JobStore, job_id: str):
 def submit_render(project: ProjectDep, projects: ProjectsDep, jobs: JobsDep, runner: RunnerDep, state: StateDep,
                   body: RenderRequest | None = Body(default=None)) -> dict[str, Any]:
     """Reenact the video with the current edits (`dfm edit`'s job); 202 with the job id."""
-    analysed_track(project, jobs, state.session)
-    edits = checked_edits(projects.edits(project).to_json_obj(), project, jobs, state.session)
+    analysed_track(project, jobs, state.session_for(project))
+    edits = checked_edits(projects.edits(project).to_json_obj(), project, jobs, state.session_for(project))
     if len(edits) == 0:
         raise HTTPException(status_code=422, detail="no edits: add an edit on the timeline first")
     seed = (body or RenderRequest()).seed

@@ -33,7 +33,7 @@ def list_persons(state: StateDep) -> PersonsPublic:
 def put_person(body: PersonRequest, project: ProjectDep, projects: ProjectsDep, jobs: JobsDep,
                state: StateDep) -> CoveragePublic:
     """Attach a saved person (their trained decoder) or detach (null); returns the decoder's coverage."""
-    track = analysed_track(project, jobs, state.session)
+    track = analysed_track(project, jobs, state.session_for(project))
     person = body.person
     if person is not None:
         from dfm.pipelines.person import check_name, person_exists
@@ -45,7 +45,7 @@ def put_person(body: PersonRequest, project: ProjectDep, projects: ProjectsDep, 
         if not person_exists(state.session.workspace, person):
             raise HTTPException(status_code=404, detail=f"no person {person!r}; create one with dfm person add")
     try:
-        coverage = decoder_coverage(state.session, track, person=person, collection=project.collection_paths)
+        coverage = decoder_coverage(state.session_for(project), track, person=person, collection=project.collection_paths)
     except DfmError as e:
         raise HTTPException(status_code=422, detail=str(e)) from None
     projects.update(project.id, person=person)
@@ -55,9 +55,9 @@ def put_person(body: PersonRequest, project: ProjectDep, projects: ProjectsDep, 
 @router.get("/api/projects/{id}/person", response_model=CoveragePublic)
 def get_person(project: ProjectDep, jobs: JobsDep, state: StateDep) -> CoveragePublic:
     """The decoder the project's edits use now, with its coverage per label."""
-    track = analysed_track(project, jobs, state.session)
+    track = analysed_track(project, jobs, state.session_for(project))
     try:
-        return CoveragePublic(**decoder_coverage(state.session, track, person=project.person,
+        return CoveragePublic(**decoder_coverage(state.session_for(project), track, person=project.person,
                                                  collection=project.collection_paths))
     except DfmError as e:
         raise HTTPException(status_code=422, detail=str(e)) from None

@@ -12,7 +12,9 @@ from fastapi.responses import FileResponse
 
 from dfm.app.web.deps import JobsDep, ProjectDep, ProjectsDep, RunnerDep, SettingsDep, StateDep
 from dfm.app.web.projects import Project, check_uploaded_video, display_name, safe_suffix
-from dfm.app.web.schemas import AnalysisPublic, AnalysisState, ProjectPublic, ProjectsPublic, VideoPublic
+from dfm.app.web.schemas import (
+    AnalysisPublic, AnalysisState, FacePublic, FacesPublic, ProjectPublic, ProjectsPublic, SubjectChoice, VideoPublic,
+)
 from dfm.errors import InputError
 from dfm.jobs import JobSpec, JobStore
 
@@ -40,7 +42,8 @@ def project_public(project: Project, jobs: JobStore) -> ProjectPublic:
             continue
     return ProjectPublic(id=project.id, name=project.name, video=VideoPublic(**project.video.__dict__),
                          created=project.created, analysis=analysis, person=project.person,
-                         collection=list(project.collection), renders=list(project.renders), output=output)
+                         collection=list(project.collection), renders=list(project.renders), output=output,
+                         subject=project.subject)
 
 
 def save_upload(file: UploadFile, folder: Path) -> Path:
@@ -119,7 +122,7 @@ def _nullable(values) -> list[float | None]:
 @router.get("/{id}/analysis", response_model=AnalysisPublic)
 def get_analysis(project: ProjectDep, jobs: JobsDep, state: StateDep) -> AnalysisPublic:
     """Per-frame face found / valence / arousal for the timeline (409 while the analysis runs)."""
-    track = analysed_track(project, jobs, state.session)
+    track = analysed_track(project, jobs, state.session_for(project))
     n = track.n_frames
     nan = [float("nan")] * n
     return AnalysisPublic(frames=n, fps=float(track.fps), duration=float(project.video.duration),
@@ -141,3 +144,36 @@ def get_waveform(project: ProjectDep, buckets: int = Query(800, ge=10, le=4000))
 
     return {"duration": project.video.duration, "has_audio": project.video.has_audio,
             "peaks": audio_peaks(project.input, project.video.duration, buckets)}
+
+
+@router.get("/{id}/faces", response_model=FacesPublic)
+def get_faces(project: ProjectDep, state: StateDep, t: float = Query(..., ge=0)) -> FacesPublic:
+    """The faces seen in the frame shown at `t` seconds (boxes in video pixels, left to right), to click one."""
+    if t > project.video.duration:
+        raise HTTPException(status_code=422, detail=f"t={t:g} s is past the end of the video ({project.video.duration:.2f} s)")
+    boxes = state.session.faces_at(project.input, t)
+    return FacesPublic(t=t, subject=project.subject,
+                       faces=[FacePublic(x0=b.x0, y0=b.y0, x1=b.x1, y1=b.y1) for b in boxes])
+
+
+@router.put("/{id}/subject", status_code=202, response_model=ProjectPublic)
+def put_subject(choice: SubjectChoice, project: ProjectDep, projects: ProjectsDep, runner: RunnerDep, jobs: JobsDep,
+                state: StateDep) -> ProjectPublic:
+    """Choose which face is edited: `largest`, `leftmost`, `rightmost`, or `2.5s:320,180` (the face under that
+    point at that time: a click). The video is analysed again for that person (a new analysis job); 422 when
+    the choice is malformed or no face is under the point."""
+    from dfm.face.subject import parse_subject
+    from dfm.pipelines.subject import subject_reference
+
+    spec = parse_subject(choice.subject)  # InputError -> 422
+    if spec.rule == "point":
+        subject_reference(project.input, spec, state.session.store.path("face-landmarker"))  # no face there: 422
+    if project.analysis_job:
+        current = jobs.status(project.analysis_job)
+        if not current.terminal:
+            runner.cancel(current.id)
+            runner.wait(current.id, timeout=30)
+    project = projects.update(project.id, subject=str(spec))
+    state.forget(project.id)
+    status = runner.submit(JobSpec(kind="analyze", project=project.id))
+    return project_public(projects.update(project.id, analysis_job=status.id), jobs)

@@ -173,6 +173,7 @@ async function openProject(id) {
   $("delete-project").disabled = false;
   $("empty").hidden = true; $("editor").hidden = false;
   $("input-name").textContent = `${p.name} · ${p.video.width}×${p.video.height} · ${p.video.fps.toFixed(2)} fps`;
+  showSubject(p); hideFaces();
   $("input-video").src = `/api/projects/${p.id}/video`;
   $("output-video").removeAttribute("src"); $("show-output").disabled = true; setView("preview");
   $("result-box").hidden = true; $("job-box").hidden = true;
@@ -187,6 +188,52 @@ async function openProject(id) {
   followAnalysis(p);
   loadPersons();
 }
+
+// ------------------------------------------------------------------------- which face is edited
+function showSubject(p) {
+  const chosen = p.subject && p.subject !== "largest";
+  $("subject-note").textContent = chosen ? (p.subject.includes(":") ? "· the face you chose" : `· the ${p.subject} face`) : "";
+  $("subject-note").title = chosen ? `subject: ${p.subject} (the CLI's --subject ${p.subject})` : "";
+}
+function hideFaces() { $("face-layer").hidden = true; $("face-layer").replaceChildren(); }
+async function chooseFace() {
+  if (!S.project) return;
+  if (!$("face-layer").hidden) { hideFaces(); return; }
+  vin.pause();
+  const t = vin.currentTime, p = S.project;
+  let r;
+  try { r = await getJSON(`/api/projects/${p.id}/faces?t=${t.toFixed(3)}`); }
+  catch (e) { showBanner(`Could not look for faces: ${e.message}`); return; }
+  if (!r.faces.length) { showBanner(`No face found in the frame at ${fmtTime(t)}: move to a frame where the person is visible.`); return; }
+  const layer = $("face-layer");
+  layer.hidden = false;  // measured while shown: a hidden layer has no size
+  const box = layer.getBoundingClientRect();
+  const scale = Math.min(box.width / p.video.width, box.height / p.video.height);
+  const ox = (box.width - scale * p.video.width) / 2, oy = (box.height - scale * p.video.height) / 2;
+  const hint = document.createElement("div");
+  hint.className = "face-hint"; hint.textContent = "Click the face to edit (Esc: cancel)";
+  layer.replaceChildren(hint);
+  r.faces.forEach((f, k) => {
+    const b = document.createElement("button");
+    b.className = "face-box"; b.title = `face ${k + 1}`;
+    Object.assign(b.style, { left: `${ox + scale * f.x0}px`, top: `${oy + scale * f.y0}px`,
+                             width: `${scale * (f.x1 - f.x0)}px`, height: `${scale * (f.y1 - f.y0)}px` });
+    b.addEventListener("click", () => pickFace(t, (f.x0 + f.x1) / 2, (f.y0 + f.y1) / 2));
+    layer.appendChild(b);
+  });
+}
+async function pickFace(t, x, y) {
+  hideFaces();
+  let p;
+  try {
+    p = await sendJSON(`/api/projects/${S.project.id}/subject`, "PUT",
+                       { subject: `${t.toFixed(3)}s:${Math.round(x)},${Math.round(y)}` });
+  } catch (e) { showBanner(`Could not choose that face: ${e.message}`); return; }
+  S.project = p; S.analysis = null; showSubject(p); drawTimeline();
+  $("reenact").disabled = true;
+  followAnalysis(p);
+}
+$("choose-face").addEventListener("click", chooseFace);
 
 function followAnalysis(p) {
   const a = p.analysis;
@@ -801,6 +848,7 @@ document.addEventListener("keydown", (ev) => {
   if (["input", "select", "textarea"].includes(tag) && ev.target.type !== "range") return;
   if (!S.project) return;
   const mod = ev.ctrlKey || ev.metaKey;
+  if (ev.key === "Escape" && !$("face-layer").hidden) { hideFaces(); return; }
   if (ev.key === " ") { ev.preventDefault(); togglePlay(); }
   else if (ev.key === "ArrowLeft" || ev.key === "ArrowRight") {
     if (ev.target.type === "range") return;
