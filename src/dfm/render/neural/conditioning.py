@@ -26,7 +26,7 @@ from dfm.face.model import FaceModel
 from dfm.face.nmfc import NmfcResult, render_nmfc
 from dfm.face.track import FaceTrack
 
-__all__ = ["COND_CHANNELS", "CropTransforms", "Conditioning", "FrameConditioning", "eye_image", "crop_frame", "blend_region",
+__all__ = ["COND_CHANNELS", "CropTransforms", "Conditioning", "FrameConditioning", "eye_image", "crop_frame", "blend_region", "compose_camera", "similarity_matrix",
            "uncrop"]
 
 COND_CHANNELS = 6
@@ -76,15 +76,33 @@ class CropTransforms:
 
     def matrix(self, t: int) -> np.ndarray:
         """(2, 3) float64: frame pixel -> crop pixel for frame t."""
-        s = self.size / float(self.side[t])
-        c, sn = np.cos(-self.angle[t]) * s, np.sin(-self.angle[t]) * s
-        a = np.array([[c, -sn], [sn, c]])
-        off = (self.size - 1) / 2.0 - a @ self.centre[t]
-        return np.concatenate([a, off[:, None]], 1)
+        return similarity_matrix(self.centre[t], float(self.side[t]), float(self.angle[t]), self.size)
 
     def scale(self, t: int) -> float:
         """Crop pixels per frame pixel."""
         return self.size / float(self.side[t])
+
+
+def compose_camera(matrix: np.ndarray, rotation: np.ndarray, translation: np.ndarray,
+                   scale: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """The camera p = scale R X + t followed by the similarity `matrix` (2, 3), as one camera of the same
+    form (rotation (3, 3), translation (3,), scale): depth is scaled along with x and y."""
+    s = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    rz = np.eye(3)
+    rz[:2, :2] = matrix[:, :2] / s
+    t_new = s * (rz @ np.asarray(translation, np.float64))
+    t_new[:2] += matrix[:, 2]
+    r_new = rz @ np.asarray(rotation, np.float64)
+    return r_new.astype(np.float32), t_new.astype(np.float32), float(s * scale)
+
+
+def similarity_matrix(centre: np.ndarray, side: float, angle: float, size: int) -> np.ndarray:
+    """(2, 3): frame px -> crop px of a square of `side` frame px centred on `centre`, rotated by `angle`."""
+    s = size / float(side)
+    c, sn = np.cos(-angle) * s, np.sin(-angle) * s
+    a = np.array([[c, -sn], [sn, c]])
+    off = (size - 1) / 2.0 - a @ np.asarray(centre, np.float64)
+    return np.concatenate([a, off[:, None]], 1)
 
 
 def crop_frame(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
@@ -168,15 +186,8 @@ class Conditioning:
 
     def camera(self, t: int) -> tuple[np.ndarray, np.ndarray, float]:
         """Frame t's camera composed with its crop similarity: (rotation (3, 3), translation (3,), scale)."""
-        m = self.crops.matrix(t)
-        s = self.crops.scale(t)
-        rz = np.eye(3)
-        rz[:2, :2] = m[:, :2] / s
-        tr = np.asarray(self.track.translation[t], np.float64)
-        t_new = s * (rz @ tr)
-        t_new[:2] += m[:, 2]
-        r_new = rz @ np.asarray(self.track.rotation[t], np.float64)
-        return r_new.astype(np.float32), t_new.astype(np.float32), float(s * self.track.scale[t])
+        return compose_camera(self.crops.matrix(t), self.track.rotation[t], self.track.translation[t],
+                              float(self.track.scale[t]))
 
     def nmfc(self, t: int, expression: np.ndarray) -> NmfcResult:
         r, tr, sc = self.camera(t)
