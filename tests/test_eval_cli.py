@@ -25,8 +25,12 @@ def grid(videos_dir):
 
 
 def test_user_errors_are_one_line(dfm_main, grid, tmp_path, capsys):
-    assert dfm_main(["evaluate", str(grid), "-o", str(tmp_path / "o"), "--renderer", "neural"]) == 2
-    assert "neural renderer is not available" in capsys.readouterr().err
+    assert dfm_main(["evaluate", str(grid), "-o", str(tmp_path / "o"), "--renderer", "foo"]) == 2
+    assert "unknown renderer 'foo'; choose one of warp, warp+refine, neural" in capsys.readouterr().err
+    assert dfm_main(["evaluate", str(grid), "-o", str(tmp_path / "o"), "--renderer", "neural", "--no-edit-run"]) == 2
+    err = capsys.readouterr().err
+    assert "no trained model for this video" in err and "dfm renderer train VIDEO --frames train" in err
+    assert err.count("\n") == 1
     assert dfm_main(["evaluate", str(grid), "-o", str(tmp_path / "o"), "--split", "1.2"]) == 2
     assert "--split" in capsys.readouterr().err
     assert dfm_main(["evaluate", str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o")]) == 2

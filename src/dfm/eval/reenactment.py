@@ -324,13 +324,17 @@ def _crop_and_masks(model: FaceModel, track: FaceTrack, t: int, box: CropBox) ->
 
 def run_self_reenactment(model: FaceModel, track: FaceTrack, frames: FrameReader, truth: FrameReader,
                          config: ProtocolConfig | None = None, progress: bool = False,
-                         mesh: RenderMesh | None = None, decoder: Any = None) -> ReenactmentResult:
+                         mesh: RenderMesh | None = None, decoder: Any = None,
+                         render_hook: Callable[..., np.ndarray] | None = None) -> ReenactmentResult:
     """Run the protocol on one video.
 
     frames: index -> RGB frame, used for RENDERING (only training frames are ever requested);
     truth: index -> RGB frame, used only to read the ground-truth test frames for the metrics.
     decoder: a fitted decoder for setting B (`.predict(va (N, 2)) -> (N, 53)`); None = train a
     PersonDecoder on the training frames (`train_decoder`).
+    render_hook: another renderer on top of / instead of the warp renderer (the registry's warp+refine,
+    neural): hook(setting, warp_renderer, test, target (53,), reposed, warp_output) -> output frame; it may
+    use only what it is handed (the re-posed training frame, the warp output) and the test frame's geometry.
     """
     cfg = config or ProtocolConfig()
     t_start = time.perf_counter()
@@ -394,6 +398,8 @@ def run_self_reenactment(model: FaceModel, track: FaceTrack, frames: FrameReader
             reposed = rig.repose(src, t, virtual)
             c1 = time.perf_counter()
             out = rig.render(s, t, src, targets[s][k], reposed=reposed)
+            if render_hook is not None:
+                out = render_hook(s, rig.renderers[s], t, targets[s][k], reposed, out)
             c2 = time.perf_counter()
             rec.render_ms[f"repose_{s}"] = (c1 - c0) * 1e3
             rec.render_ms[s] = (c2 - c1) * 1e3

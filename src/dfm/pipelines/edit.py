@@ -42,6 +42,7 @@ class EditOptions:
     collection: Sequence[Path] = ()
     force_analysis: bool = False  # analyse again even when a cached analysis exists
     render: dict[str, Any] = field(default_factory=dict)  # RenderParams overrides
+    renderer: str = "warp"  # dfm.render.registry name: warp | warp+refine | neural
     sign_cert: Path | None = None  # C2PA signer (PEM chain + key); None: DFM_C2PA_CERT/KEY or the local test one
     sign_key: Path | None = None
     hooks: Hooks | None = None  # progress events per stage/frame and a cancel check (dfm.pipelines.base)
@@ -79,8 +80,6 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
                options: EditOptions | None = None) -> EditResult:
     from dfm.edits import EditList
     from dfm.io.video import VideoWriter, iter_frames, probe_video
-    from dfm.render.renderer import WarpRenderer
-
     options = options or EditOptions()
     video, output = Path(video), Path(output)
     for out in (output, sidecar_path(output), options.side_by_side):
@@ -105,6 +104,9 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
                        and Path(v.path).resolve() != video.resolve() and Path(v.path) not in collection]
     track = session.analyze(video, identity=identity, force=options.force_analysis, hooks=options.hooks)
     stages["analysis"] = time.perf_counter() - t
+    from dfm.pipelines.renderer_train import check_trained
+
+    check_trained(options.renderer, track)  # a renderer without its trained model fails before the work
 
     edit_list = edits if isinstance(edits, EditList) else EditList(list(edits))
     step(options.hooks, "decoder")
@@ -126,7 +128,7 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
     pool = session.frame_pool(video, track, collection=collection)
     stages["pool"] = time.perf_counter() - t
 
-    renderer = WarpRenderer(session.render_mesh(track), track, pool, **options.render)
+    renderer = session.renderer(options.renderer, track, pool, options.render)
     input_sha = session.file_hash(video)
     credentials = EditCredentials(*signing, video=video, input_sha256=input_sha, edits=edit_list, seed=plan.seed,
                                   disclosure=DISCLOSURE, version=__version__)

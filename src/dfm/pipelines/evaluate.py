@@ -42,7 +42,7 @@ from dfm.eval.stability import CropChange, jitter_report
 from dfm.eval.fidelity import emotion_fidelity
 from dfm.io.files import atomic_write_text
 
-RENDERERS = ("warp", "neural")
+from dfm.render.registry import RENDERERS
 OUTPUT_FILES = ("evaluation.json", "evaluation.md", "per_frame.csv", "edited.mp4", "edited.dfm.json", "heatmaps")
 
 
@@ -112,10 +112,9 @@ def evaluate_video(session, video: str | os.PathLike, out_dir: str | os.PathLike
     from dfm.io.video import iter_frames, probe_video
 
     opts = options or EvaluationOptions()
-    if opts.renderer not in RENDERERS:
-        raise DfmError(f"unknown renderer {opts.renderer!r}; choose one of {', '.join(RENDERERS)}")
-    if opts.renderer == "neural":
-        raise DfmError("the neural renderer is not available yet; evaluate the warp renderer (--renderer warp)")
+    from dfm.render.registry import check_renderer_name
+
+    opts = replace(opts, renderer=check_renderer_name(opts.renderer))
     if not 0.0 < opts.split < 1.0:
         raise DfmError(f"--split must be between 0 and 1 (exclusive), got {opts.split}")
     video = Path(video)
@@ -134,9 +133,13 @@ def evaluate_video(session, video: str | os.PathLike, out_dir: str | os.PathLike
 
     # ------------------------------------------------------------------------- 1. self-reenactment
     cfg = replace(opts.protocol, split=opts.split, heatmap_frames=opts.heatmaps, decoder=opts.decoder)
+    from dfm.pipelines.renderer_eval import protocol_render_hook
+
+    hook = protocol_render_hook(session, track, opts.renderer, opts.split)  # trained on the training frames only
     training_frames = VideoTrainingFrames(video, len(train))  # decodes [0, n_train) only
     test_frames = {f.index: f.image for f in iter_frames(video, int(test[0]), n)}
-    result = run_self_reenactment(model, track, training_frames, test_frames.__getitem__, cfg, progress=progress)
+    result = run_self_reenactment(model, track, training_frames, test_frames.__getitem__, cfg, progress=progress,
+                                  render_hook=hook)
     del training_frames, test_frames
     heat_paths = []
     for rec in result.heatmaps:
@@ -205,7 +208,8 @@ def _edit_run(session, video: Path, info, track, opts: EvaluationOptions, out: P
         transition = int(min(DEFAULT_TRANSITION_FRAMES, max(2, round(0.2 * shortest))))
     out_video = out / "edited.mp4"
     job = session.edit(video, edit_list, out_video,
-                       EditOptions(seed=opts.seed, transition_frames=transition, lossless=True, overwrite=overwrite))
+                       EditOptions(seed=opts.seed, transition_frames=transition, lossless=True, overwrite=overwrite,
+                                   renderer=opts.renderer))
     report = job.report
     # the same plan the job rendered (same track, cached decoder, seed, transitions and speech setting)
     plan = session.plan(video, edit_list, track=track, seed=opts.seed, transition_frames=transition,

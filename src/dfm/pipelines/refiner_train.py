@@ -26,7 +26,8 @@ from typing import Any, Callable
 import numpy as np
 
 from dfm.errors import InputError
-from dfm.pipelines.renderer_train import (CARD, CHECKPOINT, TrainResult, _write_png, renderer_dir, training_indices)
+from dfm.pipelines.renderer_train import TrainResult, _write_png, renderer_dir, training_indices
+from dfm.render.neural.checkpoint import CARD, CHECKPOINT, load_refiner
 
 __all__ = ["RefinerTrainOptions", "RefinerPairs", "refiner_pairs", "train_refiner", "load_refiner"]
 
@@ -229,7 +230,7 @@ def train_refiner(session, video: str | os.PathLike, options: RefinerTrainOption
             save_file(state, str(tmp), metadata={"format": "dfm-mouth-refiner", "step": str(step)})
         card = {"kind": "refiner", "format": 1, "dfm_version": __version__, "torch": torch.__version__,
                 "video": str(video.resolve()), "video_sha256": track.meta.get("source_sha256"), "frames": opts.frames,
-                "train_frames": [int(idx[0]), int(idx[-1]) + 1], "config": card_cfg, "step": step,
+                "split": opts.split, "train_frames": [int(idx[0]), int(idx[-1]) + 1], "config": card_cfg, "step": step,
                 "pairs": int(n), "seconds": seconds, "seconds_pairs": t_pairs, "held_out": held_out(),
                 "losses": history, "samples": [str(p.relative_to(folder)) for p in samples]}
         atomic_write_text(folder / CARD, json.dumps(card, indent=2))
@@ -271,16 +272,3 @@ def train_refiner(session, video: str | os.PathLike, options: RefinerTrainOption
     if step > resumed or not (folder / CHECKPOINT).exists():
         checkpoint()
     return TrainResult(folder, step, resumed, history, seconds, samples)
-
-
-def load_refiner(folder: Path):
-    """(MouthRefinerNet in eval mode, card) of a trained refiner folder."""
-    from safetensors.torch import load_file
-
-    from dfm.render.neural.refiner import MouthRefinerNet, RefinerConfig
-
-    card = json.loads((folder / CARD).read_text())
-    net = MouthRefinerNet(RefinerConfig(**card["config"]["refiner"]))
-    state = load_file(str(folder / CHECKPOINT), device="cpu")
-    net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
-    return net.eval(), card

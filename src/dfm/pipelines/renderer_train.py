@@ -19,22 +19,21 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
 
 from dfm.errors import InputError
 from dfm.io.files import atomic_output, atomic_write_text
+from dfm.render.neural.checkpoint import CARD, CHECKPOINT, load_generator
 
 __all__ = ["RendererTrainOptions", "TrainResult", "renderer_dir", "train_neural_renderer", "load_generator",
-           "build_training_data", "training_indices", "FRAME_SETS", "RESOLUTIONS", "DEVICES"]
+           "build_training_data", "training_indices", "trained_renderer", "check_trained", "FRAME_SETS", "RESOLUTIONS", "DEVICES"]
 
 FRAME_SETS = ("train", "all")
 RESOLUTIONS = (64, 128, 256)
 DEVICES = ("cpu", "cuda")
-CHECKPOINT = "checkpoint.safetensors"
-CARD = "card.json"
 
 
 @dataclass
@@ -72,6 +71,30 @@ def renderer_dir(track, kind: str, frames: str, resolution: int | None = None) -
     """The folder of a trained renderer of this video (beside its cached track)."""
     base = Path(track.meta["cache"]).with_suffix("")
     return base / (f"renderer-{kind}-{frames}" + (f"-{resolution}" if resolution else ""))
+
+
+def trained_renderer(track, kind: str, frames: Sequence[str] = ("all", "train")) -> Path | None:
+    """The folder of this video's trained model of `kind` ("refiner" | "neural"; the neural one at the
+    highest resolution trained), first found among the frame sets `frames`; None if there is none."""
+    from dfm.render.neural.checkpoint import is_trained
+
+    for f in frames:
+        for res in ((None,) if kind == "refiner" else sorted(RESOLUTIONS, reverse=True)):
+            folder = renderer_dir(track, kind, f, res)
+            if is_trained(folder):
+                return folder
+    return None
+
+
+def check_trained(name: str, track, frames: Sequence[str] = ("all", "train")) -> None:
+    """InputError (one line naming the training command) when renderer `name` needs a model this video lacks."""
+    from dfm.render.registry import RendererNotTrained, TRAIN_COMMANDS, needs_training
+
+    kind = needs_training(name)
+    if kind is not None and trained_renderer(track, kind, frames) is None:
+        which = "" if tuple(frames) == ("all", "train") else f" (trained on --frames {'/'.join(frames)})"
+        raise RendererNotTrained(f"the {name} renderer has no trained model for this video{which}; train it with "
+                                 f"`{TRAIN_COMMANDS[name]}" + (" --frames train`" if tuple(frames) == ("train",) else "`"))
 
 
 def training_indices(n_frames: int, frames: str, split: float = 0.7) -> np.ndarray:
@@ -262,18 +285,3 @@ def train_neural_renderer(session, video: str | os.PathLike, options: RendererTr
     if trainer.step_count > resumed or not (folder / CHECKPOINT).exists():
         checkpoint()
     return TrainResult(folder, trainer.step_count, resumed, history, seconds, samples)
-
-
-def load_generator(folder: Path, device: str = "cpu"):
-    """(Generator in eval mode, card) of a trained renderer folder."""
-    from safetensors.torch import load_file
-
-    from dfm.render.neural.generator import Generator
-    from dfm.render.neural.training import TrainConfig
-
-    card = json.loads((folder / CARD).read_text())
-    cfg = TrainConfig.from_dict(card["config"])
-    g = Generator(cfg.generator)
-    state = load_file(str(folder / CHECKPOINT), device="cpu")
-    g.load_state_dict({k[2:]: v for k, v in state.items() if k.startswith("G.")})
-    return g.to(device).eval(), card

@@ -88,6 +88,17 @@ class Session:
             self._cache[key] = RenderMesh.build(self.models.model, track.identity)
         return self._cache[key]
 
+    def renderer(self, name: str, track: FaceTrack, pool=None, params: dict | None = None,
+                 frames: Sequence[str] = ("all", "train")):
+        """The renderer `name` (dfm.render.registry) for this video; trained models are looked up beside
+        its track, trained on `frames` (in that order of preference; the evaluation allows "train" only)."""
+        from dfm.pipelines.renderer_train import trained_renderer
+        from dfm.render.registry import RendererContext, make_renderer
+
+        ctx = RendererContext(self.models.model, self.render_mesh(track), track, pool, dict(params or {}),
+                              trained=lambda kind: trained_renderer(track, kind, frames))
+        return make_renderer(name, ctx)
+
     def frame_pool(self, video: str | os.PathLike, track: FaceTrack, collection: Sequence[str | os.PathLike] = (),
                    indices: np.ndarray | None = None):
         """The frames whose appearance the warp renderer may copy: the video itself (or `indices` of it)
@@ -148,10 +159,9 @@ class Session:
         return edit_video(self, video, edits, output, options)
 
     def preview(self, video: str | os.PathLike, edits, at: float, *, seed: int = 0, person: str | None = None,
-                preserve_speech: bool | None = None) -> np.ndarray:
+                preserve_speech: bool | None = None, renderer: str = "warp") -> np.ndarray:
         """One rendered frame (H, W, 3) uint8 at time `at` seconds — fast when the session is warm."""
         from dfm.io.video import read_frame
-        from dfm.render.renderer import WarpRenderer
 
         track = self.analyze(video)
         key = ("decoder", self.file_hash(video), person, track.meta.get("cache"))  # the track names the subject
@@ -162,8 +172,11 @@ class Session:
         image = np.asarray(read_frame(video, index).image)
         if plan.weight[index] <= 0:
             return image
-        renderer = WarpRenderer(self.render_mesh(track), track, self.frame_pool(video, track))
-        return renderer.render_frame(index, image, plan.target[index], float(plan.weight[index]), target_va=plan.va[index])
+        from dfm.pipelines.renderer_train import check_trained
+
+        check_trained(renderer, track)  # before the pool: a missing model fails fast
+        r = self.renderer(renderer, track, self.frame_pool(video, track))
+        return r.render_frame(index, image, plan.target[index], float(plan.weight[index]), target_va=plan.va[index])
 
     def video_decoder(self, track: FaceTrack, preset: str = "fast"):
         """A decoder trained on one video's own (VA, expression) pairs (the video as its own collection),

@@ -22,7 +22,8 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("video", type=Path)
     p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     p.add_argument("--split", type=float, default=0.7, help="share of the frames, from the start, that train (default 0.7)")
-    p.add_argument("--renderer", default="warp", help="renderer to evaluate: warp (default); neural is not available yet")
+    p.add_argument("--renderer", default="warp", help="renderer to evaluate: warp (default), warp+refine or neural (trained on the training frames: "
+                        "`dfm renderer train VIDEO [--refiner] --frames train`)")
     p.add_argument("--json", action="store_true", help="also print the evaluation JSON on stdout")
     p.add_argument("--edit", action="append", default=[], metavar="EDIT",
                    help="edit for the fidelity/stability run, e.g. happy:high:2-5.5 (repeatable; default: happy:high "

@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "else a local test certificate)")
     ed.add_argument("--sign-key", type=Path, default=None, metavar="PEM", help="its private key ($DFM_C2PA_KEY)")
     ed.add_argument("--force-analysis", action="store_true", help="analyse the video again, ignoring the cache")
+    _renderer_arg(ed)
     _affect_args(ed)
     _subject_args(ed)
     ed.set_defaults(handler=cmd_edit)
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     pv.add_argument("--person", default=None)
     pv.add_argument("-o", "--output", type=Path, required=True, help="PNG file")
     pv.add_argument("--overwrite", action="store_true")
+    _renderer_arg(pv)
     _affect_args(pv)
     _subject_args(pv)
     pv.set_defaults(handler=cmd_preview)
@@ -114,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
     from dfm.app.cli.gui import register as register_gui
 
     register_gui(sub)
+
+    from dfm.app.cli.renderer import register as register_renderer
+
+    register_renderer(sub)
     return p
 
 
@@ -127,6 +133,11 @@ def _edit_args(p: argparse.ArgumentParser) -> None:
     speech.add_argument("--preserve-speech", dest="preserve_speech", action="store_true", default=None,
                         help="keep the original lip/jaw articulation (default: on when the audio has speech)")
     speech.add_argument("--no-preserve-speech", dest="preserve_speech", action="store_false")
+
+
+def _renderer_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--renderer", default="warp", metavar="NAME",
+                   help="warp (default, no training), warp+refine or neural (trained with `dfm renderer train`)")
 
 
 def _common_args(p: argparse.ArgumentParser) -> None:
@@ -238,7 +249,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
                           lossless=args.lossless, side_by_side=args.side_by_side, overwrite=args.overwrite,
                           person=args.person, collection=args.collection,
                           sign_cert=args.sign_cert, sign_key=args.sign_key,
-                          force_analysis=args.force_analysis)
+                          force_analysis=args.force_analysis, renderer=args.renderer)
     result = _session(args).edit(args.video, edits, args.output, options)
     if args.json:
         print(json.dumps(result.report, indent=2, default=str))
@@ -262,7 +273,7 @@ def cmd_preview(args: argparse.Namespace) -> int:
         raise DfmError(f"{args.output} exists; pass --overwrite to replace it")
     edits = edits_from_args(args.edits, args.edit)
     image = _session(args).preview(args.video, edits, args.at, seed=args.seed, person=args.person,
-                                   preserve_speech=args.preserve_speech)
+                                   preserve_speech=args.preserve_speech, renderer=args.renderer)
     with atomic_output(args.output, suffix=".png") as tmp:
         cv2.imwrite(str(tmp), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     print(f"preview: {args.output}")
