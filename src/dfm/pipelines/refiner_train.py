@@ -156,10 +156,19 @@ def train_refiner(session, video: str | os.PathLike, options: RefinerTrainOption
     model = session.models.model
     idx = training_indices(track.n_frames, opts.frames, opts.split)
     t_start = time.perf_counter()
-    reader = VideoTrainingFrames(video, int(idx.max()) + 1)
     config = RefinerConfig(channels=opts.channels)
-    pairs = refiner_pairs(model, track, reader, idx, opts.max_pairs, config.size, progress=session.progress)
-    del reader
+    folder = renderer_dir(track, "refiner", opts.frames)
+    pairs_file = folder / f"pairs-{opts.max_pairs}-{opts.split}.npz"  # rendering them is the slow part: kept
+    if pairs_file.exists():
+        with np.load(pairs_file) as z:
+            pairs = RefinerPairs(**{k: z[k] for k in z.files})
+    else:
+        reader = VideoTrainingFrames(video, int(idx.max()) + 1)
+        pairs = refiner_pairs(model, track, reader, idx, opts.max_pairs, config.size, progress=session.progress)
+        del reader
+        folder.mkdir(parents=True, exist_ok=True)
+        with atomic_output(pairs_file, suffix=".npz") as tmp:
+            np.savez(tmp, **{k: getattr(pairs, k) for k in RefinerPairs.__dataclass_fields__})
     t_pairs = time.perf_counter() - t_start
     n = len(pairs)
     n_hold = max(int(round(0.1 * n)), 1) if n >= 10 else 0
@@ -171,7 +180,6 @@ def train_refiner(session, video: str | os.PathLike, options: RefinerTrainOption
     opt = torch.optim.Adam(net.parameters(), lr=opts.lr)
     rng = torch.Generator().manual_seed(opts.seed)
     step = 0
-    folder = renderer_dir(track, "refiner", opts.frames)
     card_cfg = {"refiner": config.to_dict(), "batch": opts.batch, "lr": opts.lr, "seed": opts.seed,
                 "max_pairs": opts.max_pairs, "split": opts.split}
     history: list[dict[str, float]] = []

@@ -162,6 +162,7 @@ class FrameConditioning:
     face: np.ndarray  # (S, S) bool: visible face surface
     foreground: np.ndarray  # (S, S) bool: everything the NMFC image covers (face, mouth interior, eyes)
     blend: np.ndarray  # (S, S) bool: where a generated face replaces the frame (see `blend_region`)
+    mouth_region: np.ndarray  # (S, S) bool: NMFC mouth region (lips and around; the Mouth-APD mask)
     mouth_centre: np.ndarray  # (2,) crop px: centre of the lip landmarks
     matrix: np.ndarray  # (2, 3) frame -> crop
 
@@ -203,7 +204,7 @@ class Conditioning:
         m = self.crops.matrix(t)
         blend = blend_region(self.track.landmarks[t], m, self.size, nm)
         return FrameConditioning(nmfc=nm.image.astype(np.float32), eyes=eye_image(self.track.landmarks[t], m, self.size),
-                                 face=nm.face, foreground=nm.foreground, blend=blend, mouth_centre=mc.astype(np.float32),
+                                 face=nm.face, foreground=nm.foreground, blend=blend, mouth_region=nm.mouth_region, mouth_centre=mc.astype(np.float32),
                                  matrix=m)
 
     def crop(self, t: int, image: np.ndarray) -> np.ndarray:
