@@ -185,6 +185,7 @@ def train_refiner(session, video: str | os.PathLike, options: RefinerTrainOption
     history: list[dict[str, float]] = []
     seconds = 0.0
     resumed = 0
+    previous: list[Path] = []
     if (folder / CHECKPOINT).exists() and (folder / CARD).exists():
         card0 = json.loads((folder / CARD).read_text())
         if card0.get("config") != json.loads(json.dumps(card_cfg)):
@@ -201,9 +202,10 @@ def train_refiner(session, video: str | os.PathLike, options: RefinerTrainOption
         step = resumed = int(state["step"][0])
         history = card0.get("losses", [])
         seconds = float(card0.get("seconds", 0.0))
+        previous = [folder / p for p in card0.get("samples", [])]
 
     show = train_sel[np.unique(np.linspace(0, len(train_sel) - 1, min(6, len(train_sel))).round().astype(int))]
-    samples: list[Path] = []
+    samples: list[Path] = list(previous)
 
     def refined(sel: np.ndarray) -> np.ndarray:
         net.eval()
@@ -277,6 +279,6 @@ def train_refiner(session, video: str | os.PathLike, options: RefinerTrainOption
         raise
     finally:
         bar.close()
-    if step > resumed or not (folder / CHECKPOINT).exists():
+    if not samples or samples[-1].name != f"step_{step:06d}.png":  # the last step is saved once
         checkpoint()
     return TrainResult(folder, step, resumed, history, seconds, samples)

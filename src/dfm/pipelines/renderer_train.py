@@ -229,6 +229,7 @@ def train_neural_renderer(session, video: str | os.PathLike, options: RendererTr
     history: list[dict[str, float]] = []
     seconds = 0.0
     resumed = 0
+    previous: list[Path] = []
     card_path = folder / CARD
     if (folder / CHECKPOINT).exists() and card_path.exists():
         card = json.loads(card_path.read_text())
@@ -237,12 +238,13 @@ def train_neural_renderer(session, video: str | os.PathLike, options: RendererTr
             history = card.get("losses", [])
             seconds = float(card.get("seconds", 0.0))
             resumed = trainer.step_count
+            previous = [folder / p for p in card.get("samples", [])]
         else:
             raise InputError(f"{folder} holds a renderer trained with other settings; delete the folder to start again")
 
     positions = data.starts(1)
     positions = positions[np.unique(np.linspace(0, len(positions) - 1, min(4, len(positions))).round().astype(int))]
-    samples: list[Path] = []
+    samples: list[Path] = list(previous)
 
     def card() -> dict[str, Any]:
         return {"kind": "neural", "format": 1, "dfm_version": __version__, "torch": torch.__version__,
@@ -282,6 +284,6 @@ def train_neural_renderer(session, video: str | os.PathLike, options: RendererTr
         raise
     finally:
         bar.close()
-    if trainer.step_count > resumed or not (folder / CHECKPOINT).exists():
+    if not samples or samples[-1].name != f"step_{trainer.step_count:06d}.png":  # the last step is saved once
         checkpoint()
     return TrainResult(folder, trainer.step_count, resumed, history, seconds, samples)
