@@ -5,7 +5,7 @@ Two phases, so the GPU machine needs only torch (CUDA), numpy, opencv and safete
 
 1. prepare (CPU, here; ~1-3 min): analyse the clip, build the conditioning of every frame at 256 px (NMFC of
    the FITTED expression = setting A, eye image, aligned crop, face and mouth-region masks) and write it
-   encoded (PNG/JPEG q95) to one .npz (~30 MB; it holds the person's face: never commit it):
+   encoded (JPEG q95 / PNG) to one .npz (~30-40 MB at 256 px for the 472-frame clip; it holds the person's face: never commit it):
        python benchmarks/gpu_neural_renderer.py prepare --video PEXELS.mp4 --out bench_data/pexels_256.npz
 2. run (CUDA): bash benchmarks/gpu_neural_renderer.sh bench_data/pexels_256.npz MINUTES
    trains on the first 70 % (the protocol's split) with the CUDA configuration of
@@ -49,10 +49,11 @@ def prepare(video: Path, out: Path, size: int = 256, split: float = 0.7) -> None
             continue
         fc = cond.frame(t)
         png = lambda a: np.frombuffer(cv2.imencode(".png", a)[1].tobytes(), np.uint8)  # noqa: E731
-        enc["nmfc"].append(png((fc.nmfc * 255 + 0.5).astype(np.uint8)))
+        jpg = lambda a: np.frombuffer(cv2.imencode(".jpg", a, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes(), np.uint8)  # noqa: E731
+        enc["nmfc"].append(jpg((fc.nmfc * 255 + 0.5).astype(np.uint8)))
         enc["eyes"].append(png((fc.eyes * 255 + 0.5).astype(np.uint8)))
         real = cond.crop(t, f.image)
-        enc["real"].append(np.frombuffer(cv2.imencode(".jpg", real, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes(), np.uint8))
+        enc["real"].append(jpg(real))
         enc["face"].append(png(fc.face.astype(np.uint8) * 255))
         enc["mouth"].append(png(fc.mouth_region.astype(np.uint8) * 255))
         enc["fg"].append(png(fc.foreground.astype(np.uint8) * 255))
@@ -76,15 +77,16 @@ def _decode(z, key: str, flags: int) -> list:
     return [None if n == 0 else cv2.imdecode(data[a:a + n], flags) for a, n in zip(offs[:-1], lens)]
 
 
-def run(data: Path, minutes: float, out: Path, batch: int) -> dict:
+def run(data: Path, minutes: float, out: Path, batch: int, device: str = "cuda") -> dict:
     import cv2
     import torch
 
     from dfm.render.neural.generator import GeneratorConfig, generator_input
     from dfm.render.neural.training import NeuralTrainer, TrainConfig, TrainingData
 
-    if not torch.cuda.is_available():
+    if device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("no CUDA device")
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     t_load = time.perf_counter()
     z = np.load(data)
     size, split = int(z["size"][0]), float(z["split"][0])
@@ -105,20 +107,24 @@ def run(data: Path, minutes: float, out: Path, batch: int) -> dict:
     train = np.arange(n_train)
     td = TrainingData(cond=cond[train], real=realv[train], foreground=fgv[train], mouth=z["mouth"][train],
                       frames=train, valid=valid[train])
-    cfg = TrainConfig(generator=GeneratorConfig.for_size(size, "cuda"), d_channels=64, batch=batch)
-    torch.backends.cudnn.benchmark = True
-    trainer = NeuralTrainer(cfg, td, device="cuda")
+    if device == "cuda":
+        cfg = TrainConfig(generator=GeneratorConfig.for_size(size, "cuda"), d_channels=64, batch=batch)
+        torch.backends.cudnn.benchmark = True
+    else:  # a dry run of this script on a CPU (tiny networks), before spending device time
+        cfg = TrainConfig(generator=GeneratorConfig(size=size, base_channels=8, max_channels=32, n_res=2), d_channels=8,
+                          batch=2)
+    trainer = NeuralTrainer(cfg, td, device=device)
     t_load = time.perf_counter() - t_load
     t0 = time.perf_counter()
     deadline = t0 + minutes * 60
     history = []
     while time.perf_counter() < deadline:
         losses = trainer.step()
-        if trainer.step_count % 50 == 0:
-            torch.cuda.synchronize()
+        if trainer.step_count % (50 if device == "cuda" else 5) == 0:
+            sync()
             history.append({"step": trainer.step_count, "seconds": time.perf_counter() - t0, **losses})
             print(json.dumps(history[-1]), flush=True)
-    torch.cuda.synchronize()
+    sync()
     train_s = time.perf_counter() - t0
 
     # setting A on the test frames, rendered in order and fed its own outputs
@@ -132,8 +138,8 @@ def run(data: Path, minutes: float, out: Path, batch: int) -> dict:
                 continue
             cs = [cond[k] if (k >= 0 and valid[k]) else cond[t] for k in (t - 2, t - 1, t)]
             ps = prev[-2:] if len(prev) >= 2 else [realv[n_train - 2], realv[n_train - 1]]  # the last training frames
-            c = torch.from_numpy(np.stack(cs)).float().div(255).movedim(-1, 1)[None].cuda()
-            p = torch.from_numpy(np.stack(ps)).float().div(127.5).sub(1).movedim(-1, 1)[None].cuda()
+            c = torch.from_numpy(np.stack(cs)).float().div(255).movedim(-1, 1)[None].to(device)
+            p = torch.from_numpy(np.stack(ps)).float().div(127.5).sub(1).movedim(-1, 1)[None].to(device)
             o = g(generator_input(c, p))[0].movedim(0, -1).cpu().numpy()
             crop = ((o + 1) * 127.5 + 0.5).clip(0, 255).astype(np.uint8)
             prev = (prev + [crop])[-2:]
@@ -142,7 +148,7 @@ def run(data: Path, minutes: float, out: Path, batch: int) -> dict:
                          "mouth_apd": float(d[mouthv[t]].mean()) if mouthv[t].any() else None})
             outs[t] = crop
     mean = lambda k: float(np.mean([r[k] for r in rows if r[k] is not None]))  # noqa: E731
-    res = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "size": size,
+    res = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu (dry run)", "torch": torch.__version__, "size": size,
            "config": cfg.to_dict(), "train_frames": n_train, "test_frames": len(rows), "minutes": minutes,
            "steps": trainer.step_count, "train_seconds": train_s, "steps_per_second": trainer.step_count / train_s,
            "frames_per_second_train": trainer.step_count * cfg.batch * cfg.seq_len / train_s,
@@ -154,7 +160,9 @@ def run(data: Path, minutes: float, out: Path, batch: int) -> dict:
     pick = sorted(outs)[:: max(len(outs) // 6, 1)][:6]
     if pick:
         grid = np.concatenate([np.concatenate([cond[t][..., :3], outs[t], realv[t]], 0) for t in pick], 1)
-        cv2.imwrite(str(out / "gpu_neural_test_samples.png"), cv2.resize(grid, None, fx=0.5, fy=0.5))
+        # columns: test frames; rows: NMFC, generated, real (arrays are RGB; imwrite wants BGR)
+        cv2.imwrite(str(out / "gpu_neural_test_samples.png"), cv2.cvtColor(cv2.resize(grid, None, fx=0.5, fy=0.5),
+                                                                           cv2.COLOR_RGB2BGR))
     print(json.dumps({k: v for k, v in res.items() if k != "history"}, indent=2))
     return res
 
@@ -171,11 +179,12 @@ def main(argv=None) -> int:
     r.add_argument("--minutes", type=float, default=6.0)
     r.add_argument("--batch", type=int, default=8)
     r.add_argument("--out", type=Path, default=Path("out"))
+    r.add_argument("--device", default="cuda", choices=("cuda", "cpu"), help="cpu: a dry run of the script")
     a = ap.parse_args(argv)
     if a.cmd == "prepare":
         prepare(a.video, a.out, a.size)
     else:
-        run(a.data, a.minutes, a.out, a.batch)
+        run(a.data, a.minutes, a.out, a.batch, a.device)
     return 0
 
 
