@@ -334,3 +334,14 @@ def test_neural_renderer_on_cuda_matches_cpu():
     x = torch.rand(1, cfg.generator.in_channels, 64, 64)
     with torch.no_grad():
         np.testing.assert_allclose(gpu.G.eval()(x.cuda()).cpu().numpy(), cpu.eval()(x).numpy(), atol=1e-3)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
+def test_cli_train_on_cuda_without_cuda_is_a_one_line_error(tmp_path, capsys, monkeypatch, assets_dir):
+    from dfm.app.cli import main as cli
+
+    monkeypatch.setenv("DFM_ASSETS", str(assets_dir))
+    monkeypatch.setenv("DFM_WORKSPACE", str(tmp_path / "ws"))
+    assert cli.main(["renderer", "train", str(tmp_path / "any.mp4"), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dfm: error: --device cuda: no CUDA device") and err.count("\n") == 1
