@@ -253,11 +253,13 @@ def test_neural_training_lowers_loss_and_training_frame_apd(session, clip2s, tra
         gen.append(crop)
         real.append(r.cond.crop(t, frames[t]))
     apd = np.mean([_apd(a, b) for a, b in zip(gen, real)])
-    mean_crop = np.mean(real, axis=0)
-    baseline = np.mean([_apd(mean_crop, b) for b in real])  # the best single image for all frames
-    print(f"training-frame APD after 200 steps: {apd:.2f} (mean crop: {baseline:.2f})")
-    assert apd < 22.0, apd  # bound: 200 steps of the tiny configuration at 64 x 64 reach ~15-19
-    assert apd < baseline, (apd, baseline)
+    torch.manual_seed(0)
+    r.generator = Generator(g.config).eval()  # the same network untrained
+    r.reset()
+    start = np.mean([_apd(r.generate(t, frames[t], track.expression[t])[0], real[t]) for t in range(0, 33, 4)])
+    print(f"training-frame APD (64 px crops): untrained {start:.2f}, after 200 steps {apd:.2f}")
+    assert apd < 22.0, apd  # the stated bound: 200 steps of the tiny configuration reach 17.3 here
+    assert apd < 0.5 * start, (apd, start)
 
 
 @pytest.mark.integration
@@ -284,15 +286,17 @@ def test_renderers_by_name_in_preview(session, clip2s, trained):
     from dfm.io.video import read_frame
 
     edits = [parse_edit_arg("sad:high:0-2")]
-    original = np.asarray(read_frame(clip2s, 24).image)
+    track = session.analyze(clip2s)
+    index = track.frame_index_at(1.0)
+    original = np.asarray(read_frame(clip2s, index).image)
     neural = session.preview(clip2s, edits, 1.0, renderer="neural")
     assert neural.shape == original.shape
     diff = np.abs(neural.astype(int) - original.astype(int)).max(2)
     ys, xs = np.nonzero(diff > 0)
-    track = session.analyze(clip2s)
-    lm = track.landmarks[24]
+    lm = track.landmarks[index]
     assert ys.size > 200  # the face was repainted ...
     assert xs.min() >= lm[:, 0].min() - 30 and xs.max() <= lm[:, 0].max() + 30  # ... and only around it
+    assert ys.min() >= lm[:, 1].min() - 30 and ys.max() <= lm[:, 1].max() + 30
     with pytest.raises(InputError, match=r"unknown renderer 'foo'; choose one of warp, warp\+refine, neural"):
         session.preview(clip2s, edits, 1.0, renderer="foo")
 
@@ -317,7 +321,8 @@ def test_refiner_trains_and_refines_only_the_mouth(session, clip2s):
     diff = np.abs(refined.astype(int) - warp.astype(int)).max(2)
     ys, xs = np.nonzero(diff > 2)
     assert ys.size > 50
-    lips = session.analyze(clip2s).landmarks[24][[61, 291, 0, 17]]  # mouth corners, upper and lower lip
+    track = session.analyze(clip2s)
+    lips = track.landmarks[track.frame_index_at(1.0)][[61, 291, 0, 17]]  # mouth corners, upper and lower lip
     width = lips[1, 0] - lips[0, 0]
     assert ys.min() > lips[2, 1] - width and ys.max() < lips[3, 1] + width
 
