@@ -1,10 +1,11 @@
 """`dfm renderer train VIDEO --refiner`: train the mouth refiner (dfm.render.neural.refiner) on one video.
 
-Self-supervised pairs: the training frames are cut into two halves in time; for every frame j of one
-half (at most `max_pairs` in all, evenly spaced), the warp renderer renders j from the training frame i
-of the OTHER half whose head pose is closest (the self-reenactment rig of `dfm.eval.reenactment`, with
-a retrieval pool of that other half only, so j's own pixels are never an exemplar), towards j's fitted
-expression; the target is real frame j. The refiner learns the residual that takes the warp output's
+Self-supervised pairs: the training frames are cut into `folds` (5) contiguous blocks in time; for
+every chosen frame j (at most `max_pairs`, evenly spaced) the warp renderer renders j from the training
+frame i OUTSIDE j's block whose head pose is closest (the self-reenactment rig of `dfm.eval.reenactment`,
+with a retrieval pool of the other blocks only, so neither j nor its neighbours are ever an exemplar),
+towards j's fitted expression; the target is real frame j. (With 2 blocks, the first version, sources
+were much farther from the targets than the protocol's, and the refiner learned to over-correct.) The refiner learns the residual that takes the warp output's
 mouth crop to the real one (L1 + gradient L1 inside the feathered mouth region). The last 10 % of the
 pairs (in time) are held out: the card reports the mouth-region APD of the warp output and of the
 refined output on them.
@@ -41,6 +42,7 @@ class RefinerTrainOptions:
     batch: int = 8
     lr: float = 1e-3
     max_pairs: int = 600
+    folds: int = 5
     checkpoint_every: int = 250
     threads: int | None = None
     channels: int = 16
@@ -64,7 +66,7 @@ class RefinerPairs:
 
 
 def refiner_pairs(model, track, frames: Callable[[int], np.ndarray], indices: np.ndarray, max_pairs: int,
-                  size: int, progress: bool = False) -> RefinerPairs:
+                  size: int, progress: bool = False, folds: int = 5) -> RefinerPairs:
     """Build the pairs (see module doc) from the training frames `indices`."""
     from tqdm import tqdm
 
@@ -77,20 +79,21 @@ def refiner_pairs(model, track, frames: Callable[[int], np.ndarray], indices: np
     idx = idx[valid[idx]]
     if len(idx) < 8:
         raise InputError(f"the refiner needs at least 8 tracked training frames, this video has {len(idx)}")
-    half = len(idx) // 2
-    folds = [(idx[:half], idx[half:]), (idx[half:], idx[:half])]  # (targets, sources)
+    blocks = np.array_split(idx, max(2, min(int(folds), len(idx) // 4)))  # contiguous blocks of frames in time
+    pick = idx[np.unique(np.linspace(0, len(idx) - 1, min(int(max_pairs), len(idx))).round().astype(int))]
     geometry = MouthRefiner(MouthRefinerNet(RefinerConfig(size=size)), model, track.identity)
     rows: dict[str, list] = {k: [] for k in ("warp", "nmfc", "mouth", "region", "exemplar", "real", "target", "source")}
-    per_fold = max(int(max_pairs) // 2, 1)
-    bar = tqdm(total=min(per_fold, len(folds[0][0])) + min(per_fold, len(folds[1][0])), desc="refiner pairs",
-               unit="pair", disable=not progress, leave=False)
-    for targets, sources in folds:
-        pick = targets[np.unique(np.linspace(0, len(targets) - 1, min(per_fold, len(targets))).round().astype(int))]
+    bar = tqdm(total=len(pick), desc="refiner pairs", unit="pair", disable=not progress, leave=False)
+    expr = np.asarray(track.expression, np.float32)
+    for block in blocks:
+        targets = pick[np.isin(pick, block)]
+        if not len(targets):
+            continue
+        sources = idx[~np.isin(idx, block)]  # the other blocks: their pixels and their pool only
         rig = SelfReenactment(model, track, frames, sources, ProtocolConfig())
-        expr = np.asarray(track.expression, np.float32)
-        src, _ = select_sources(track, sources, pick, expr[pick])
+        src, _ = select_sources(track, sources, targets, expr[targets])
         renderer = rig.renderers["A"]
-        for j, i in zip(pick.tolist(), src.tolist()):
+        for j, i in zip(targets.tolist(), src.tolist()):
             bar.update(1)
             out = rig.render("A", j, i, expr[j])
             e = renderer.target_expression(j, expr[j], 1.0)
@@ -158,13 +161,14 @@ def train_refiner(session, video: str | os.PathLike, options: RefinerTrainOption
     t_start = time.perf_counter()
     config = RefinerConfig(channels=opts.channels)
     folder = renderer_dir(track, "refiner", opts.frames)
-    pairs_file = folder / f"pairs-{opts.max_pairs}-{opts.split}.npz"  # rendering them is the slow part: kept
+    pairs_file = folder / f"pairs-{opts.max_pairs}-{opts.split}-{opts.folds}.npz"  # rendering them is the slow part: kept
     if pairs_file.exists():
         with np.load(pairs_file) as z:
             pairs = RefinerPairs(**{k: z[k] for k in z.files})
     else:
         reader = VideoTrainingFrames(video, int(idx.max()) + 1)
-        pairs = refiner_pairs(model, track, reader, idx, opts.max_pairs, config.size, progress=session.progress)
+        pairs = refiner_pairs(model, track, reader, idx, opts.max_pairs, config.size, progress=session.progress,
+                              folds=opts.folds)
         del reader
         folder.mkdir(parents=True, exist_ok=True)
         with atomic_output(pairs_file, suffix=".npz") as tmp:
@@ -181,7 +185,7 @@ def train_refiner(session, video: str | os.PathLike, options: RefinerTrainOption
     rng = torch.Generator().manual_seed(opts.seed)
     step = 0
     card_cfg = {"refiner": config.to_dict(), "batch": opts.batch, "lr": opts.lr, "seed": opts.seed,
-                "max_pairs": opts.max_pairs, "split": opts.split}
+                "max_pairs": opts.max_pairs, "folds": opts.folds, "split": opts.split}
     history: list[dict[str, float]] = []
     seconds = 0.0
     resumed = 0
