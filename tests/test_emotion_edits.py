@@ -1,0 +1,92 @@
+"""Every emotion reads as itself, on a real clip (MEAD actress W009, neutral, 256x256, 25 fps).
+
+Edits over short cuts of the clip are rendered by the product's own job (`Session.edit`) and the outputs
+are analysed again (tracking, fit, affect), as a user's would be:
+- a surprise edit raises the re-fitted eye opening (eyeWide) and brow raise over the input;
+- the input's blinks stay blinks and the gaze stays the input's (tolerances stated below);
+- low < medium < high on the action units of every label's EMFACS prototype.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from dfm.edits import Edit, EditList
+from dfm.face.emfacs import prototype_shapes
+from dfm.face.expressions import EXPRESSION_INDEX, EXPRESSION_NAMES
+
+pytestmark = pytest.mark.integration
+
+CLIP = "mead_w009_neutral_01.mp4"
+GAZE = [EXPRESSION_INDEX[n] for n in EXPRESSION_NAMES if n.startswith("eyeLook")]
+BLINK = [EXPRESSION_INDEX["eyeBlink_L"], EXPRESSION_INDEX["eyeBlink_R"]]
+GAZE_TOLERANCE = 0.08  # mean |output - input| of the re-fitted eyeLook* weights on full-weight frames
+BLINK_TOLERANCE = 0.12  # |output - input| of the tracker's eyeBlink score at the input's blink frames
+
+
+def _cut(videos_dir, tmp_path_factory, first: int, stop: int):
+    from dfm.io.video import VideoWriter, iter_frames
+
+    path = tmp_path_factory.mktemp("clip") / f"w009_{first}_{stop}.mp4"
+    with VideoWriter(path, width=256, height=256, rate=Fraction(25, 1), lossless=True) as w:
+        for f in iter_frames(videos_dir / CLIP, first, stop):
+            w.write(f.image)
+    return path
+
+
+def _edit(session, video, tmp_path, label, intensity, transition=6):
+    from dfm.pipelines.edit import EditOptions
+
+    n = session.analyze(video).n_frames
+    out = tmp_path / f"{label}_{intensity}.mp4"
+    session.edit(video, EditList([Edit(0, n, label, intensity, unit="frames")]), out,
+                 EditOptions(transition_frames=transition, lossless=True))
+    plan = session.plan(video, EditList([Edit(0, n, label, intensity, unit="frames")]), transition_frames=transition)
+    return session.analyze(out), plan.weight >= 0.999
+
+
+@pytest.fixture(scope="module")
+def blink_clip(videos_dir, tmp_path_factory):
+    """Frames 20..99: two blinks (input frames 36 and 85-86), gaze moving a little."""
+    return _cut(videos_dir, tmp_path_factory, 20, 100)
+
+
+@pytest.fixture(scope="module")
+def short_clip(videos_dir, tmp_path_factory):
+    """Frames 40..69: no blink."""
+    return _cut(videos_dir, tmp_path_factory, 40, 70)
+
+
+def test_surprise_opens_the_eyes_raises_the_brows_and_keeps_blinks_and_gaze(session, blink_clip, tmp_path) -> None:
+    track = session.analyze(blink_clip)
+    out, full = _edit(session, blink_clip, tmp_path, "surprise", "high")
+    ok = full & track.valid & out.valid
+    e_in, e_out = track.expression[ok], out.expression[ok]
+    for name, margin in (("eyeWide", 0.02), ("browOuterUp", 0.05), ("browInnerUp", 0.05)):
+        cols = [EXPRESSION_INDEX[name + "_L"], EXPRESSION_INDEX[name + "_R"]]
+        assert e_out[:, cols].mean() > e_in[:, cols].mean() + margin, name
+    # gaze: the re-fitted eyeLook* weights equal the input's within the tolerance
+    assert np.abs(e_out[:, GAZE] - e_in[:, GAZE]).mean() < GAZE_TOLERANCE
+    # blinks: the tracker's blink score at the input's blink frames is the input's, and still a blink
+    b_in, b_out = track.blendshapes[:, BLINK].mean(1), out.blendshapes[:, BLINK].mean(1)
+    blinks = np.flatnonzero(ok & (b_in > 0.2))
+    assert len(blinks) >= 2, "the clip's blinks were not found in the input"
+    assert np.abs(b_out[blinks] - b_in[blinks]).max() < BLINK_TOLERANCE
+    assert b_out[blinks].min() > np.median(b_out[ok]) + 0.1
+
+
+def test_intensity_orders_every_labels_action_units(session, short_clip, tmp_path) -> None:
+    track = session.analyze(short_clip)
+    levels: dict[str, list[float]] = {}
+    for label in ("happy", "sad", "surprise", "fear", "anger", "disgust"):
+        cols = sorted({EXPRESSION_INDEX[s] for shapes in prototype_shapes(label).values() for s in shapes})
+        levels[label] = []
+        for intensity in ("low", "medium", "high"):
+            out, full = _edit(session, short_clip, tmp_path, label, intensity, transition=4)
+            ok = full & track.valid & out.valid
+            levels[label].append(round(float(out.expression[ok][:, cols].mean()), 4))
+    unordered = {k: v for k, v in levels.items() if not v[0] < v[1] < v[2]}
+    assert not unordered, f"prototype AUs at low/medium/high not rising: {unordered} (all: {levels})"
