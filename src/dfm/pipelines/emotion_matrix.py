@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from dfm.errors import DfmError
 from dfm.eval.emotion_matrix import DEFAULT_CELLS, MatrixCell, markdown_table, matrix_cell
 from dfm.io.files import atomic_write_text
 
@@ -50,8 +51,8 @@ def run_emotion_matrix(session, video: str | os.PathLike, out_dir: str | os.Path
     n = track.n_frames
     classes = list(track.meta.get("affect_classes") or [])
     mid = n // 2
-    sheet = [("input", np.asarray(read_frame(video, mid).image))]
     rows: list[MatrixCell] = []
+    tiles = [("input", np.asarray(read_frame(video, mid).image))]
     decoder_report: dict[str, Any] = {}
     t0 = time.perf_counter()
     for label, intensity in cells:
@@ -65,11 +66,11 @@ def run_emotion_matrix(session, video: str | os.PathLike, out_dir: str | os.Path
         rows.append(matrix_cell(label, intensity, plan.weight, classes, track.affect_probs, out_track.affect_probs,
                                 track.landmarks, track.valid, out_track.landmarks, out_track.valid,
                                 track.expression, out_track.expression, prototype_aus(label)))
-        sheet.append((rows[-1].name, np.asarray(read_frame(path, mid).image)))
+        tiles.append((rows[-1].name, np.asarray(read_frame(path, mid).image)))
         if not keep_videos:
             path.unlink(missing_ok=True)
     seconds = time.perf_counter() - t0
-    _write_sheet(sheet, folder / "contact_sheet.png")
+    write_contact_sheet(tiles, folder / "contact_sheet.png", face_box(track, mid))
     doc = {
         "video": str(video.resolve()), "frames": n, "collection": [str(c) for c in collection], "person": person,
         "seed": seed, "affect_classes": classes, "decoder": decoder_report, "seconds": seconds,
@@ -83,30 +84,48 @@ def run_emotion_matrix(session, video: str | os.PathLike, out_dir: str | os.Path
     return doc
 
 
-def _write_sheet(tiles: list[tuple[str, np.ndarray]], path: Path) -> None:
-    """Tiles side by side in rows of 4, each labelled, written as PNG."""
+def face_box(track, index: int, margin: float = 0.35) -> tuple[int, int, int, int] | None:
+    """(x0, y0, x1, y1) square box around the tracked face of frame `index` (None without a face)."""
+    if not track.valid[index]:
+        return None
+    lm = np.asarray(track.landmarks[index])[:, :2]
+    (x0, y0), (x1, y1) = lm.min(0), lm.max(0)
+    side = max(x1 - x0, y1 - y0) * (1.0 + 2.0 * margin)
+    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+    h, w = track.height, track.width
+    side = min(side, h, w)
+    bx = int(np.clip(cx - side / 2.0, 0, w - side))
+    by = int(np.clip(cy - side / 2.0, 0, h - side))
+    return bx, by, bx + int(side), by + int(side)
+
+
+def write_contact_sheet(tiles: list[tuple[str, np.ndarray]], path: Path,
+                        box: tuple[int, int, int, int] | None = None, size: int = 256, cols: int = 4) -> None:
+    """Labelled tiles (cropped to `box`, scaled to `size` px) in rows of `cols`, written as PNG atomically."""
     import cv2
 
-    h = max(t.shape[0] for _, t in tiles)
-    scale = min(1.0, 320.0 / h)
+    from dfm.io.files import atomic_write_bytes
+
     imgs = []
     for name, img in tiles:
-        im = cv2.resize(img, (int(img.shape[1] * scale), int(img.shape[0] * scale)), interpolation=cv2.INTER_AREA)
-        im = np.ascontiguousarray(im)
+        if box is not None:
+            img = img[box[1]:box[3], box[0]:box[2]]
+        scale = size / max(img.shape[:2])
+        im = np.ascontiguousarray(cv2.resize(img, (int(round(img.shape[1] * scale)), int(round(img.shape[0] * scale))),
+                                             interpolation=cv2.INTER_AREA))
         cv2.putText(im, name, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3, cv2.LINE_AA)
         cv2.putText(im, name, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
         imgs.append(im)
     th, tw = imgs[0].shape[:2]
-    cols = 4
     rows = (len(imgs) + cols - 1) // cols
     canvas = np.zeros((rows * th, cols * tw, 3), np.uint8)
     for k, im in enumerate(imgs):
         r, c = divmod(k, cols)
-        canvas[r * th:r * th + im.shape[0], c * tw:c * tw + im.shape[1]] = im
+        canvas[r * th:r * th + im.shape[0], c * tw:c * tw + im.shape[1]] = im[:th, :tw]
     ok, buf = cv2.imencode(".png", cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
-    from dfm.io.files import atomic_write_bytes
-
+    if not ok:
+        raise DfmError(f"could not encode the contact sheet {path}")
     atomic_write_bytes(path, buf.tobytes())
 
 
-__all__ = ["prototype_aus", "run_emotion_matrix"]
+__all__ = ["face_box", "prototype_aus", "run_emotion_matrix", "write_contact_sheet"]
