@@ -84,3 +84,27 @@ def test_apply_eyes_unit() -> None:
     assert np.allclose(out[:, WIDE], [0.6, 0.4])
     assert np.array_equal(out[:, LOOK], orig[:, LOOK]) and np.array_equal(out[:, BLINK], orig[:, BLINK])
     assert lid_layer(full, np.full(N_EXPRESSIONS, 0.5)).shape == (2, len(LID_CHANNELS))
+
+
+def test_widened_lids_stretch_the_original_eye_opening() -> None:
+    """render.eyes: a target point on the raised upper margin samples the original's upper margin."""
+    from dfm.render.eyes import EyeRim, widen_eye_openings
+
+    xs = np.linspace(0.0, 20.0, 11)
+    upper = 5.0 * np.sin(np.pi * xs / 20.0)  # image y grows downwards: the upper margin has smaller y
+    orig = np.concatenate([np.stack([xs, 50.0 - upper], 1), np.stack([xs[1:-1], 50.0 + upper[1:-1]], 1)])
+    tgt = orig.copy()
+    tgt[:11, 1] = 50.0 - 1.6 * upper  # upper lid raised
+    rim = EyeRim(upper=np.arange(1, 10), lower=np.arange(11, 20), corners=(0, 10))
+    yy, xx = np.mgrid[40:60, 0:21].astype(np.float32)
+    pos = np.stack([xx, yy], -1)
+    mask = np.ones(yy.shape, bool)
+    out = widen_eye_openings(pos.copy(), pos, mask, (rim,), orig, tgt)
+    # the target's top of the opening at the centre column (y = 50 - 8) samples the original's top (y = 45)
+    k = np.argmin(np.abs(yy[:, 10] - 42.0))
+    assert abs(out[k, 10, 1] - 45.0) < 0.6 and abs(out[k, 10, 0] - 10.0) < 1e-3
+    # the lower margin (it did not move) maps onto itself, heights in between linearly, outside: untouched
+    assert abs(out[15, 10, 1] - 55.0) < 1e-3 and np.all(np.diff(out[2:16, 10, 1]) > 0)
+    assert np.array_equal(out[17:, 10], pos[17:, 10]) and np.array_equal(out[:1, 10], pos[:1, 10])
+    # a narrower target leaves the flow alone
+    assert np.array_equal(widen_eye_openings(pos.copy(), pos, mask, (rim,), tgt, orig), pos)
