@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 CLIP = "mead_w009_neutral_01.mp4"
 GAZE = [EXPRESSION_INDEX[n] for n in EXPRESSION_NAMES if n.startswith("eyeLook")]
 BLINK = [EXPRESSION_INDEX["eyeBlink_L"], EXPRESSION_INDEX["eyeBlink_R"]]
-GAZE_TOLERANCE = 0.08  # mean |output - input| of the re-fitted eyeLook* weights on full-weight frames
+GAZE_TOLERANCE = 0.08  # mean |output - input| of the re-fitted eyeLook* weights on edited frames (weight > 0.5)
 BLINK_TOLERANCE = 0.12  # |output - input| of the tracker's eyeBlink score at the input's blink frames
 
 
@@ -61,21 +61,33 @@ def short_clip(videos_dir, tmp_path_factory):
 
 
 def test_surprise_opens_the_eyes_raises_the_brows_and_keeps_blinks_and_gaze(session, blink_clip, tmp_path) -> None:
+    from dfm.pipelines.emotion_matrix import run_emotion_matrix
+
     track = session.analyze(blink_clip)
-    out, full = _edit(session, blink_clip, tmp_path, "surprise", "high")
-    ok = full & track.valid & out.valid
+    # through the emotion matrix of `dfm evaluate --emotion-matrix` (one cell), default transitions
+    doc = run_emotion_matrix(session, blink_clip, tmp_path, cells=[("surprise", "high")])
+    assert (tmp_path / "matrix" / "contact_sheet.png").stat().st_size > 10_000
+    cell = doc["cells"][0]
+    assert cell["name"] == "surprise:high" and cell["frames"] == 40 and 0.3 < cell["jitter_ratio"] < 3.0
+    assert cell["aus"]["AU2 browOuterUp"]["output"] > cell["aus"]["AU2 browOuterUp"]["input"]
+    out = session.analyze(tmp_path / "matrix" / "surprise_high.mp4")
+    n = track.n_frames
+    weight = session.plan(blink_clip, EditList([Edit(0, n, "surprise", "high", unit="frames")])).weight
+    ok = (weight >= 0.999) & track.valid & out.valid
+    edited = (weight > 0.5) & track.valid & out.valid  # blinks and gaze: every mostly edited frame
     e_in, e_out = track.expression[ok], out.expression[ok]
     for name, margin in (("eyeWide", 0.02), ("browOuterUp", 0.05), ("browInnerUp", 0.05)):
         cols = [EXPRESSION_INDEX[name + "_L"], EXPRESSION_INDEX[name + "_R"]]
         assert e_out[:, cols].mean() > e_in[:, cols].mean() + margin, name
     # gaze: the re-fitted eyeLook* weights equal the input's within the tolerance
-    assert np.abs(e_out[:, GAZE] - e_in[:, GAZE]).mean() < GAZE_TOLERANCE
+    gaze_in, gaze_out = track.expression[edited][:, GAZE], out.expression[edited][:, GAZE]
+    assert np.abs(gaze_out - gaze_in).mean() < GAZE_TOLERANCE
     # blinks: the tracker's blink score at the input's blink frames is the input's, and still a blink
     b_in, b_out = track.blendshapes[:, BLINK].mean(1), out.blendshapes[:, BLINK].mean(1)
-    blinks = np.flatnonzero(ok & (b_in > 0.2))
+    blinks = np.flatnonzero(edited & (b_in > 0.2))
     assert len(blinks) >= 2, "the clip's blinks were not found in the input"
     assert np.abs(b_out[blinks] - b_in[blinks]).max() < BLINK_TOLERANCE
-    assert b_out[blinks].min() > np.median(b_out[ok]) + 0.1
+    assert b_out[blinks].min() > np.median(b_out[edited]) + 0.1
 
 
 def test_intensity_orders_every_labels_action_units(session, short_clip, tmp_path) -> None:
