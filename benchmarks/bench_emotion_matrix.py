@@ -32,9 +32,10 @@ def main() -> int:
     ap.add_argument("out", type=Path)
     ap.add_argument("--clips", default="pexels,w009,w011")
     ap.add_argument("--workspace", type=Path, default=None)
+    ap.add_argument("--cells", default=None, help="LABEL[:INTENSITY],... (default: dfm.eval.emotion_matrix.DEFAULT_CELLS)")
     args = ap.parse_args()
     from dfm import Session
-    from dfm.eval.emotion_matrix import MatrixCell, markdown_table
+    from dfm.eval.emotion_matrix import DEFAULT_CELLS, MatrixCell, markdown_table
     from dfm.pipelines.emotion_matrix import run_emotion_matrix
 
     videos = Path(os.environ.get("DFM_VIDEOS", VIDEOS))
@@ -43,7 +44,9 @@ def main() -> int:
     for name in args.clips.split(","):
         video, collection = clips(videos)[name]
         t = time.perf_counter()
-        doc = run_emotion_matrix(session, video, args.out / name, collection=collection, overwrite=True)
+        cells = DEFAULT_CELLS if args.cells is None else [
+            (c.split(":")[0], c.split(":")[1] if ":" in c else None) for c in args.cells.split(",")]
+        doc = run_emotion_matrix(session, video, args.out / name, cells, collection=collection, overwrite=True)
         cells = [MatrixCell(**{k: v for k, v in c.items() if k != "name"}) for c in doc["cells"]]
         dec = doc["decoder"]
         print(f"\n### {video.name}" + (f" (collection: {len(collection)} clips of the same actress)" if collection else ""))

@@ -50,3 +50,11 @@ def test_without_a_prototype_the_plan_is_the_decoders() -> None:
                      transition_frames=10, preserve_speech=False)
     full = plan.weight >= 0.999
     assert np.allclose(plan.target[full][:, expression_index("browDown_L")], 0.1)
+
+
+def test_the_floor_lends_no_other_labels_aus() -> None:
+    """Between label directions the prior blends neighbouring prototypes; a sad edit still gets no AU16/AU9."""
+    plan = _plan("sad", "high")
+    full = plan.weight >= 0.999
+    for name in ("mouthLowerDown_L", "noseSneer_L", "eyeWide_L", "jawOpen"):
+        assert np.allclose(plan.target[full][:, expression_index(name)], 0.1), name

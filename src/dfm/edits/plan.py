@@ -224,6 +224,17 @@ def _activation(prototype: Decoder, va: np.ndarray) -> np.ndarray:
     return np.maximum(out, 0.0)
 
 
+def prototype_mask(label: str) -> np.ndarray:
+    """(53,) bool: the ICT channels of the label's EMFACS prototype (the prior interpolates neighbouring
+    labels between their directions; the floor must not lend an edit another label's AUs)."""
+    from dfm.face.emfacs import prototype_shapes
+
+    m = np.zeros(N_EXPRESSIONS, dtype=bool)
+    for shapes in prototype_shapes(label).values():
+        m[[EXPRESSION_INDEX[s] for s in shapes]] = True
+    return m
+
+
 def _nudge_vector(nudges: dict[str, float]) -> np.ndarray:
     v = np.zeros(N_EXPRESSIONS, dtype=np.float64)
     for name, offset in nudges.items():
@@ -291,8 +302,8 @@ def make_plan(
             traj = va_trajectory(region, t, rng, knot_interval)
             decoded = _decode(decode, traj.va)
             act = None
-            if prototype is not None:  # full-face prototype floor (step 2)
-                act = _activation(prototype, traj.va)
+            if prototype is not None:  # full-face prototype floor (step 2), on this label's own AUs only
+                act = _activation(prototype, traj.va) * prototype_mask(r.label)[None, :]
                 decoded = np.maximum(decoded, np.clip(neutral[None] + act, 0.0, 1.0))
             layer = emotion_layer(decoded, neutral, mask)
             lids = lid_layer(decoded, neutral)  # smoothed together with the emotion layer
