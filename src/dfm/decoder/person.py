@@ -107,6 +107,19 @@ class CoverageReport:
         return cls(rows(d.get("labels", [])), rows(d.get("levels", [])))
 
 
+REST_PERCENTILE = 25.0
+
+
+def rest_face(expr: Any) -> np.ndarray:
+    """(53,) a person's resting activation of each blendshape: its 25th percentile over their frames.
+
+    Closer to the person's own rest pose than the generic model's zero face (someone whose brows are
+    always raised keeps them raised), and unlike the mean not pulled into an emotion that fills most of
+    the footage (a clip that laughs half the time does not rest in a smile)."""
+    e = np.asarray(expr, np.float32).reshape(-1, N_EXPRESSIONS)
+    return np.percentile(e, REST_PERCENTILE, axis=0).astype(np.float32) if len(e) else np.zeros(N_EXPRESSIONS, np.float32)
+
+
 class PersonDecoder:
     """VA -> expression for one person: data decoder + FACS prior, blended by data coverage.
 
@@ -114,7 +127,7 @@ class PersonDecoder:
     prior: the universal decoder (default FacsPrior()); its neutral is replaced per `neutral`.
     coverage_bandwidth: h of the coverage density (VA units). prior_strength: k, in pairs.
     neutral: "auto" (the person's mean expression over pairs in the neutral region, if at least
-    `min_neutral_pairs`; else the mean over all pairs), "zeros", or a (53,) expression.
+    `min_neutral_pairs`; else `rest_face` of all pairs), "zeros", or a (53,) expression.
     """
 
     def __init__(
@@ -164,9 +177,8 @@ class PersonDecoder:
                     self.neutral_source_ = f"mean of {int(inside.sum())} pairs in the neutral region"
                     return expr[inside].mean(axis=0).astype(np.float32)
             if expr is not None and len(expr):
-                # the person's average face is a better rest pose than the generic model's zero face
-                self.neutral_source_ = f"mean of all {len(expr)} pairs (too few in the neutral region)"
-                return expr.mean(axis=0).astype(np.float32)
+                self.neutral_source_ = f"rest face of all {len(expr)} pairs (too few in the neutral region)"
+                return rest_face(expr)
             self.neutral_source_ = "zeros (no pairs)"
             return np.zeros(N_EXPRESSIONS, np.float32)
         n = np.asarray(self.neutral, np.float32).reshape(-1)

@@ -229,8 +229,10 @@ def fit_or_universal(decoder, va, expr, video_ids, frames, data_info=None):
 
     try:
         return decoder.fit(va, expr, video_ids=video_ids, frame_index=frames, data_info=data_info)
-    except DfmError:  # the prior on the person's own average face (not the generic model's zero face)
-        return PersonDecoder.universal(neutral=np.asarray(expr).mean(axis=0) if len(expr) else None)
+    except DfmError:  # the prior on the person's own rest face (not the generic model's zero face)
+        from dfm.decoder.person import rest_face
+
+        return PersonDecoder.universal(neutral=rest_face(expr) if len(expr) else None)
 
 
 def _file_state(path: str | os.PathLike) -> tuple[int, int]:
