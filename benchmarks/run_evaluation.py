@@ -153,6 +153,18 @@ def results_markdown(docs: list[dict], machine: dict, started: str, wall_s: floa
     return "\n".join(lines) + "\n"
 
 
+KEPT_SECTION = "## Emotion matrix"  # written by benchmarks/bench_emotion_matrix.py: kept when this script rewrites
+
+
+def kept_sections(results: Path) -> str:
+    """The emotion-matrix section of an existing RESULTS.md (another script's figures), to append unchanged."""
+    if not results.exists():
+        return ""
+    text = results.read_text()
+    start = text.find("\n" + KEPT_SECTION)
+    return "" if start < 0 else text[start:]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", nargs="?", type=Path, default=SHARED / "data" / "videos")
@@ -170,7 +182,7 @@ def main() -> int:
 
         b = json.loads(args.from_json.read_text())
         atomic_write_text(args.results, results_markdown(b["docs"], b["machine"], b["started"], b["wall_s"], b["command"],
-                                                                 b.get("code")))
+                                                         b.get("code")) + kept_sections(args.results))
         print(f"wrote {args.results} from {args.from_json}")
         return 0
     os.environ.setdefault("GLOG_minloglevel", "2")
@@ -206,7 +218,7 @@ def main() -> int:
     wall = time.perf_counter() - t0
     command = "python benchmarks/run_evaluation.py" + (f" {args.folder}" if args.folder != SHARED / "data" / "videos" else "")
     code = code_state()
-    md = results_markdown(docs, machine, started, wall, command, code)
+    md = results_markdown(docs, machine, started, wall, command, code) + kept_sections(args.results)
     atomic_write_text(args.results, md)
     atomic_write_text(work / "all.json", json.dumps(to_jsonable({"machine": machine, "started": started, "wall_s": wall,
                                                                  "command": command, "code": code, "docs": docs}),

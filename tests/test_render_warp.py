@@ -190,18 +190,29 @@ def test_render_video_passes_frame_objects_and_keep_mask(mesh):
     assert np.any(out[H // 2:] != images[1][H // 2:])
 
 
-def test_eyes_keep_the_original_lids_and_gaze(mesh):
-    """Blink and gaze in the target are ignored: the eyes are not warped (DESIGN: eyes come from the original)."""
+def test_eyes_keep_the_original_gaze_and_blinks_and_the_lids_follow(mesh):
+    """Blink and gaze in the target are ignored (the eyes keep the original's); the lid aperture follows
+    (the plan gives it as a difference on top of the original lids, dfm.edits.eyes)."""
     e0 = np.zeros(53, np.float32)
     track = syn.synthetic_track(e0[None], W, H, SCALE)
     image = syn.scene_frames(mesh, mesh.neutral, track)[0]
     target = e0.copy()
-    for name in ("eyeBlink_L", "eyeBlink_R", "eyeLookUp_L", "eyeLookUp_R", "eyeWide_L"):
+    for name in ("eyeBlink_L", "eyeBlink_R", "eyeLookUp_L", "eyeLookUp_R"):
         target[ei(name)] = 1.0
     r = WarpRenderer(mesh, track, None)
     out = r.render_frame(0, image, target, 1.0)
     assert r.report.frames[-1].max_displacement_px < 1e-3
     np.testing.assert_array_equal(out, image)
+    # wider lids: the lids move and the eye opening samples the original's eye, stretched
+    target[ei("eyeWide_L")] = target[ei("eyeWide_R")] = 1.0
+    original = track.project(mesh.vertices(e0), 0)
+    wide = compute_flow(mesh, original, track.project(mesh.vertices(r.target_expression(0, target, 1.0)), 0),
+                        (H, W), 15 * SCALE)
+    from dfm.render.mesh import PART_EYE
+
+    d = np.linalg.norm(wide.map_work - wide.grid.work_positions(), axis=-1)
+    assert d[wide.part == PART_FACE].max() > 0.3 and d[wide.part == PART_EYE].max() > 0.1
+    target[ei("eyeWide_L")] = target[ei("eyeWide_R")] = 0.0
     # brows do move, the eyeballs stay where they are
     target[ei("browInnerUp_L")] = target[ei("browInnerUp_R")] = 1.0
     original = track.project(mesh.vertices(e0), 0)

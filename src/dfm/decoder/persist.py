@@ -33,12 +33,16 @@ from dfm.io.files import atomic_directory
 FORMAT_VERSION = 1
 CARD = "card.json"
 TORCH_KINDS = ("mlp", "paper")  # decoders whose weights are a torch state dict (safetensors)
-DECODER_KINDS = ("kernel",) + TORCH_KINDS
+DECODER_KINDS = ("kernel", "mean", "prior_mean") + TORCH_KINDS
 
 
 def _decoder_class(kind: str) -> type[DataDecoder]:
+    from dfm.decoder.baselines import MeanDecoder, PriorMeanDecoder
+
     if kind == KernelDecoder.kind:
         return KernelDecoder
+    if kind in (MeanDecoder.kind, PriorMeanDecoder.kind):
+        return MeanDecoder if kind == MeanDecoder.kind else PriorMeanDecoder
     from dfm.decoder.mlp import MLPDecoder, PaperDecoder  # torch only when a net is loaded
 
     return {MLPDecoder.kind: MLPDecoder, PaperDecoder.kind: PaperDecoder}[kind]
@@ -93,8 +97,9 @@ def _read_decoder(card: dict[str, Any], folder: Path, metrics: dict | None) -> D
     params = dict(card.get("params", {}))
     if "hidden_sizes" in params:
         params["hidden_sizes"] = tuple(params["hidden_sizes"])
-    if "bandwidths" in params:
-        params["bandwidths"] = tuple(params["bandwidths"])
+    for name in ("bandwidths", "alphas"):
+        if name in params:
+            params[name] = tuple(params[name])
     dec = cls(**params)
     path = folder / card["weights"]
     if not path.exists():
@@ -158,6 +163,8 @@ def save_model(model: Any, directory: str | os.PathLike, *, overwrite: bool = Fa
             else:
                 card["decoder"] = None
                 card["metrics"] = None
+            choice = getattr(model, "choice_", None)
+            card["choice"] = None if choice is None else choice.to_dict()
             card["coverage"] = model.coverage_report().to_dict()
             np.savez_compressed(tmp / "person.npz", coverage_counts=model.coverage_counts_, neutral=model.neutral_)
         elif isinstance(model, DataDecoder):
@@ -233,5 +240,8 @@ def load_model(directory: str | os.PathLike) -> Any:
     obj.neutral_source_ = blend.get("neutral_source")
     obj.prior_ = prior.with_neutral(obj.neutral_)
     obj.data_info_ = card.get("data") or {}
+    from dfm.decoder.select import DecoderChoice
+
+    obj.choice_ = DecoderChoice.from_dict(card["choice"]) if card.get("choice") else None
     obj._density = None
     return obj

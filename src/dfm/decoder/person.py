@@ -8,7 +8,13 @@ n(q) = sum_i exp(-|q - va_i|^2 / (2 h^2)) the effective number of training pairs
     w_prior(q) = k / (k + n(q)),    expression(q) = (1 - w_prior) * data(q) + w_prior * prior(q).
 
 So w_prior -> 1 far from the data and -> 0 where the person has many frames; both maps are smooth in VA,
-so the blend is too. The prior's neutral is the person's own neutral expression when the data has one
+so the blend is too.
+
+The data decoder itself is chosen on the time-block validation (`select=True`, dfm.decoder.select):
+the requested preset, a more regularised local-linear one, the prior on the person's mean, or the
+person's mean — whichever has the lowest validation RMSE, so it is never worse than the mean. When the
+mean wins (the person's VA says nothing about the expression) edits use the universal prior on the
+person's neutral face everywhere (w_prior = 1): the mean alone would edit nothing. The prior's neutral is the person's own neutral expression when the data has one
 (mean expression of the pairs inside the neutral region), so blending does not pull the person's resting
 face towards the generic model's.
 """
@@ -25,6 +31,7 @@ from dfm.decoder.base import DataDecoder, check_expr, check_va
 from dfm.decoder.grid import VAGrid
 from dfm.decoder.kernel import KernelDecoder
 from dfm.decoder.prior import FacsPrior
+from dfm.decoder.select import DecoderChoice, select_decoder
 from dfm.decoder.split import TimeBlockSplit
 from dfm.errors import DfmError
 from dfm.face.expressions import N_EXPRESSIONS
@@ -100,6 +107,19 @@ class CoverageReport:
         return cls(rows(d.get("labels", [])), rows(d.get("levels", [])))
 
 
+REST_PERCENTILE = 25.0
+
+
+def rest_face(expr: Any) -> np.ndarray:
+    """(53,) a person's resting activation of each blendshape: its 25th percentile over their frames.
+
+    Closer to the person's own rest pose than the generic model's zero face (someone whose brows are
+    always raised keeps them raised), and unlike the mean not pulled into an emotion that fills most of
+    the footage (a clip that laughs half the time does not rest in a smile)."""
+    e = np.asarray(expr, np.float32).reshape(-1, N_EXPRESSIONS)
+    return np.percentile(e, REST_PERCENTILE, axis=0).astype(np.float32) if len(e) else np.zeros(N_EXPRESSIONS, np.float32)
+
+
 class PersonDecoder:
     """VA -> expression for one person: data decoder + FACS prior, blended by data coverage.
 
@@ -107,7 +127,7 @@ class PersonDecoder:
     prior: the universal decoder (default FacsPrior()); its neutral is replaced per `neutral`.
     coverage_bandwidth: h of the coverage density (VA units). prior_strength: k, in pairs.
     neutral: "auto" (the person's mean expression over pairs in the neutral region, if at least
-    `min_neutral_pairs`; else zeros), "zeros", or a (53,) expression.
+    `min_neutral_pairs`; else `rest_face` of all pairs), "zeros", or a (53,) expression.
     """
 
     def __init__(
@@ -119,6 +139,7 @@ class PersonDecoder:
         neutral: str | Any = "auto",
         min_neutral_pairs: int = 25,
         grid_size: int = 129,
+        select: bool = True,
     ):
         self.decoder = decoder
         self.prior = prior
@@ -127,6 +148,7 @@ class PersonDecoder:
         self.neutral = neutral
         self.min_neutral_pairs = min_neutral_pairs
         self.grid_size = grid_size
+        self.select = select
 
     # -- construction -------------------------------------------------------------------------------
     @classmethod
@@ -138,6 +160,7 @@ class PersonDecoder:
         obj.prior_ = (prior or FacsPrior()).with_neutral(obj.neutral_)
         obj.coverage_counts_ = np.zeros((obj.grid_size, obj.grid_size))
         obj.data_info_ = {"n_pairs": 0}
+        obj.choice_ = None
         obj._density = None
         return obj
 
@@ -153,7 +176,10 @@ class PersonDecoder:
                 if int(inside.sum()) >= self.min_neutral_pairs:
                     self.neutral_source_ = f"mean of {int(inside.sum())} pairs in the neutral region"
                     return expr[inside].mean(axis=0).astype(np.float32)
-            self.neutral_source_ = "zeros (too few neutral pairs)"
+            if expr is not None and len(expr):
+                self.neutral_source_ = f"rest face of all {len(expr)} pairs (too few in the neutral region)"
+                return rest_face(expr)
+            self.neutral_source_ = "zeros (no pairs)"
             return np.zeros(N_EXPRESSIONS, np.float32)
         n = np.asarray(self.neutral, np.float32).reshape(-1)
         if n.shape != (N_EXPRESSIONS,):
@@ -178,7 +204,11 @@ class PersonDecoder:
         va = check_va(va)
         expr = check_expr(expr, va.shape[0])
         dec = make_decoder(self.decoder) if isinstance(self.decoder, str) else self.decoder
-        dec.fit(va, expr, video_ids=video_ids, frame_index=frame_index, split=split)
+        self.choice_: DecoderChoice | None = None
+        if self.select:
+            dec, self.choice_ = select_decoder(dec, va, expr, video_ids=video_ids, frame_index=frame_index, split=split)
+        else:
+            dec.fit(va, expr, video_ids=video_ids, frame_index=frame_index, split=split)
         self.decoder_ = dec
         # the pairs the final data decoder learned from: train (+ val when it was refit on all)
         used = np.concatenate([dec.split_.train, dec.split_.val]) if dec.report_.refit_on_all else dec.split_.train
@@ -218,8 +248,16 @@ class PersonDecoder:
             self._density = grid.spline_coefficients(grid.effective_count(self.coverage_counts_, self.coverage_bandwidth))
         return np.maximum(grid.lookup(self._density, va), 0.0)
 
+    @property
+    def uses_data(self) -> bool:
+        """Whether the person's data shapes the decoded expressions (False: the universal prior alone)."""
+        return getattr(self, "decoder_", None) is not None and self.decoder_.kind != "mean"
+
     def blend_weights(self, va: Any) -> np.ndarray:
-        """(N,) weight of the universal prior in [0, 1]: ~1 where the person has no data, ~0 in dense data."""
+        """(N,) weight of the universal prior in [0, 1]: ~1 where the person has no data, ~0 in dense data
+        (1 everywhere when validation chose the mean: the data carries no VA information)."""
+        if self.is_fitted and getattr(self, "decoder_", None) is not None and not self.uses_data:
+            return np.ones(check_va(va).shape[0], np.float32)
         n = self.coverage_density(va)
         k = float(self.prior_strength)
         return (k / (k + n)).astype(np.float32) if k > 0 else np.zeros(n.shape, np.float32)
@@ -287,7 +325,8 @@ class PersonDecoder:
         """What `dfm person train` prints: the training report and the coverage lines."""
         self._check_fitted()
         head = "universal FACS prior only (no person data)" if self.decoder_ is None else self.decoder_.report_.summary()
-        return "\n".join([head, f"neutral expression: {self.neutral_source_}", *self.coverage_report().lines()])
+        choice = [] if getattr(self, "choice_", None) is None else [self.choice_.line()]
+        return "\n".join([head, *choice, f"neutral expression: {self.neutral_source_}", *self.coverage_report().lines()])
 
     def get_params(self) -> dict[str, Any]:
         return {
@@ -297,6 +336,7 @@ class PersonDecoder:
             "neutral": self.neutral if isinstance(self.neutral, str) else "given",
             "min_neutral_pairs": self.min_neutral_pairs,
             "grid_size": self.grid_size,
+            "select": self.select,
         }
 
     # -- persistence --------------------------------------------------------------------------------

@@ -3,26 +3,9 @@
 Needs no data of the person. Used alone when a person has no collection, and by PersonDecoder where the
 person's data covers a VA region poorly.
 
-Prototypes (action units per emotion). Source: the EMFACS emotion prototypes of W. V. Friesen and
-P. Ekman, "EMFACS-7: Emotional Facial Action Coding System" (unpublished manual, University of
-California San Francisco, 1983), as tabulated with the FACS Investigator's Guide (P. Ekman, W. V. Friesen,
-J. C. Hager, "Facial Action Coding System: The Manual / Investigator's Guide", Research Nexus, 2002).
-Those sources list several AU combinations per emotion; we use the one commonly reproduced as the
-prototype of each (the same list as the "Emotional expressions" table of Wikipedia's FACS article):
-
-    happy     AU6 + AU12
-    sad       AU1 + AU4 + AU15
-    surprise  AU1 + AU2 + AU5B + AU26
-    fear      AU1 + AU2 + AU4 + AU5 + AU7 + AU20 + AU26
-    anger     AU4 + AU5 + AU7 + AU23
-    disgust   AU9 + AU15 + AU16
-
-AU -> ICT blendshapes: the FACS table of the ICT-FaceKit README (../shared/models/ict_facekit/README.md,
-"Expression shapes and FACS"), bilateral AUs driving both the _L and _R shape. Two AUs have no shape there:
-- AU26 (jaw drop) -> `jawOpen` at a partial weight (`JAW_DROP`): ICT's jawOpen is AU27 (mouth stretch),
-  a wide opening; a jaw drop is the same motion, smaller.
-- AU23 (lip tightener) -> `mouthPress_L/R` (AU24, lip pressor), the closest ICT shape: both narrow the
-  red of the lips, and EMFACS itself lists 4+5+7+24 as an anger variant of 4+5+7+23.
+Prototypes and the AU -> ICT blendshape mapping: the one cited table in dfm.face.emfacs
+(EMFACS-7, Friesen & Ekman 1983; ICT-FaceKit's FACS table), every action unit of each prototype
+included (brows, lids, cheeks, nose, lips, jaw).
 
 Intensity: FACS scores intensity A (trace) .. E (maximum). A prototype AU without a letter is taken at
 `amplitude` (default 0.8, about FACS "D", severe) when the expression intensity is 1; a letter scales it
@@ -51,60 +34,11 @@ import numpy as np
 
 from dfm.affect import regions
 from dfm.errors import DfmError
+from dfm.face.emfacs import EMFACS_PROTOTYPES, FACS_INTENSITY, FACS_TO_ICT, JAW_DROP
+from dfm.face.emfacs import parse_au as _parse_au
 from dfm.face.expressions import EXPRESSION_NAMES, N_EXPRESSIONS, expression_index
 
-# FACS action unit -> ICT shapes (ICT-FaceKit README "Expression shapes and FACS"), plus the two
-# substitutions described above (AU23 -> mouthPress, AU26 -> partial jawOpen).
-FACS_TO_ICT: dict[int, tuple[str, ...]] = {
-    1: ("browInnerUp_L", "browInnerUp_R"),
-    2: ("browOuterUp_L", "browOuterUp_R"),
-    4: ("browDown_L", "browDown_R"),
-    5: ("eyeWide_L", "eyeWide_R"),
-    6: ("cheekSquint_L", "cheekSquint_R"),
-    7: ("eyeSquint_L", "eyeSquint_R"),
-    9: ("noseSneer_L", "noseSneer_R"),
-    10: ("mouthShrugUpper",),
-    11: ("mouthUpperUp_L", "mouthUpperUp_R"),
-    12: ("mouthSmile_L", "mouthSmile_R"),
-    14: ("mouthDimple_L", "mouthDimple_R"),
-    15: ("mouthFrown_L", "mouthFrown_R"),
-    16: ("mouthLowerDown_L", "mouthLowerDown_R"),
-    17: ("mouthShrugLower",),
-    18: ("mouthPucker",),
-    20: ("mouthStretch_L", "mouthStretch_R"),
-    22: ("mouthFunnel",),
-    23: ("mouthPress_L", "mouthPress_R"),  # substitute: AU24 lip pressor (no lip-tightener shape in ICT)
-    24: ("mouthPress_L", "mouthPress_R"),
-    26: ("jawOpen",),  # substitute: AU27's shape at a partial weight (JAW_DROP)
-    27: ("jawOpen",),
-    28: ("mouthRollLower", "mouthRollUpper"),
-    29: ("jawForward",),
-    33: ("cheekPuff_L", "cheekPuff_R"),
-    45: ("eyeBlink_L", "eyeBlink_R"),
-}
-JAW_DROP = 0.5  # AU26 = jawOpen at this fraction of the AU's weight
-
-# EMFACS prototypes (see module docstring): label -> action units, optional FACS intensity letter.
-EMFACS_PROTOTYPES: dict[str, tuple[str, ...]] = {
-    "happy": ("6", "12"),
-    "sad": ("1", "4", "15"),
-    "surprise": ("1", "2", "5B", "26"),
-    "fear": ("1", "2", "4", "5", "7", "20", "26"),
-    "anger": ("4", "5", "7", "23"),
-    "disgust": ("9", "15", "16"),
-}
-FACS_INTENSITY = {"A": 0.2, "B": 0.4, "C": 0.6, "D": 0.8, "E": 1.0}
 EMOTION_LABELS: tuple[str, ...] = tuple(label for label in regions.LABELS if label != "neutral")
-
-
-def _parse_au(code: str) -> tuple[int, str | None]:
-    code = code.strip().upper()
-    letter = code[-1] if code and code[-1] in FACS_INTENSITY else None
-    number = code[:-1] if letter else code
-    try:
-        return int(number), letter
-    except ValueError:
-        raise DfmError(f"bad action unit {code!r} (expected e.g. '12' or '5B')") from None
 
 
 def prototype_vector(aus: tuple[str, ...] | list[str], amplitude: float = 0.8) -> np.ndarray:

@@ -7,9 +7,18 @@ For each edit (frames first..stop-1), in this order:
    adding, removing or reordering edits does not reshuffle the others, and changing an edit's label or
    intensity reuses the same random numbers (a region maps them continuously), so an intensity slider
    moves the trajectory smoothly instead of redrawing it. The seed is recorded in the plan.
-2. Decode: `decode(va (n, 2)) -> (n, 53)` (the person's decoder), clipped to [0, 1].
+2. Decode: `decode(va (n, 2)) -> (n, 53)` (the person's decoder), clipped to [0, 1]. Full-face
+   prototypes (optional `prototype(va) -> (n, 53)`, the universal FACS prior's activation): every action
+   unit of the label's EMFACS prototype (dfm.face.emfacs) is carried at least at the prior's strength,
+   decoded_c >= neutral_c + prototype_c, so a person's data that averages an emotion towards their mean
+   face (or never showed its brows, lids or nose) cannot drop the AUs that make it readable; the floor
+   grows with the intensity, so low < medium < high on every prototype AU. On the channels that are
+   neither speech nor lid channels (those add to the original anyway) a prototype AU is also never set
+   below the original frame's value: a surprise edit does not lower brows the person already raises.
 3. Speech preservation (`dfm.edits.speech`, optional): on the articulation channels the emotion only adds
    its excess over the decoded neutral expression to the original coefficient.
+   Eyes (`dfm.edits.eyes`, always): gaze and blinks stay the original's; the lid aperture (eyeWide,
+   eyeSquint) follows the target as its difference from the decoded neutral, added to the original lids.
 4. Smoothing: the decoded (emotion) curves are smoothed over the edit with a cubic smoothing spline (the
    paper's approximating splines; `scipy.interpolate.make_smoothing_spline`) so the decoder cannot
    jitter. `smoothing` is the time scale h in seconds: the penalty is lam = fps * h**4, which puts the
@@ -40,6 +49,7 @@ import numpy as np
 from scipy.interpolate import make_smoothing_spline
 
 from dfm.affect.regions import region_for
+from dfm.edits.eyes import apply_eyes, lid_layer, lid_mask
 from dfm.edits.model import Edit, EditList
 from dfm.edits.speech import SPEECH_CHANNELS, emotion_layer, full_strength_target, speech_mask
 from dfm.edits.trajectory import DEFAULT_KNOT_INTERVAL, va_trajectory
@@ -207,6 +217,24 @@ def _decode(decode: Decoder, va: np.ndarray) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
+def _activation(prototype: Decoder, va: np.ndarray) -> np.ndarray:
+    out = np.asarray(prototype(np.asarray(va, dtype=np.float64).reshape(-1, 2)), dtype=np.float64)
+    if out.shape != (len(va), N_EXPRESSIONS) or not np.all(np.isfinite(out)):
+        raise ValueError(f"prototype returned shape {out.shape} or non-finite values, expected ({len(va)}, {N_EXPRESSIONS})")
+    return np.maximum(out, 0.0)
+
+
+def prototype_mask(label: str) -> np.ndarray:
+    """(53,) bool: the ICT channels of the label's EMFACS prototype (the prior interpolates neighbouring
+    labels between their directions; the floor must not lend an edit another label's AUs)."""
+    from dfm.face.emfacs import prototype_shapes
+
+    m = np.zeros(N_EXPRESSIONS, dtype=bool)
+    for shapes in prototype_shapes(label).values():
+        m[[EXPRESSION_INDEX[s] for s in shapes]] = True
+    return m
+
+
 def _nudge_vector(nudges: dict[str, float]) -> np.ndarray:
     v = np.zeros(N_EXPRESSIONS, dtype=np.float64)
     for name, offset in nudges.items():
@@ -227,6 +255,7 @@ def make_plan(
     *,
     fps: float | None = None,
     knot_interval: float = DEFAULT_KNOT_INTERVAL,
+    prototype: Decoder | None = None,
 ) -> Plan:
     """Plan the edits on one video (see the module docstring for the steps).
 
@@ -260,7 +289,7 @@ def make_plan(
     knots_edit: list[np.ndarray] = []
 
     neutral = np.zeros(N_EXPRESSIONS)
-    if preserve_speech and any(r.label is not None for r in resolved):
+    if any(r.label is not None for r in resolved):  # the speech and the lid channels add to the original
         neutral = _decode(decode, region_for("neutral", None).center().reshape(1, 2))[0]
 
     for r in resolved:
@@ -271,10 +300,20 @@ def make_plan(
             region = region_for(r.label, r.intensity)
             rng = np.random.default_rng([seed, r.first, r.stop])
             traj = va_trajectory(region, t, rng, knot_interval)
-            layer = emotion_layer(_decode(decode, traj.va), neutral, mask)
-            layer = smooth_curves(t, layer, smoothing)
+            decoded = _decode(decode, traj.va)
+            act = None
+            if prototype is not None:  # full-face prototype floor (step 2), on this label's own AUs only
+                act = _activation(prototype, traj.va) * prototype_mask(r.label)[None, :]
+                decoded = np.maximum(decoded, np.clip(neutral[None] + act, 0.0, 1.0))
+            layer = emotion_layer(decoded, neutral, mask)
+            lids = lid_layer(decoded, neutral)  # smoothed together with the emotion layer
+            both = smooth_curves(t, np.concatenate([layer, lids], axis=1), smoothing)
+            layer, lids = both[:, :N_EXPRESSIONS], both[:, N_EXPRESSIONS:]
             layer[:, mask] = np.maximum(layer[:, mask], 0.0)  # an emotion only adds to articulation
-            full = full_strength_target(layer, orig, mask)
+            full = apply_eyes(full_strength_target(layer, orig, mask), lids, orig)
+            if act is not None:  # an emotion never lowers its own prototype AUs below the original frame
+                free = ~(mask | lid_mask())[None, :] & (act > 1e-6)
+                full = np.where(free, np.maximum(full, orig), full)
             va[frames] = traj.va
             knots_t.append(traj.knot_times)
             knots_va.append(traj.knot_va)

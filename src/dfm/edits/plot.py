@@ -1,4 +1,5 @@
-"""Picture of a plan: original vs target curves of the main coefficients, edits shaded, and the VA trajectory."""
+"""Picture of a plan: original vs target curves of the main coefficients, edits shaded, the VA trajectory,
+and per edit the blendshapes it moves (mean |target - original| over its full-strength frames)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 
+from dfm.edits.eyes import KEPT_EYE_CHANNELS, LID_CHANNELS
 from dfm.edits.plan import Plan
 from dfm.face.expressions import EXPRESSION_INDEX
 from dfm.io.files import atomic_output
@@ -25,11 +27,31 @@ DEFAULT_PLOT_NAMES: tuple[str, ...] = (
     "browInnerUp_L",
     "browDown_L",
     "eyeWide_L",
+    "eyeSquint_L",
+    "eyeBlink_L",
     "jawOpen",
     "mouthStretch_L",
     "noseSneer_L",
     "mouthPress_L",
+    "mouthUpperUp_L",
 )
+MOVED_TOP = 10  # blendshapes listed per edit in the "moves" panels
+
+
+def moved_blendshapes(plan: Plan, original: np.ndarray, edit: int, top: int = MOVED_TOP,
+                      min_change: float = 0.01) -> list[tuple[str, float]]:
+    """The blendshapes edit `edit` (its index) moves most: (name, mean target - original) over its frames
+    at full strength (all its frames if none is), largest |change| first, at most `top`, |change| >= min_change."""
+    from dfm.face.expressions import EXPRESSION_NAMES
+
+    sel = plan.edit_index == edit
+    full = sel & (plan.weight >= 0.999)
+    sel = full if full.any() else sel
+    if not sel.any():
+        return []
+    d = (np.asarray(plan.target, np.float64)[sel] - np.asarray(original, np.float64)[sel]).mean(axis=0)
+    order = np.argsort(-np.abs(d))[:top]
+    return [(EXPRESSION_NAMES[j], float(d[j])) for j in order if abs(d[j]) >= min_change]
 
 _EDIT_COLOURS = {
     "neutral": "#9e9e9e",
@@ -95,8 +117,9 @@ def plot_plan(
     ts = plan.timestamps
     ncols = 3
     nrows = math.ceil(len(names) / ncols)
-    fig = Figure(figsize=(4.2 * ncols, 2.9 + 1.9 * nrows), dpi=100, layout="constrained")
-    grid = fig.add_gridspec(nrows + 1, ncols, height_ratios=[1.5] + [1.0] * nrows)
+    n_moved = math.ceil(len(plan.edits) / ncols)
+    fig = Figure(figsize=(4.2 * ncols, 2.9 + 1.9 * nrows + 2.4 * n_moved), dpi=100, layout="constrained")
+    grid = fig.add_gridspec(nrows + 1 + n_moved, ncols, height_ratios=[1.5] + [1.0] * nrows + [1.3] * n_moved)
 
     # VA over time (+ weight)
     ax_va = fig.add_subplot(grid[0, :2])
@@ -144,13 +167,29 @@ def plot_plan(
         ax.plot(ts, original[:, j], color="#7f7f7f", lw=1.0, label="original")
         ax.plot(ts, plan.target[:, j], color="#1f77b4", lw=1.3, label="target")
         ax.set_ylim(-0.03, 1.03)
-        ax.set_title(name + ("  (speech: kept)" if name in plan.speech_channels else ""), fontsize=9)
+        note = ("  (speech: kept)" if name in plan.speech_channels else "  (kept: the person's)"
+                if name in KEPT_EYE_CHANNELS else "  (lids: + difference)" if name in LID_CHANNELS else "")
+        ax.set_title(name + note, fontsize=9)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.25)
         if k == 0:
             ax.legend(loc="upper left", fontsize=7)
         if k // ncols == nrows - 1:
             ax.set_xlabel("time (s)", fontsize=8)
+    # per edit: which blendshapes it moves, and by how much (full-strength frames)
+    for k, r in enumerate(sorted(plan.edits, key=lambda e: e.first)):
+        ax = fig.add_subplot(grid[1 + nrows + k // ncols, k % ncols])
+        moved = moved_blendshapes(plan, original, r.index)
+        colour = _EDIT_COLOURS.get(r.label, "#17becf")
+        if moved:
+            ax.barh(range(len(moved)), [v for _, v in moved], color=colour, alpha=0.85)
+            ax.set_yticks(range(len(moved)), [n for n, _ in moved], fontsize=7)
+            ax.invert_yaxis()
+        ax.axvline(0, color="k", lw=0.5)
+        ax.set_xlim(-1.0, 1.0)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_title(f"edit {r.index} ({_edit_caption(r)}) moves: mean target − original", fontsize=8)
+        ax.grid(alpha=0.25, axis="x")
     heading = title or "dfm plan"
     fig.suptitle(
         f"{heading} — {len(plan.edits)} edit(s), seed {plan.seed}, transitions {plan.transition_frames} frames"

@@ -438,6 +438,7 @@ def run_self_reenactment(model: FaceModel, track: FaceTrack, frames: FrameReader
                          "n_pairs": int(getattr(decoder, "data_info_", {}).get("n_pairs", 0)),
                          "rmse_val": None if rep is None else float(rep.rmse_val),
                          "rmse_val_baseline": None if rep is None else float(rep.rmse_val_baseline),
+                         "choice": None if getattr(decoder, "choice_", None) is None else decoder.choice_.to_dict(),
                          "test_rmse_vs_fitted": float(np.sqrt(np.mean((targets["B"][b_ok] - targets["A"][b_ok]) ** 2)))
                          if b_ok.any() else None,
                          "test_frames_with_va": int(b_ok.sum())})

@@ -14,8 +14,11 @@
    `track.meta['seconds']`; decoder, plan, render (= pool + render), encode: from the edit job's report)
    and end to end.
 
+4. Optionally (`emotion_matrix`) the emotion matrix: every label over the whole video, re-analysed
+   (dfm.pipelines.emotion_matrix).
+
 Files in the output folder: evaluation.json, evaluation.md, per_frame.csv, heatmaps/*.png, edited.mp4 (+ its
-disclosure sidecar edited.dfm.json).
+disclosure sidecar edited.dfm.json); with the emotion matrix also emotion_matrix.json / .md and matrix/.
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ from dfm.eval.fidelity import emotion_fidelity
 from dfm.io.files import atomic_write_text
 
 from dfm.render.registry import RENDERERS
-OUTPUT_FILES = ("evaluation.json", "evaluation.md", "per_frame.csv", "edited.mp4", "edited.dfm.json", "heatmaps")
+
+OUTPUT_FILES = ("evaluation.json", "evaluation.md", "per_frame.csv", "edited.mp4", "edited.dfm.json", "heatmaps",
+                "emotion_matrix.json", "emotion_matrix.md", "matrix")
 
 
 @dataclass
@@ -56,6 +61,8 @@ class EvaluationOptions:
     edit_run: bool = True
     decoder: str = "fast"
     protocol: ProtocolConfig = field(default_factory=ProtocolConfig)
+    emotion_matrix: bool = False  # edit the whole video to every label (dfm.pipelines.emotion_matrix)
+    collection: tuple = ()  # the person's other videos, for the emotion matrix's edits
 
 
 def default_edits(track) -> Any:
@@ -162,6 +169,12 @@ def evaluate_video(session, video: str | os.PathLike, out_dir: str | os.PathLike
     if opts.edit_run:
         doc["edit_run"], speed = _edit_run(session, video, info, track, opts, out, overwrite, progress)
 
+    if opts.emotion_matrix:  # every label over the whole video, re-analysed (emotion_matrix.json / .md)
+        from dfm.pipelines.emotion_matrix import run_emotion_matrix
+
+        doc["emotion_matrix"] = run_emotion_matrix(session, video, out, collection=opts.collection, seed=opts.seed,
+                                                   overwrite=overwrite)
+
     # ------------------------------------------------------------------------------------ 3. speed
     secs = dict(track.meta.get("seconds", {}))
     stages: dict[str, dict[str, Any]] = {}
@@ -249,6 +262,7 @@ def _edit_run(session, video: Path, info, track, opts: EvaluationOptions, out: P
         "edits": [r.to_dict() for r in plan.edits],
         "edits_arg": [r.edit.to_arg(safe=True) for r in plan.edits],
         "decoder": report.get("decoder", {}).get("source"),
+        "decoder_choice": report.get("decoder", {}).get("choice_line"),
         "plan_seed": plan.seed,
         "transition_frames": plan.transition_frames,
         "preserve_speech": bool(plan.speech_channels),
@@ -400,6 +414,7 @@ def markdown_report(doc: dict[str, Any]) -> str:
                   f"{', '.join(run['edits_arg'])} (transitions {run['transition_frames']} frames, decoder: "
                   f"{run['decoder']}, speech preservation {'on' if run['preserve_speech'] else 'off'}); "
                   f"{run['edited_frames']} edited frames; output re-analysed.", "",
+                  *([f"Edit-run decoder: {run['decoder_choice']}.", ""] if run.get("decoder_choice") else []),
                   "### Emotion fidelity (full-weight edited frames)", "",
                   "| edit | frames | in region: output | input | in label sector: output | input | distance: output | input | label called: output | input | mean VA output | input |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|"]
@@ -435,6 +450,16 @@ def markdown_report(doc: dict[str, Any]) -> str:
                 lines.append(f"- edit {e['edit'] + 1} ({e['label']}): smile target {_f(e['smile']['target'])}, input "
                              f"{_f(e['smile']['input'])}, output {_f(e['smile']['output'])}; frown target "
                              f"{_f(e['frown']['target'])}, input {_f(e['frown']['input'])}, output {_f(e['frown']['output'])}")
+    em = doc.get("emotion_matrix")
+    if em:
+        from dfm.eval.emotion_matrix import MatrixCell, markdown_table
+
+        cells = [MatrixCell(**{k: v for k, v in c.items() if k != "name"}) for c in em["cells"]]
+        lines += ["", "## Emotion matrix", "", f"Each row: the whole video edited to that label (`Session.edit`), "
+                  f"re-analysed; figures over the {cells[0].frames if cells else 0} full-weight frames. Decoder: "
+                  f"{(em.get('decoder') or {}).get('choice_line') or (em.get('decoder') or {}).get('source')}. "
+                  f"Contact sheet (frame {em['contact_frame']}): [{em['contact_sheet']}]({em['contact_sheet']}).", "",
+                  markdown_table(cells)]
     sp = doc.get("speed")
     if sp:
         lines += ["", "## Speed", "", "| stage | seconds | frames/s | measured in |", "|---|---:|---:|---|"]
@@ -449,9 +474,12 @@ def markdown_report(doc: dict[str, Any]) -> str:
 def _decoder_line(d: dict[str, Any]) -> str:
     if not d.get("available"):
         return "Setting B: not available (no affect estimates)."
+    choice = d.get("choice") or {}
+    chosen = (f"; chosen on the time-block validation: {choice['chosen']} (candidates: "
+              + ", ".join(f"{k} {_f(v, 3)}" for k, v in choice.get("candidates", {}).items()) + ")") if choice else ""
     return (f"Decoder for B: `{d.get('preset')}` PersonDecoder on {d.get('n_pairs')} training pairs; validation RMSE "
-            f"{_f(d.get('rmse_val'), 3)} (mean-expression baseline {_f(d.get('rmse_val_baseline'), 3)}); on the test "
-            f"frames its expression is {_f(d.get('test_rmse_vs_fitted'), 3)} RMS from the fitted one.")
+            f"{_f(d.get('rmse_val'), 3)} (mean-expression baseline {_f(d.get('rmse_val_baseline'), 3)}){chosen}; on "
+            f"the test frames its expression is {_f(d.get('test_rmse_vs_fitted'), 3)} RMS from the fitted one.")
 
 
 def _progress(total: int, desc: str, enabled: bool):

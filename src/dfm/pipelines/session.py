@@ -144,6 +144,7 @@ class Session:
             info["coverage"] = ["no usable (VA, expression) pairs: the universal FACS prior decodes every label"]
             info["warnings"].append(info["coverage"][0])
             return decoder, info
+        info.update(decoder_choice_info(decoder))
         cov = decoder.coverage_report()
         info["coverage"] = cov.lines()
         for label in labels:
@@ -186,7 +187,9 @@ class Session:
         folder = Path(track.meta["cache"]).with_suffix("") / f"decoder-{preset}"
         if (folder / "card.json").exists():
             try:
-                return PersonDecoder.load(folder)
+                cached = PersonDecoder.load(folder)
+                if cached.choice_ is not None:  # older caches predate the validation choice: retrain
+                    return cached
             except Exception as e:  # an older decoder format, or a damaged file: retrain below
                 if not isinstance(e, DfmError):
                     warnings.warn(f"cached decoder {folder} is damaged ({type(e).__name__}); training it again",
@@ -211,14 +214,25 @@ class Session:
             if key not in self._cache:
                 self._cache[key] = has_speech(video)
             preserve_speech = self._cache[key]
+        prior = getattr(decoder, "prior_", None)  # full-face prototype floor (dfm.edits.plan step 2)
         return make_plan_for_track(track, edits, decoder.predict, seed=seed, transition_frames=transition_frames,
-                                   preserve_speech=preserve_speech, smoothing=smoothing)
+                                   preserve_speech=preserve_speech, smoothing=smoothing,
+                                   prototype=None if prior is None else prior.activation)
 
     def inspect(self, video: str | os.PathLike, out_dir: str | os.PathLike, overwrite: bool = False) -> dict[str, Path]:
         from dfm.viz.inspection import write_inspection
 
         track = self.analyze(video)
         return write_inspection(video, track, self.models.model, out_dir, progress=self.progress, overwrite=overwrite)
+
+
+def decoder_choice_info(decoder) -> dict[str, Any]:
+    """The job report's decoder-choice lines: which candidate validation kept, its and the mean's RMSE."""
+    choice = getattr(decoder, "choice_", None)
+    if choice is None:
+        return {}
+    return {"choice": choice.chosen, "rmse_val": choice.rmse_val, "rmse_val_baseline": choice.rmse_val_baseline,
+            "candidates_rmse_val": choice.candidates, "choice_line": choice.line()}
 
 
 def fit_or_universal(decoder, va, expr, video_ids, frames, data_info=None):
@@ -228,8 +242,10 @@ def fit_or_universal(decoder, va, expr, video_ids, frames, data_info=None):
 
     try:
         return decoder.fit(va, expr, video_ids=video_ids, frame_index=frames, data_info=data_info)
-    except DfmError:
-        return PersonDecoder.universal()
+    except DfmError:  # the prior on the person's own rest face (not the generic model's zero face)
+        from dfm.decoder.person import rest_face
+
+        return PersonDecoder.universal(neutral=rest_face(expr) if len(expr) else None)
 
 
 def _file_state(path: str | os.PathLike) -> tuple[int, int]:

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from dfm.render.mesh import PART_MOUTH, RenderMesh
+from dfm.render.eyes import widen_eye_openings
+from dfm.render.mesh import PART_EYE, PART_MOUTH, RenderMesh
 from dfm.render.raster import Raster, interpolate, rasterize
 
 
@@ -267,7 +268,11 @@ def compute_flow(mesh: RenderMesh, original: np.ndarray, target: np.ndarray, fra
         view = mouth_view(mesh, original, frame_hw, grow=-1)
         shown = view.lookup(src) if view is not None else np.zeros_like(mouth)
         disoccluded = mouth & ~shown
+    map_work = (pos + disp).astype(np.float32)
+    if mesh.eye_rims:  # lids opening wider than the original's: stretch the original's eye (render/eyes.py)
+        map_work = widen_eye_openings(map_work, pos, part == PART_EYE, mesh.eye_rims, original, target)
+        disp = map_work - pos
     size = np.maximum(np.abs(disp[..., 0]), np.abs(disp[..., 1]))
-    return FaceFlow(grid=grid, raster=raster, map_work=(pos + disp).astype(np.float32), coverage=coverage,
+    return FaceFlow(grid=grid, raster=raster, map_work=map_work, coverage=coverage,
                     part=part, falloff=falloff, moving=size > still_px, disoccluded=disoccluded,
                     max_displacement_px=float(size.max()) if size.size else 0.0)

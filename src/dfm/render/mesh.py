@@ -15,6 +15,7 @@ import numpy as np
 from scipy import sparse
 
 from dfm.face.model import FaceModel
+from dfm.render.eyes import eye_rims
 
 PART_FACE = 0  # skin surface (the ICT "Face" region: holes at the mouth and the eyes)
 PART_EYE = 1  # eyeballs and eye sockets: kept from the original frame
@@ -41,8 +42,9 @@ def region_weights_for(neutral: np.ndarray, part: np.ndarray) -> np.ndarray:
 
     mouth: the inner-mouth surfaces. lower: lips, perioral skin, nasolabial folds, cheeks, chin (not the
     nose).
-    upper: brows, forehead, glabella, crow's feet, the skin around the eyes — minus the eye openings
-    (lids and eyeballs stay the original frame's, see DESIGN "Eyes and gaze come from the original").
+    upper: brows, forehead, glabella, crow's feet, the lids and the skin around the eyes — minus the eye
+    openings themselves (the eyeballs, i.e. the gaze, stay the original frame's warped pixels; the lids
+    follow the target, see dfm.edits.eyes).
     """
     p = neutral
     face = (part == PART_FACE).astype(np.float32)
@@ -53,9 +55,10 @@ def region_weights_for(neutral: np.ndarray, part: np.ndarray) -> np.ndarray:
     # and show neck, hair or background in sources with another head pose (dark seams when borrowed)
     lower = _smooth_ellipse(p, (0.0, -3.2), (5.6, 4.3), 0.35) * face * (1.0 - nose)
     upper = _smooth_ellipse(p, (0.0, 6.6), (8.2, 4.6), 0.35) * face
-    # the eye openings, lids and lashes stay the original's (gaze, blinks, lash positions)
-    eyes = np.maximum(_smooth_ellipse(p, (3.15, 3.45), (2.4, 1.65), 0.4),
-                      _smooth_ellipse(p, (-3.15, 3.45), (2.4, 1.65), 0.4))
+    # the eye openings (iris, sclera and the lid margins around them) stay the original's: a source's
+    # gaze is never pasted. The lids above and below are retrieved with the rest of the upper face.
+    eyes = np.maximum(_smooth_ellipse(p, (3.15, 3.45), (1.75, 0.8), 0.45),
+                      _smooth_ellipse(p, (-3.15, 3.45), (1.75, 0.8), 0.45))
     upper *= 1.0 - eyes
     # the two skin regions share a soft seam under the eyes: normalise where they overlap
     total = lower + upper
@@ -84,6 +87,7 @@ class RenderMesh:
     mouth_view_vertices: np.ndarray  # vertices those triangles use
     appearance_vertices: np.ndarray  # vertices whose pixels retrieval may copy (any region weight > 0)
     inner_lip_pairs: np.ndarray  # (3, 2) subset indices of upper/lower inner-lip landmarks (61/67, 62/66, 63/65)
+    eye_rims: tuple = ()  # (EyeRim, EyeRim): lid margins of the eye openings (dfm.render.eyes)
 
     @classmethod
     def build(cls, model: FaceModel, identity: np.ndarray | None = None, n_keys: int = 96,
@@ -150,7 +154,8 @@ class RenderMesh:
                    mouth_view_triangles=mouth_view,
                    mouth_view_vertices=np.unique(triangles[mouth_view]),
                    appearance_vertices=np.nonzero(weights.max(axis=1) > 0)[0],
-                   inner_lip_pairs=lookup[np.asarray(model.landmarks68)[[[61, 67], [62, 66], [63, 65]]]])
+                   inner_lip_pairs=lookup[np.asarray(model.landmarks68)[[[61, 67], [62, 66], [63, 65]]]],
+                   eye_rims=eye_rims(neutral, triangles, np.nonzero(triangle_part == PART_FACE)[0]))
 
     @property
     def n_vertices(self) -> int:

@@ -4,9 +4,11 @@ Per frame with a non-zero edit weight w:
 
 1. Geometry. The fitted expression and camera of the frame (lightly smoothed over time, temporal.py)
    give the ORIGINAL mesh; the TARGET expression is moved w of the way from the original to the
-   requested one (so a half-weight frame shows a half-way face, never a double image). Eyes keep the
-   original frame's lid and gaze shapes (`keep_eye_shapes`): gaze, blinks and the eye opening stay
-   the person's own; brows, cheeks and the skin around the eyes follow the target.
+   requested one (so a half-weight frame shows a half-way face, never a double image). Gaze and blinks
+   keep the original frame's shapes (`keep_eye_shapes`); the lid aperture (eyeWide / eyeSquint, which
+   the plan already gives as a difference on top of the original lids, dfm.edits.eyes), the brows,
+   cheeks and the skin around the eyes follow the target. The eyeballs are always the original frame's
+   warped pixels: retrieval lends lids and the skin around the eyes, never a source's gaze.
 2. Warp (flow.py, warp.py): dense backward flow from the two projections, faded out around the face.
 3. Appearance (retrieval.py, blend.py, mouth.py): for the inner mouth, the lower face and the upper
    face, the pool frame that best matches the target there (hysteresis + cross-fade over time) is
@@ -56,7 +58,9 @@ from dfm.render.retrieval import (NONE, SELF, HysteresisParams, HysteresisSelect
 from dfm.render.temporal import TrackGeometry, smooth_geometry
 from dfm.render.warp import remap, warp_crop
 
-EYE_SHAPES: tuple[str, ...] = tuple(n for n in EXPRESSION_NAMES if n.startswith(("eyeBlink", "eyeLook", "eyeSquint", "eyeWide")))
+# gaze and blinks: always the original frame's (the lids' aperture follows the target, see dfm.edits.eyes)
+EYE_SHAPES: tuple[str, ...] = tuple(n for n in EXPRESSION_NAMES if n.startswith(("eyeBlink", "eyeLook")))
+GAZE_SHAPES: tuple[str, ...] = tuple(n for n in EXPRESSION_NAMES if n.startswith("eyeLook"))
 
 
 @dataclass(frozen=True)
@@ -200,6 +204,8 @@ class WarpRenderer:
         self.pool = pool if pool is not None else FramePool.empty()
         self.geometry: TrackGeometry = smooth_geometry(track, self.params.sigma_expression, self.params.sigma_pose)
         self._keep_eyes = np.array([EXPRESSION_NAMES.index(n) for n in self.params.keep_eye_shapes], np.int64)
+        # retrieval ignores gaze only: a source's lids should match the target's blink state and aperture
+        self._ignore = tuple(EXPRESSION_NAMES.index(n) for n in GAZE_SHAPES)
         self._sources: OrderedDict[int, _Source] = OrderedDict()
         self._target_va: np.ndarray | None = None  # the edit's VA for the frame being rendered
         self._open_cache: np.ndarray | None = None
@@ -399,7 +405,7 @@ class WarpRenderer:
             if region not in p.regions:
                 choices[region] = [(SELF, 1.0)]
                 continue
-            ignore = tuple(int(i) for i in self._keep_eyes)
+            ignore = self._ignore
             target_va = self._target_va
             costs = region_costs(self.pool, self.mesh, region, e_tgt, g.rotation[index], float(g.scale[index]), p.match,
                                  ignore=ignore, target_va=target_va)

@@ -9,7 +9,8 @@ where f_r(e) are the model-space positions (cm, expression part) of region r's k
 rms_top is the RMS over the `focus` share of them that differ most: a geometric distance on the
 region's blendshapes, so correlated shapes are not counted twice, a shape counts by how much it
 actually moves that region, and a local change (the brows) is not diluted by the rest (the forehead).
-The eye shapes are ignored (the renderer keeps the original's). The current frame itself (pure warp,
+Gaze (eyeLook*) is ignored (the renderer keeps the original's eyeballs); blinks and the lid aperture
+count, so the lids a source lends have the target's shape. The current frame itself (pure warp,
 no retrieval) competes as candidate SELF with cost rms_top(f_r(e_original) - f_r(e_target)); every pool
 entry pays retrieval_bias on top (pasting another frame's pixels has costs of its own: residual
 misalignment, a texture that does not move with the face), so a pool frame is used only when it is
@@ -24,7 +25,7 @@ a fine substitute for a barely open mouth, a dark hole is not for a laugh.
 
 Key-vertex geometry alone finds a crying mouth (stretched lips) close to a mild smile; so every cost
 (pool entries and SELF) also pays semantic_weight * the RMS difference of the region's emotion-bearing
-coefficients (smile/frown/stretch/jaw for the mouth and lower face, brows for the upper face).
+coefficients (smile/frown/stretch/jaw for the mouth and lower face, brows and lids for the upper face).
 
 Temporal stability (HysteresisSelector): keep the current source until another is better by a
 relative margin for `switch_frames` consecutive frames, then cross-fade over `crossfade_frames`. An
@@ -81,7 +82,8 @@ class MatchParams:
     semantic_weight: float = 0.5  # cm per unit RMS difference of the region's emotion-bearing coefficients
     semantic: tuple[tuple[str, tuple[str, ...]], ...] = (
         ("mouth", _MOUTH_SEMANTIC), ("lower", _MOUTH_SEMANTIC + ("cheekSquint_L", "cheekSquint_R")),
-        ("upper", ("browInnerUp_L", "browInnerUp_R", "browDown_L", "browDown_R", "browOuterUp_L", "browOuterUp_R")))
+        ("upper", ("browInnerUp_L", "browInnerUp_R", "browDown_L", "browDown_R", "browOuterUp_L", "browOuterUp_R",
+                   "eyeWide_L", "eyeWide_R", "eyeSquint_L", "eyeSquint_R")))
     affect_weight: float = 0.3  # cm per unit of valence-arousal distance between a source and the target VA:
     # within an edit the plan says which emotion to show, and frames that showed it carry its teeth,
     # cheek bulges and folds (a crying frame's mouth stays a crying mouth however it is warped)

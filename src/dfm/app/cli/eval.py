@@ -30,6 +30,12 @@ def register(sub) -> argparse.ArgumentParser:
                         "over 15-45%% and sad:high over 55-85%% of the video)")
     p.add_argument("--edits", type=Path, default=None, help="edit list JSON file for the fidelity/stability run")
     p.add_argument("--no-edit-run", action="store_true", help="self-reenactment only (no fidelity/stability/render speed)")
+    p.add_argument("--emotion-matrix", action="store_true",
+                   help="also edit the whole video to every label (high; sad and surprise also low/medium), re-analyse "
+                        "and report per label the share of frames called that label, its mean class probability and "
+                        "the landmark jitter ratio (emotion_matrix.md, matrix/contact_sheet.png)")
+    p.add_argument("--collection", nargs="+", type=Path, default=[], metavar="VIDEO",
+                   help="the person's other videos, used by the emotion matrix's edits (decoder pairs, appearance)")
     p.add_argument("--heatmaps", type=int, default=4, help="test frames with an error heat map PNG (default 4)")
     p.add_argument("--seed", type=int, default=0, help="seed of the edit plan (default 0)")
     p.add_argument("--overwrite", action="store_true", help="replace an evaluation already in the output folder")
@@ -54,7 +60,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         edits = edits_from_args(args.edits, args.edit)
     opts = EvaluationOptions(split=args.split, renderer=args.renderer.strip().lower(), edits=edits, seed=args.seed,
-                             heatmaps=args.heatmaps, edit_run=not args.no_edit_run)
+                             heatmaps=args.heatmaps, edit_run=not args.no_edit_run,
+                             emotion_matrix=args.emotion_matrix, collection=tuple(args.collection))
     session = _session(args)
     doc = evaluate_video(session, args.video, args.output, opts, overwrite=args.overwrite)
     if args.json:
@@ -70,6 +77,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             fo = doc["edit_run"]["emotion_fidelity"]["overall"]
             print(f"emotion fidelity: {_pct(fo['output']['in_region'])} of edited frames in the requested VA region "
                   f"(input: {_pct(fo['input']['in_region'])})")
+        dec = doc["self_reenactment"].get("decoder", {}).get("choice")
+        if dec:
+            print(f"decoder: {dec['chosen']} (validation RMSE {dec['rmse_val']:.4f}, mean baseline "
+                  f"{dec['rmse_val_baseline']:.4f})")
+        for c in doc.get("emotion_matrix", {}).get("cells", []):
+            print(f"emotion matrix {c['name']}: called {_pct(c['share_output'])} (input {_pct(c['share_input'])}), "
+                  f"mean prob {c['prob_output'] if c['prob_output'] is None else round(c['prob_output'], 2)}, "
+                  f"jitter ratio {c['jitter_ratio']:.2f}")
         e2e = doc["speed"]["end_to_end"]
         if e2e.get("fps"):
             print(f"end to end: {e2e['fps']:.1f} frames/s")

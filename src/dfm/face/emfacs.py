@@ -1,0 +1,96 @@
+"""The one table of emotion prototypes: EMFACS action units per label, and each action unit's ICT blendshapes.
+
+Prototypes. Source: the EMFACS emotion prototypes of W. V. Friesen and P. Ekman, "EMFACS-7: Emotional
+Facial Action Coding System" (unpublished manual, University of California San Francisco, 1983), as
+tabulated with the FACS Investigator's Guide (P. Ekman, W. V. Friesen, J. C. Hager, "Facial Action
+Coding System: The Manual / Investigator's Guide", Research Nexus, 2002, Table 10-2 "EMFACS prototypes").
+Those sources list several AU combinations per emotion; each row below is the full-face prototype
+commonly reproduced for it (the "Emotional expressions" table of Wikipedia's FACS article lists the
+same), every action unit of the face included — brows, lids, cheeks, nose, lips and jaw:
+
+    label     action units                     what they do
+    happy     6 + 12                           cheek raiser (squints the lower lids), lip-corner puller
+    sad       1 + 4 + 15                       inner brow raiser, brow lowerer, lip-corner depressor
+    surprise  1 + 2 + 5B + 26                  inner + outer brow raiser, upper-lid raiser (slight), jaw drop
+    fear      1 + 2 + 4 + 5 + 7 + 20 + 26      brows raised and drawn together, upper lid raised, lids
+                                               tightened, lips stretched, jaw drop
+    anger     4 + 5 + 7 + 23                   brow lowerer, upper-lid raiser (glare), lid tightener,
+                                               lip tightener
+    disgust   9 + 15 + 16                      nose wrinkler, lip-corner depressor, lower-lip depressor
+
+AU -> ICT blendshapes: the FACS table of the ICT-FaceKit README (`ict_facekit/README.md`, "Expression
+shapes and FACS"; ICT-FaceKit, USC Institute for Creative Technologies, MIT license), bilateral AUs
+driving both the _L and _R shape. ICT's shapes carry ARKit's names, so the same table maps onto
+ARKit / MediaPipe blendshapes. Two AUs have no ICT shape of their own:
+- AU26 (jaw drop) -> `jawOpen` at a partial weight (`JAW_DROP`): ICT's jawOpen is AU27 (mouth stretch),
+  a wide opening; a jaw drop is the same motion, smaller.
+- AU23 (lip tightener) -> `mouthPress_L/R` (AU24, lip pressor), the closest ICT shape: both narrow the
+  red of the lips, and EMFACS itself lists 4+5+7+24 as an anger variant of 4+5+7+23.
+
+Intensity letters: FACS scores intensity A (trace) .. E (maximum); `FACS_INTENSITY` gives the ICT
+weight of each letter (an AU without a letter takes the prior's amplitude).
+"""
+
+from __future__ import annotations
+
+from dfm.errors import DfmError
+
+FACS_TO_ICT: dict[int, tuple[str, ...]] = {
+    1: ("browInnerUp_L", "browInnerUp_R"),
+    2: ("browOuterUp_L", "browOuterUp_R"),
+    4: ("browDown_L", "browDown_R"),
+    5: ("eyeWide_L", "eyeWide_R"),
+    6: ("cheekSquint_L", "cheekSquint_R"),
+    7: ("eyeSquint_L", "eyeSquint_R"),
+    9: ("noseSneer_L", "noseSneer_R"),
+    10: ("mouthShrugUpper",),
+    11: ("mouthUpperUp_L", "mouthUpperUp_R"),
+    12: ("mouthSmile_L", "mouthSmile_R"),
+    14: ("mouthDimple_L", "mouthDimple_R"),
+    15: ("mouthFrown_L", "mouthFrown_R"),
+    16: ("mouthLowerDown_L", "mouthLowerDown_R"),
+    17: ("mouthShrugLower",),
+    18: ("mouthPucker",),
+    20: ("mouthStretch_L", "mouthStretch_R"),
+    22: ("mouthFunnel",),
+    23: ("mouthPress_L", "mouthPress_R"),  # substitute: AU24 lip pressor (no lip-tightener shape in ICT)
+    24: ("mouthPress_L", "mouthPress_R"),
+    26: ("jawOpen",),  # substitute: AU27's shape at a partial weight (JAW_DROP)
+    27: ("jawOpen",),
+    28: ("mouthRollLower", "mouthRollUpper"),
+    29: ("jawForward",),
+    33: ("cheekPuff_L", "cheekPuff_R"),
+    45: ("eyeBlink_L", "eyeBlink_R"),
+}
+JAW_DROP = 0.5  # AU26 = jawOpen at this fraction of the AU's weight
+
+EMFACS_PROTOTYPES: dict[str, tuple[str, ...]] = {
+    "happy": ("6", "12"),
+    "sad": ("1", "4", "15"),
+    "surprise": ("1", "2", "5B", "26"),
+    "fear": ("1", "2", "4", "5", "7", "20", "26"),
+    "anger": ("4", "5", "7", "23"),
+    "disgust": ("9", "15", "16"),
+}
+FACS_INTENSITY = {"A": 0.2, "B": 0.4, "C": 0.6, "D": 0.8, "E": 1.0}
+
+
+def parse_au(code: str) -> tuple[int, str | None]:
+    """'5B' -> (5, 'B'); '12' -> (12, None)."""
+    code = code.strip().upper()
+    letter = code[-1] if code and code[-1] in FACS_INTENSITY else None
+    number = code[:-1] if letter else code
+    try:
+        return int(number), letter
+    except ValueError:
+        raise DfmError(f"bad action unit {code!r} (expected e.g. '12' or '5B')") from None
+
+
+def prototype_shapes(label: str) -> dict[str, tuple[str, ...]]:
+    """{'AU5': ('eyeWide_L', 'eyeWide_R'), ...}: each action unit of a label's prototype and its ICT shapes
+    ({} for neutral and unknown labels)."""
+    out: dict[str, tuple[str, ...]] = {}
+    for code in EMFACS_PROTOTYPES.get(label, ()):
+        au, _ = parse_au(code)
+        out[f"AU{au}"] = FACS_TO_ICT[au]
+    return out
