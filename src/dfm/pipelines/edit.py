@@ -166,7 +166,6 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
 
 
 def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, info, signing) -> EditResult:
-
     from dfm.edits import EditList
     from dfm.io.video import VideoWriter, iter_frames
     from dfm.provenance.job import EditCredentials
