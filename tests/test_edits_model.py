@@ -110,12 +110,13 @@ VALID_EDITS = [
     {"start": 8.0, "end": 10.0, "label": "neutral", "intensity": None},
     {"start": 11.0, "end": 13.0, "nudges": {"mouthSmile_L": 0.3, "mouthSmile_R": 0.3}},
     {"start": 11.0, "end": 13.0, "label": None, "nudges": {"jawOpen": -0.2}},
-    {"start": 0, "end": 1, "label": "fear", "intensity": 0, "nudges": {"eyeWide_L": 0.1}},
+    {"start": 0, "end": 1, "label": "fear", "intensity": 0.05, "nudges": {"eyeWide_L": 0.1}},
 ]
 
 INVALID_EDITS = [
     ({"start": 2.0, "end": 5.5, "label": "hapy", "intensity": "high"}, "unknown label 'hapy'"),
     ({"start": 2.0, "end": 5.5, "label": "happy", "intensity": 1.2}, "out of range [0, 1]"),
+    ({"start": 2.0, "end": 5.5, "label": "happy", "intensity": 0}, "intensity 0 is no edit"),
     ({"start": 2.0, "end": 5.5, "label": "happy", "intensity": "loud"}, "unknown intensity"),
     ({"start": 2.0, "end": 5.5, "label": "happy"}, "happy needs an intensity"),
     ({"start": 2.0, "end": 5.5, "label": "neutral", "intensity": "low"}, "neutral takes no intensity"),

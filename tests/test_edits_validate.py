@@ -104,7 +104,8 @@ def test_overlapping_edits_name_both() -> None:
 def test_too_short_for_the_transitions() -> None:
     message = _error("happy:high:f100-f112")
     assert "is too short: 12 frames (0.50 s)" in message
-    assert "with 20-frame transitions an edit needs at least 21 frames (0.88 s at 23.976 fps)" in message
+    assert ("with --transitions 20 (frames of blend at each end) an edit needs at least 21 frames "
+            "(0.88 s at 23.976 fps): lengthen it or pass a smaller --transitions") in message
     (r,) = _validate("happy:high:f100-f121")  # exactly the minimum
     assert r.transition == 10
     assert "at least 7 frames" in _error("happy:high:f100-f106", transition_frames=6)

@@ -132,6 +132,10 @@ class Edit:
             return f"intensity must be low, medium, high or a number in [0, 1], got {self.intensity!r}"
         elif not (0.0 <= float(self.intensity) <= 1.0):
             return f"intensity {_fmt_num(self.intensity)} is out of range [0, 1]"
+        elif float(self.intensity) == 0.0:
+            # 0 would still place the target at the rim of the neutral disc: a change nobody asked for
+            return (f"intensity 0 is no edit: use a number in (0, 1] (e.g. 0.1 for a trace of {self.label}), "
+                    "or remove the edit")
         return None
 
     @property
@@ -281,10 +285,26 @@ class EditList:
     @classmethod
     def from_json(cls, text: str, source: str = "edit list") -> "EditList":
         try:
-            doc = json.loads(text)
+            doc = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
         except json.JSONDecodeError as e:
             raise DfmError(f"{source}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+        except _DuplicateKey as e:
+            raise DfmError(f"{source}: key {e.args[0]!r} appears twice in one JSON object "
+                           "(JSON readers would silently keep only the last one)") from None
         return cls.from_json_obj(doc, source)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
 
 
 def load_edits(path: str | os.PathLike) -> EditList:

@@ -5,7 +5,7 @@ Grammar (fields separated by ':', the interval always last)::
     EDIT      := [LABEL [":" INTENSITY]] [":" NUDGES] ":" INTERVAL
                | "au" ":" NUDGES ":" INTERVAL              (nudge-only; "au:" may be left out)
     LABEL     := neutral | happy | sad | surprise | fear | anger | disgust     (any case)
-    INTENSITY := low | medium | high | a number in [0, 1]  (required except for neutral, which takes none)
+    INTENSITY := low | medium | high | a number in (0, 1]  (required except for neutral, which takes none; 0 is refused)
     NUDGES    := NAME "=" OFFSET ("," NAME "=" OFFSET)*   OFFSET: signed number in [-1, 1], e.g. +0.3
     NAME      := an ICT blendshape name (mouthSmile_L, jawOpen, ...) or a two-sided stem without
                  _L/_R (mouthSmile = mouthSmile_L and mouthSmile_R)

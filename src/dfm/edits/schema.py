@@ -15,7 +15,7 @@ An edit-list document (version 1)::
 
 Per edit: `start`/`end` in seconds (default) or frame indices (`"unit": "frames"`, integers); the interval
 is half-open, [start, end). `label` is one of `dfm.affect.regions.LABELS` (omitted or null for a
-nudge-only edit); `intensity` is low | medium | high or a number in [0, 1], required for every label but
+nudge-only edit); `intensity` is low | medium | high or a number in (0, 1] (0 is refused: no edit), required for every label but
 `neutral`, which takes none. `nudges` maps ICT blendshape names (`dfm.face.expressions.EXPRESSION_NAMES`) to
 offsets in [-1, 1] added to the target expression. An edit needs a label, nudges, or both.
 
@@ -53,7 +53,7 @@ EDIT_SCHEMA: dict[str, Any] = {
         "intensity": {
             "anyOf": [
                 {"enum": list(INTENSITY_LEVELS)},
-                {"type": "number", "minimum": 0, "maximum": 1},
+                {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
                 {"type": "null"},
             ]
         },

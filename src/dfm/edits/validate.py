@@ -175,8 +175,9 @@ def validate_edits(
         n = stop - first
         if n < min_frames:
             raise DfmError(
-                f"{what} is too short: {n} frames ({n / fps:.2f} s); with {transition_frames}-frame "
-                f"transitions an edit needs at least {min_frames} frames ({min_frames / fps:.2f} s at {fps:g} fps)"
+                f"{what} is too short: {n} frames ({n / fps:.2f} s); with --transitions {transition_frames} "
+                f"(frames of blend at each end) an edit needs at least {min_frames} frames "
+                f"({min_frames / fps:.2f} s at {fps:g} fps): lengthen it or pass a smaller --transitions"
             )
         resolved.append(
             ResolvedEdit(

@@ -26,6 +26,10 @@ from dfm.face.correspondence import Correspondence, similarity_transform
 from dfm.face.model import FaceModel
 
 
+# Frames per block of the per-frame solves: memory stays that of one block, whatever the video's length.
+FIT_CHUNK = 512
+
+
 @dataclass(frozen=True)
 class FitBasis:
     """The face model restricted to the 468 MediaPipe-bound points."""
@@ -97,9 +101,14 @@ class FaceFitter:
 
     def fit(self, landmarks: np.ndarray, prior: np.ndarray | None = None,
             identity: np.ndarray | None = None) -> FitResult:
-        """Fit a whole sequence of valid frames. `identity` given = keep it fixed (e.g. a person's)."""
+        """Fit a whole sequence of valid frames. `identity` given = keep it fixed (e.g. a person's).
+
+        Pose and expression are solved block by block (FIT_CHUNK frames plus, with temporal smoothing,
+        a margin of `sweeps` frames on each side: the solver's time coupling reaches one frame per sweep,
+        so every kept frame gets exactly the whole-sequence answer); only the identity sees all blocks.
+        """
         cfg = self.config
-        L = np.asarray(landmarks, np.float64)
+        L = np.asarray(landmarks)  # float32 is kept as it is: blocks are converted one at a time
         T = L.shape[0]
         n_id = self.basis.identity.shape[0]
         prior_c = None if prior is None else np.clip(np.asarray(prior, np.float64), 0, 1)
@@ -108,17 +117,40 @@ class FaceFitter:
         id_frames = _spread(T, cfg.identity_frames)
 
         for it in range(cfg.outer_iterations):
-            R, t, s = self.fit_pose(L, ident, expr)
-            expr = self.fit_expression(L, R, t, s, ident, prior_c, expr)
+            R, t, s, expr = self._pose_and_expression(L, ident, prior_c, expr)
             if identity is None and it < cfg.outer_iterations - 1:
-                ident = self.fit_identity(L[id_frames], R[id_frames], t[id_frames], s[id_frames], expr[id_frames],
-                                          None if prior_c is None else prior_c[id_frames])
-        R, t, s = self.fit_pose(L, ident, expr)
-        residual = self.residual(L, R, t, s, ident, expr)
+                ident = self.fit_identity(np.asarray(L[id_frames], np.float64), R[id_frames], t[id_frames],
+                                          s[id_frames], expr[id_frames], None if prior_c is None else prior_c[id_frames])
+        R, t, s = np.empty((T, 3, 3)), np.empty((T, 3)), np.empty(T)
+        residual = np.empty(T)
+        for a, b, _, _ in self._blocks(T, halo=0):
+            Lb = np.asarray(L[a:b], np.float64)
+            R[a:b], t[a:b], s[a:b] = self.fit_pose(Lb, ident, expr[a:b])
+            residual[a:b] = self.residual(Lb, R[a:b], t[a:b], s[a:b], ident, expr[a:b])
         full_id = np.zeros(100, np.float32)
         full_id[:n_id] = ident
         return FitResult(full_id, R.astype(np.float32), t.astype(np.float32), s.astype(np.float32),
                          expr.astype(np.float32), residual.astype(np.float32))
+
+    def _blocks(self, T: int, halo: int):
+        """(a, b, lo, hi): frames [a, b) are kept from a solve over [lo, hi) = [a, b) plus `halo` each side."""
+        for a in range(0, T, FIT_CHUNK):
+            b = min(T, a + FIT_CHUNK)
+            yield a, b, max(0, a - halo), min(T, b + halo)
+
+    def _pose_and_expression(self, L, identity, prior, expression):
+        """One alternation step for every frame: pose from the current expression, then expression."""
+        T = len(L)
+        R, t, s, out = np.empty((T, 3, 3)), np.empty((T, 3)), np.empty(T), np.empty((T, 53))
+        halo = self.config.sweeps if self.config.temporal_weight > 0 else 0
+        for a, b, lo, hi in self._blocks(T, halo):
+            Lb = np.asarray(L[lo:hi], np.float64)
+            Rb, tb, sb = self.fit_pose(Lb, identity, expression[lo:hi])
+            eb = self.fit_expression(Lb, Rb, tb, sb, identity, None if prior is None else prior[lo:hi],
+                                     expression[lo:hi])
+            keep = slice(a - lo, b - lo)
+            R[a:b], t[a:b], s[a:b], out[a:b] = Rb[keep], tb[keep], sb[keep], eb[keep]
+        return R, t, s, out
 
     def fit_pose(self, L: np.ndarray, identity: np.ndarray, expression: np.ndarray):
         """Per-frame similarity (s, R, t) from model points to landmarks (weighted Umeyama)."""

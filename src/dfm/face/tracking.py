@@ -10,7 +10,7 @@ Frames where the subject is not seen are invalid — never invented, never anoth
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Iterable
 
 import numpy as np
@@ -121,7 +121,10 @@ def _landmarker(model_path: str | os.PathLike, max_faces: int, min_confidence: f
         output_face_blendshapes=video,
         output_facial_transformation_matrixes=video,
     )
-    return vision.FaceLandmarker.create_from_options(options)
+    from dfm.io.native_log import quiet_native_stderr
+
+    with quiet_native_stderr():  # MediaPipe and TFLite print set-up lines from C++ (dfm --verbose shows them)
+        return vision.FaceLandmarker.create_from_options(options)
 
 
 def _faces(result, shape: tuple[int, int]) -> list[np.ndarray]:
@@ -150,3 +153,44 @@ def stack_tracks(rows: list[FrameTrack | None]) -> TrackingResult:
         out.transforms[i] = r.transform
         out.n_faces[i] = r.n_faces
     return out
+
+
+class TrackBuffer:
+    """Per-frame tracker rows gathered into compact arrays as they come (`append`, then `result()`).
+
+    A list of one small FrameTrack per frame, kept to the end, scatters survivors over the heap
+    between the large short-lived frame buffers, so the process's memory grows with the video even
+    though the rows are small; here rows are packed into one TrackingResult per BLOCK frames.
+    """
+
+    BLOCK = 256
+
+    def __init__(self) -> None:
+        self._blocks: list[TrackingResult] = []
+        self._rows: list[FrameTrack | None] = []
+        self._n = 0
+
+    def __len__(self) -> int:
+        return self._n
+
+    def append(self, row: FrameTrack | None) -> None:
+        self._rows.append(row)
+        self._n += 1
+        if len(self._rows) >= self.BLOCK:
+            self._blocks.append(stack_tracks(self._rows))
+            self._rows = []
+
+    def result(self) -> TrackingResult:
+        """All rows as one TrackingResult (call once: the blocks are released field by field, so the peak is the
+        result plus one field's blocks)."""
+        if self._rows or not self._blocks:
+            self._blocks.append(stack_tracks(self._rows))
+            self._rows = []
+        blocks, self._blocks = self._blocks, []
+        out = {}
+        for f in fields(TrackingResult):
+            out[f.name] = np.concatenate([getattr(b, f.name) for b in blocks])
+            for b in blocks:
+                setattr(b, f.name, None)
+        return TrackingResult(**out)
+

@@ -23,9 +23,12 @@ def speech_fraction(path: str | os.PathLike, window_s: float = 0.03, threshold_d
         if not container.streams.audio:
             return 0.0
         stream = container.streams.audio[0]
-        chunks: list[np.ndarray] = []
         rate = stream.rate or 16000
-        total = 0
+        n = max(1, int(rate * window_s))
+        # Streamed: windows of n samples over the whole signal, the samples of a partial window carried
+        # to the next frame, so memory does not grow with the soundtrack's length.
+        carry = np.zeros(0, np.float32)
+        loud = windows = total = 0
         for frame in container.decode(stream):
             raw = frame.to_ndarray()
             a = raw.astype(np.float32)
@@ -33,19 +36,17 @@ def speech_fraction(path: str | os.PathLike, window_s: float = 0.03, threshold_d
                 a /= float(np.iinfo(raw.dtype).max)
             # planar: (channels, samples); packed: (1, samples * channels) interleaved
             mono = a.reshape(-1, len(frame.layout.channels)).mean(1) if frame.format.is_packed else a.mean(0)
-            chunks.append(mono)
+            x = np.concatenate([carry, mono])
+            k = len(x) // n
+            if k:
+                rms = np.sqrt((x[: k * n].reshape(k, n) ** 2).mean(1) + 1e-20)
+                loud += int((20 * np.log10(rms) > threshold_db).sum())
+                windows += k
+            carry = x[k * n:]
             total += mono.size
             if total > max_seconds * rate:
                 break
-    if not chunks:
-        return 0.0
-    x = np.concatenate(chunks)
-    n = max(1, int(rate * window_s))
-    windows = x[: len(x) // n * n].reshape(-1, n)
-    if len(windows) == 0:
-        return 0.0
-    rms = np.sqrt((windows**2).mean(1) + 1e-20)
-    return float((20 * np.log10(rms) > threshold_db).mean())
+    return loud / windows if windows else 0.0
 
 
 def has_speech(path: str | os.PathLike, min_fraction: float = 0.1) -> bool:

@@ -1,4 +1,4 @@
-"""Video I/O with PyAV: probe, streamed decoding, random access, and an H.264/MP4 writer.
+"""Video I/O with PyAV: probe, streamed decoding, random access, and an H.264 writer (MP4, MOV or Matroska).
 
 Conventions
 - Frames are numbered 0..n_frames-1 in presentation order. A frame's `timestamp` is its own pts in
@@ -8,7 +8,12 @@ Conventions
   encodes those planes directly (no RGB round trip), so with `lossless=True` untouched frames decode
   back bit-exact. To change a frame, use `frame.with_image(new_rgb)`; `frame.image` is read-only so
   an in-place edit cannot be silently dropped by the pass-through.
-- The audio stream is copied packet by packet (no re-encode) when MP4 can hold its codec.
+- The audio stream is copied packet by packet (no re-encode) when the container can hold its codec.
+- Pixel format of the output (`output_pix_fmt`): 4:2:0 when both sides are even; an odd width or
+  height cannot be stored in H.264 4:2:0 (its crop window moves in 2-pixel steps), so such frames are
+  encoded 4:4:4 (High 4:4:4 profile) and keep their exact size. 10-bit (or deeper) input is written
+  10-bit (High 10 / High 4:4:4). FFmpeg-based players (VLC, mpv) play all of these; browsers and
+  many hardware decoders play only 8-bit 4:2:0.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ _MP4_STANDARD_TAGS = frozenset(
         "track", "disc",
     }
 )
+
+# Output file suffix -> FFmpeg muxer (anything else is refused rather than written with the wrong format).
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 
 # FFmpeg AVColorSpace code -> swscale matrix name, for RGB<->YUV conversions matching the input's tags.
 _SWS_MATRIX = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "ITU601", 7: "SMPTE240M", 9: "BT2020", 10: "BT2020"}
@@ -492,8 +500,31 @@ def _ticks_per_frame(rate: Fraction, tb: Fraction) -> Fraction:
 # Writing
 
 
+def output_pix_fmt(width: int, height: int, bit_depth: int = 8) -> str:
+    """The H.264 pixel format the writer uses for this frame size and bit depth (see the module doc)."""
+    chroma = "420" if width % 2 == 0 and height % 2 == 0 else "444"
+    return f"yuv{chroma}p" + ("10le" if bit_depth > 8 else "")
+
+
+def pix_fmt_bit_depth(pix_fmt: str) -> int:
+    """Bits per sample of a pixel format ('yuv420p10le' -> 10); 8 when unknown."""
+    try:
+        return max(c.bits for c in av.VideoFormat(pix_fmt).components)
+    except (ValueError, TypeError):
+        return 8
+
+
+def container_format(path: str | os.PathLike) -> str:
+    """The muxer for an output file name; InputError for a suffix the writer does not produce."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in CONTAINERS:
+        raise InputError(f"cannot write {Path(path).name}: the output must end in "
+                         f"{', '.join(CONTAINERS)} (H.264 video in MP4, QuickTime or Matroska)")
+    return CONTAINERS[suffix]
+
+
 class VideoWriter:
-    """Write frames as H.264 (yuv420p) MP4, with the input's audio copied, atomically.
+    """Write frames as H.264 in MP4/MOV/Matroska (by the file's suffix), with the input's audio copied, atomically.
 
     Use as a context manager; the file appears at `path` only when the block exits without error::
 
@@ -512,6 +543,8 @@ class VideoWriter:
         turned back and the display matrix says how to show them, as in the input.
     rate: nominal frame rate (x264 rate control, CFR timing of bare arrays); time_base: pts unit.
     crf, preset: x264 quality; the default keeps unchanged frames >= 45 dB PSNR of the input.
+    bit_depth: 8, or 10 for 10-bit output (`like` takes the input's); the pixel format follows from
+        it and the size (`output_pix_fmt`).
     lossless: x264 qp 0 (High 4:4:4 Predictive profile: big files, not every player decodes it);
         decoded frames passed through unchanged then decode back bit-exact.
     audio_from: a file whose first audio stream is copied in (packets untouched).
@@ -533,6 +566,7 @@ class VideoWriter:
         crf: float = DEFAULT_CRF,
         preset: str = DEFAULT_PRESET,
         lossless: bool = False,
+        bit_depth: int = 8,
         audio_from: str | os.PathLike | None = None,
         metadata: Mapping[str, str] | None = None,
         overwrite: bool = False,
@@ -543,16 +577,18 @@ class VideoWriter:
     ) -> None:
         self.path = Path(path)
         if self.path.is_dir():
-            raise InputError(f"output path is a directory: {self.path}")
+            raise InputError(f"the output {self.path} is a folder: give a file name, e.g. {self.path / 'edited.mp4'}")
+        self.container = container_format(self.path)
         if self.path.exists() and not overwrite:
             raise InputError(f"output file already exists (refusing to overwrite): {self.path}")
         if audio_from is not None and _same_file(self.path, Path(audio_from)):
             raise InputError(f"output path is the input video (inputs are never modified): {self.path}")
         if rotation not in (0, 90, 180, 270):
             raise ValueError(f"rotation must be 0, 90, 180 or 270, got {rotation}")
-        if width % 2 or height % 2:
-            raise InputError(f"cannot encode an odd frame size {width}x{height} as yuv420p H.264")
+        if width < 2 or height < 2:
+            raise InputError(f"cannot encode a {width}x{height} frame: H.264 needs at least 2x2 pixels")
         self.width, self.height, self.rotation = width, height, rotation
+        self.pix_fmt = output_pix_fmt(width, height, bit_depth)
         self.rate = Fraction(rate).limit_denominator(1_000_000)
         self.time_base = Fraction(time_base) if time_base is not None else 1 / self.rate
         self.lossless = lossless
@@ -582,6 +618,7 @@ class VideoWriter:
             rate=info.rate,
             time_base=info.time_base,
             rotation=info.rotation,
+            bit_depth=min(10, pix_fmt_bit_depth(info.pix_fmt)),  # x264 stores at most 10 bits
             audio_from=info.path if copy_audio and info.has_audio else None,
             colorspace=info.colorspace,
             color_range=info.color_range,
@@ -598,7 +635,7 @@ class VideoWriter:
     def __enter__(self) -> VideoWriter:
         stack = contextlib.ExitStack()
         try:
-            tmp = stack.enter_context(atomic_output(self.path, suffix=".mp4"))
+            tmp = stack.enter_context(atomic_output(self.path, suffix=self.path.suffix))
             self._open(tmp)
         except BaseException:
             self._abort()
@@ -625,16 +662,18 @@ class VideoWriter:
         stack.__exit__(None, None, None)  # renames the temp file onto `path`
 
     def _open(self, tmp: Path) -> None:
-        options = {"movflags": "+faststart"}
-        if any(k not in _MP4_STANDARD_TAGS for k in self.metadata):
-            options["movflags"] += "+use_metadata_tags"
-        out = av.open(str(tmp), mode="w", format="mp4", options=options)
+        options = {}
+        if self.container in ("mp4", "mov"):
+            options["movflags"] = "+faststart"
+            if any(k not in _MP4_STANDARD_TAGS for k in self.metadata):
+                options["movflags"] += "+use_metadata_tags"
+        out = av.open(str(tmp), mode="w", format=self.container, options=options)
         self._out = out
         for key, value in self.metadata.items():
             out.metadata[key] = str(value)
         coded_w, coded_h = (self.height, self.width) if self.rotation in (90, 270) else (self.width, self.height)
         stream = out.add_stream("libx264", rate=self.rate, options=self._options)
-        stream.width, stream.height, stream.pix_fmt = coded_w, coded_h, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = coded_w, coded_h, self.pix_fmt
         stream.codec_context.time_base = self.time_base
         stream.time_base = self.time_base
         ctx = stream.codec_context
@@ -689,9 +728,9 @@ class VideoWriter:
         if isinstance(frame, VideoFrame):
             src = frame.source
             if src is not None and frame.rotation == self.rotation and (src.width, src.height) == (coded_w, coded_h):
-                if src.format.name == "yuv420p":
+                if src.format.name == self.pix_fmt:
                     return src  # pass-through: the decoded planes, untouched
-                return src.reformat(format="yuv420p", dst_color_range=int(src.color_range) or None, threads=1)
+                return src.reformat(format=self.pix_fmt, dst_color_range=int(src.color_range) or None, threads=1)
             image = frame.image
         else:
             image = frame
@@ -702,7 +741,7 @@ class VideoWriter:
         rgb = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(coded), format="rgb24")  # no copy
         colorspace, color_range, primaries, trc = self._colors
         yuv = rgb.reformat(
-            format="yuv420p",
+            format=self.pix_fmt,
             dst_colorspace=_SWS_MATRIX.get(colorspace, "ITU601"),
             dst_color_range=color_range or None,
             threads=1,
@@ -710,11 +749,11 @@ class VideoWriter:
         yuv.colorspace, yuv.color_range = colorspace, color_range
         if isinstance(frame, VideoFrame) and frame._base is not None:
             base, base_image = frame._base
-            if base.format.name == "yuv420p" and (base.width, base.height) == (coded_w, coded_h):
+            if base.format.name == self.pix_fmt and (base.width, base.height) == (coded_w, coded_h):
                 changed = np.any(image != base_image, axis=2)
                 if self.rotation:
                     changed = np.rot90(changed, k=-(self.rotation // 90))
-                yuv = _merge_yuv420p(base, yuv, changed)
+                yuv = _merge_planes(base, yuv, changed)
         return yuv
 
     def _finish(self) -> None:
@@ -794,18 +833,25 @@ class _AudioCopy:
         self._in.close()
 
 
-def _merge_yuv420p(base: av.VideoFrame, new: av.VideoFrame, changed: np.ndarray) -> av.VideoFrame:
-    """`new` where `changed` (coded-orientation pixel mask), `base` elsewhere; chroma per 2x2 block."""
+def _merge_planes(base: av.VideoFrame, new: av.VideoFrame, changed: np.ndarray) -> av.VideoFrame:
+    """`new` where `changed` (coded-orientation pixel mask), `base` elsewhere, for planar YUV of any
+    subsampling and depth (the two frames share the format); a chroma sample is new where any pixel it
+    covers changed. Written into `new`, which is returned."""
     h, w = base.height, base.width
-    old_planes, new_planes = base.to_ndarray(), new.to_ndarray()  # (h * 3/2, w): Y, then U and V
-    out = old_planes.copy()
-    out[:h] = np.where(changed, new_planes[:h], old_planes[:h])
-    block = changed.reshape(h // 2, 2, w // 2, 2).any(axis=(1, 3))  # the writer only takes even sizes
-    chroma = out[h:].reshape(2, -1)  # U then V, each (h/2) * (w/2) samples
-    chroma[:, block.ravel()] = new_planes[h:].reshape(2, -1)[:, block.ravel()]
-    merged = av.VideoFrame.from_ndarray(out, format="yuv420p")
-    merged.colorspace, merged.color_range = new.colorspace, new.color_range
-    return merged
+    dtype = np.uint16 if pix_fmt_bit_depth(base.format.name) > 8 else np.uint8
+    for old_plane, new_plane in zip(base.planes, new.planes):
+        ph, pw = new_plane.height, new_plane.width
+        old = np.frombuffer(old_plane, dtype).reshape(ph, -1)[:, :pw]
+        out = np.frombuffer(new_plane, dtype).reshape(ph, -1)[:, :pw]  # writable view of new's samples
+        if (ph, pw) == (h, w):
+            mask = changed
+        else:  # subsampled chroma: a sample changes where any pixel of its block (edge blocks: partial) did
+            fy, fx = -(-h // ph), -(-w // pw)
+            padded = np.zeros((ph * fy, pw * fx), bool)
+            padded[:h, :w] = changed
+            mask = padded.reshape(ph, fy, pw, fx).any(axis=(1, 3))
+        np.copyto(out, old, where=~mask)
+    return new
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -27,7 +27,7 @@ from dfm.face.fitting import FaceFitter, FitBasis, FitConfig
 from dfm.face.model import FaceModel
 from dfm.face.track import FaceTrack
 from dfm.face.subject import SubjectSpec
-from dfm.face.tracking import N_MESH_LANDMARKS, FaceTracker, FrameTrack, stack_tracks
+from dfm.face.tracking import N_MESH_LANDMARKS, FaceTracker, TrackBuffer
 from dfm.io.files import atomic_write_text, sha256_file
 from dfm.pipelines.base import Hooks, stage_progress, step
 from dfm.pipelines.subject import subject_reference
@@ -98,7 +98,38 @@ def analyze_video(path: str | os.PathLike, workspace: str | os.PathLike | None =
 
     identity: a person's identity to keep fixed (otherwise one is fitted for this video).
     hooks: progress events per frame ("analyze") and a cancel check between frames (dfm.pipelines.base).
+    Before any work the workspace must be writable (InputError otherwise). Concurrent jobs on the same
+    video and settings share one analysis: the first holds the cache entry's lock (dfm.io.locks), the
+    others wait for it and then load its cache.
     """
+    import sys
+
+    from dfm.io.locks import exclusive_lock, lock_path_for
+    from dfm.io.paths import check_writable_folder
+    from dfm.io.video import probe_video
+
+    path = Path(path)
+    workspace = Path(workspace) if workspace is not None else default_workspace()
+    probe_video(path)  # raises InputError for missing/non-video/audio-only files
+    check_writable_folder(workspace, "workspace")
+    cache = track_cache_path(path, workspace, options or AnalysisOptions(), identity)
+    if cache.exists() and not force:
+        return _analyze_video(path, workspace, store, options, identity, models, progress, force, hooks)
+
+    def say_waiting(pid: int | None) -> None:
+        if progress:
+            who = f" (pid {pid})" if pid else ""
+            print(f"dfm: waiting for another dfm job{who} analysing {path.name}; its result will be reused",
+                  file=sys.stderr, flush=True)
+
+    with exclusive_lock(lock_path_for(cache), on_wait=say_waiting):
+        # a job we waited for has written the cache by now: a forced run still redoes it once, the others load it
+        return _analyze_video(path, workspace, store, options, identity, models, progress, force, hooks)
+
+
+def _analyze_video(path: Path, workspace: Path, store: AssetStore | None, options: AnalysisOptions | None,
+                   identity: np.ndarray | None, models: FaceModels | None, progress: bool, force: bool,
+                   hooks: Hooks | None) -> FaceTrack:
     from dfm.io.video import iter_frames, probe_video
 
     path = Path(path)
@@ -125,11 +156,11 @@ def analyze_video(path: str | os.PathLike, workspace: str | os.PathLike | None =
     estimator = None if options.affect == "none" else _make_affect(options, store)
     timings: dict[str, float] = {}
 
-    rows: list[FrameTrack | None] = []
+    rows = TrackBuffer()
     timestamps: list[float] = []
     crops: list[np.ndarray] = []
     crop_index: list[int] = []
-    affect_rows: dict[int, tuple[float, float, np.ndarray | None]] = {}
+    affect_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = []  # per batch
     t_decode = t_track = t_crop = t_affect = 0.0
     bar = stage_progress("analyze", info.n_frames, hooks, f"analyze {path.name}", progress)
     with FaceTracker(models.landmarker_path, subject=options.subject, reference=reference,
@@ -163,7 +194,7 @@ def analyze_video(path: str | os.PathLike, workspace: str | os.PathLike | None =
     bar.close()
     timings.update(decode=t_decode, track=t_track)
 
-    raw = stack_tracks(rows)
+    raw = rows.result()
     n = len(rows)
     if n == 0:
         raise InputError(f"{path}: no decodable video frames")
@@ -218,26 +249,27 @@ def _make_affect(options: AnalysisOptions, store: AssetStore):
     return make_estimator(options.affect, weights, store.root or store.cache_models)
 
 
-def _run_affect(estimator, crops: list, index: list, out: dict) -> None:
+def _run_affect(estimator, crops: list, index: list, out: list) -> None:
+    # one entry of arrays per batch (not objects per frame: those would grow the heap with the video)
     result = estimator.predict(np.stack(crops))
-    for k, i in enumerate(index):
-        out[i] = (float(result.valence[k]), float(result.arousal[k]),
-                  None if result.probs is None else result.probs[k])
+    out.append((np.array(index, np.int64), np.asarray(result.valence, np.float32).copy(),
+                np.asarray(result.arousal, np.float32).copy(),
+                None if result.probs is None else np.asarray(result.probs, np.float32).copy()))
     crops.clear()
     index.clear()
 
 
-def _attach_affect(track: FaceTrack, rows: dict, estimator, options: AnalysisOptions) -> None:
+def _attach_affect(track: FaceTrack, rows: list, estimator, options: AnalysisOptions) -> None:
     from dfm.affect.smoothing import smooth_series
 
     n = track.n_frames
     va = np.full((n, 2), np.nan, np.float32)
-    n_classes = next((len(p) for _, _, p in rows.values() if p is not None), 0)
+    n_classes = next((p.shape[1] for _, _, _, p in rows if p is not None), 0)
     probs = np.full((n, n_classes), np.nan, np.float32) if n_classes else None
-    for i, (v, a, p) in rows.items():
-        va[i] = (v, a)
+    for index, v, a, p in rows:
+        va[index, 0], va[index, 1] = v, a
         if probs is not None and p is not None:
-            probs[i] = p
+            probs[index] = p
     ok = ~np.isnan(va[:, 0])
     raw_va = va.copy()
     if options.va_smoothing_s > 0:

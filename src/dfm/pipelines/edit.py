@@ -56,6 +56,15 @@ class EditResult:
     side_by_side: Path | None = None
 
 
+def _format_notes(info, pix_fmt: str) -> list[str]:
+    """What the user should know about the output's pixel format (see dfm.io.video's module doc)."""
+    notes = []
+    if "444" in pix_fmt and (info.width % 2 or info.height % 2):
+        notes.append(f"odd frame size {info.width}x{info.height}: encoded as H.264 4:4:4 to keep the exact size; "
+                     "VLC/mpv/FFmpeg play it, most browsers and hardware players do not")
+    return notes
+
+
 def sidecar_path(output: Path) -> Path:
     return output.with_name(output.stem + ".dfm.json")
 
@@ -76,24 +85,94 @@ def model_versions(session) -> dict[str, Any]:
     return out
 
 
-def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLike,
-               options: EditOptions | None = None) -> EditResult:
-    from dfm.edits import EditList
-    from dfm.io.video import VideoWriter, iter_frames, probe_video
+# Output suffixes whose files can carry the signed C2PA manifest (dfm.provenance signs ISO BMFF/MP4).
+_SIGNED_SUFFIXES = (".mp4", ".m4v")
+
+# Bits per pixel of the output, for the disk-space check: crf 10 on natural video stays well below
+# the first, x264 qp 0 below the second (a generous estimate refuses only where space is really short).
+_OUTPUT_BITS_PER_PIXEL = {"crf": 1.0, "lossless": 8.0}
+
+
+def check_inputs(session, video: str | os.PathLike, edits, output: str | os.PathLike,
+                 options: EditOptions | None = None):
+    """Every check of an edit job that needs no analysis, so that a bad job fails in a second with one
+    line (InputError) instead of after minutes of analysis: the input is a readable video, the output,
+    its sidecar and the side-by-side are new (or --overwrite) files of a known format in folders that
+    can be written, the workspace can be written, the output folder has room for the output estimate,
+    and the edits fit the video's frames and the transition length. Returns the input's VideoInfo.
+
+    Example::
+
+        info = check_inputs(session, "clip.mp4", [parse_edit_arg("happy:high:2-5")], "out.mp4")
+    """
+    from dfm.edits import EditList, validate_edits
+    from dfm.io.paths import check_free_space, check_output_file, check_writable_folder
+    from dfm.io.video import container_format, frame_timestamps, probe_video
+
     options = options or EditOptions()
     video, output = Path(video), Path(output)
-    for out in (output, sidecar_path(output), options.side_by_side):
-        if out is not None and out.exists() and not options.overwrite:
-            raise InputError(f"{out} exists; pass --overwrite to replace it")
-    if output.resolve() == video.resolve():
-        raise InputError("the output would overwrite the input video; choose another output path")
-    from dfm.provenance.job import EditCredentials, resolve_signer
+    info = probe_video(video)
+    outputs = [(output, "output"), (sidecar_path(output), "disclosure sidecar")]
+    if options.side_by_side is not None:
+        outputs.append((Path(options.side_by_side), "side-by-side video"))
+    for path, what in outputs:
+        if _same_path(path, video):
+            raise InputError(f"the {what} would overwrite the input video {video}; choose another path")
+    if options.side_by_side is not None and _same_path(options.side_by_side, output):
+        raise InputError("the side-by-side video and the output are the same file; choose another path")
+    for path, what in outputs:
+        check_output_file(path, what=what, overwrite=options.overwrite)
+    for path, what in outputs[:1] + outputs[2:]:
+        container_format(path)
+        if Path(path).suffix.lower() not in _SIGNED_SUFFIXES:
+            raise InputError(f"cannot write the {what} {Path(path).name}: DFM outputs carry Content Credentials "
+                             f"(C2PA), which this tool embeds in MP4 only: use {' or '.join(_SIGNED_SUFFIXES)}")
+    check_writable_folder(session.workspace, "workspace")
+    bits = _OUTPUT_BITS_PER_PIXEL["lossless" if options.lossless else "crf"]
+    need = info.n_frames * info.width * info.height * bits / 8 * (3 if options.side_by_side is not None else 1)
+    check_free_space(output.parent, int(need), f"the output ({info.n_frames} frames of {info.width}x{info.height})")
+    edit_list = edits if isinstance(edits, EditList) else EditList(list(edits))
+    ts = frame_timestamps(video)
+    validate_edits(edit_list, ts, np.ones(len(ts), bool), info.fps, options.transition_frames)
+    return info
 
+
+def _same_path(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    a, b = Path(a), Path(b)
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLike,
+               options: EditOptions | None = None) -> EditResult:
+    """The whole edit job (module doc): checks first (check_inputs), then, holding the output's lock
+    (a second job writing the same output fails at once, see dfm.io.locks), analysis to encode."""
+    from dfm.edits import EditList
+    from dfm.io.locks import output_lock
+    from dfm.provenance.job import resolve_signer
+
+    options = options or EditOptions()
+    video, output = Path(video), Path(output)
     signing = resolve_signer(options.sign_cert, options.sign_key)  # before the work: a bad key fails now
+    edit_list = edits if isinstance(edits, EditList) else EditList(list(edits))
+    info = check_inputs(session, video, edit_list, output, options)
+    with contextlib.ExitStack() as locks:
+        for path in (output, options.side_by_side):
+            if path is not None:
+                locks.enter_context(output_lock(path))
+        return _run_edit(session, video, edit_list, output, options, info, signing)
+
+
+def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, info, signing) -> EditResult:
+    from dfm.edits import EditList
+    from dfm.io.video import VideoWriter, iter_frames
+    from dfm.provenance.job import EditCredentials
+
     stages: dict[str, float] = {}
     warnings: list[str] = []
     t = time.perf_counter()
-    info = probe_video(video)
     identity, collection = None, list(options.collection)
     if options.person is not None:
         from dfm.pipelines.person import load_person
@@ -140,6 +219,7 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
         writer = stack.enter_context(VideoWriter.like(info, stack.enter_context(credentials.output(output)),
                                                       lossless=options.lossless, overwrite=True,
                                                       metadata=disclosure_metadata(input_sha)))
+        warnings += _format_notes(info, writer.pix_fmt)
         sbs_writer = None
         if options.side_by_side is not None:
             sbs_writer = stack.enter_context(VideoWriter(
@@ -186,7 +266,7 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
     report = {
         "input": str(video), "output": str(output), "side_by_side": str(options.side_by_side) if options.side_by_side else None,
         "frames": info.n_frames, "edited_frames": int((plan.weight > 0).sum()), "fps": info.fps,
-        "size": [info.width, info.height], "audio_copied": info.has_audio,
+        "size": [info.width, info.height], "audio_copied": info.has_audio, "pix_fmt": writer.pix_fmt,
         "seconds": stages, "analysis_seconds": track.meta.get("seconds", {}),
         "render_fps": render_summary["edited"] / stages["render"] if stages["render"] > 0 else None,
         "render_encode_fps": info.n_frames / (stages["render"] + stages["encode"]),

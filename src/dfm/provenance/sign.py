@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from dfm.errors import DfmError, InputError
-from dfm.io.files import atomic_output
+from dfm.io.files import atomic_output, temp_prefix
 from dfm.provenance.identity import SigningIdentity
 
 MP4 = "video/mp4"
@@ -67,7 +67,8 @@ def signed_output(path: str | os.PathLike, manifest: Mapping[str, Any], identity
     """Yield a temporary path for the unsigned video; when the block succeeds, sign it into `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".unsigned.mp4")
+    # pid-named like dfm.io.files' temporaries, so the next write of `path` deletes it after a SIGKILL
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp.unsigned.mp4")
     os.close(fd)
     pending = PendingOutput(Path(tmp))
     try:

@@ -72,6 +72,9 @@ class OcclusionParams:
     mask_window: int = 3  # keep mask: a point counts as occluded when it is within +- this many frames
 
 
+MODEL_FRAMES = 3000  # at most this many frames fit the occlusion model (spread over the video)
+SCORE_BLOCK = 1024  # frames scored at a time
+
 # per-mesh caches (weak: they go with the mesh)
 _POINTS: "weakref.WeakKeyDictionary[RenderMesh, dict]" = weakref.WeakKeyDictionary()
 
@@ -265,7 +268,17 @@ def analyse_video(mesh: RenderMesh, track: FaceTrack, frames: np.ndarray, featur
     frames = np.asarray(frames, np.int64)
     if len(frames) < p.min_frames:
         return None
-    model, z = OcclusionModel.fit(features, track.expression[frames], track.rotation[frames], mesh, p)
+    # Memory: the robust fit keeps ~25 kB of float64 work arrays per frame, so long videos fit the model
+    # on MODEL_FRAMES frames spread over the video and then score every frame block by block.
+    if len(frames) > MODEL_FRAMES:
+        rows = np.unique(np.linspace(0, len(frames) - 1, MODEL_FRAMES).round().astype(np.int64))
+        model, _ = OcclusionModel.fit(features[rows], track.expression[frames[rows]], track.rotation[frames[rows]], mesh, p)
+        z = np.empty((len(frames), len(model.points)), np.float32)
+        for a in range(0, len(frames), SCORE_BLOCK):
+            b = min(len(frames), a + SCORE_BLOCK)
+            z[a:b] = model.z(features[a:b], track.expression[frames[a:b]], track.rotation[frames[a:b]])
+    else:
+        model, z = OcclusionModel.fit(features, track.expression[frames], track.rotation[frames], mesh, p)
     # temporal median over +-temporal frames of the (frame-ordered) scores
     if p.temporal > 0 and len(frames) > 2 * p.temporal:
         z = median_filter(z, size=(2 * p.temporal + 1, 1), mode="nearest")

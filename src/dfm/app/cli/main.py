@@ -1,14 +1,17 @@
 """The `dfm` command line. Every command calls the same Python API as the web tool (dfm.pipelines.session).
 
 User mistakes (bad paths, bad edits, missing models) print one line `dfm: error: ...` and exit with 2;
-anything else is a bug and keeps its traceback.
+anything else is a bug and keeps its traceback. Ctrl-C (SIGINT) and SIGTERM stop the job cleanly: the
+with-blocks delete their temporary files and release their locks, then one line and exit 130 / 143.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -26,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workspace", type=Path, default=None,
                    help="folder for caches and intermediate results (default: $DFM_WORKSPACE or ~/.cache/dfm/workspace)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    p.add_argument("--verbose", action="store_true", help="also show the native libraries' log lines (MediaPipe, TFLite)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add = sub.add_parser
 
@@ -144,6 +148,7 @@ def _common_args(p: argparse.ArgumentParser) -> None:
     # Also accepted after the command name; SUPPRESS keeps the top-level value when not given here.
     p.add_argument("--workspace", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
+    p.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def _affect_args(p: argparse.ArgumentParser) -> None:
@@ -227,8 +232,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from dfm.edits import edits_from_args, plot_plan
 
-    if args.output.exists() and not args.overwrite:
-        raise DfmError(f"{args.output} exists; pass --overwrite to replace it")
+    from dfm.io.paths import check_output_file
+
+    check_output_file(args.output, overwrite=args.overwrite)
     session = _session(args)
     edits = edits_from_args(args.edits, args.edit)
     plan = session.plan(args.video, edits, seed=args.seed, transition_frames=args.transitions,
@@ -269,8 +275,9 @@ def cmd_preview(args: argparse.Namespace) -> int:
     from dfm.edits import edits_from_args
     from dfm.io.files import atomic_output
 
-    if args.output.exists() and not args.overwrite:
-        raise DfmError(f"{args.output} exists; pass --overwrite to replace it")
+    from dfm.io.paths import check_output_file
+
+    check_output_file(args.output, overwrite=args.overwrite)
     edits = edits_from_args(args.edits, args.edit)
     image = _session(args).preview(args.video, edits, args.at, seed=args.seed, person=args.person,
                                    preserve_speech=args.preserve_speech, renderer=args.renderer)
@@ -296,11 +303,36 @@ def _subject_lines(subject: dict | None) -> list[str]:
     return lines
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C so every with-block cleans up on the way out."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    def raise_terminated(signum, frame):
+        raise Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_terminated)
+    except ValueError:  # not the main thread (e.g. called from a test runner's worker thread)
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "verbose", False):
+        from dfm.io.native_log import VERBOSE_ENV
+
+        os.environ[VERBOSE_ENV] = "1"
+    else:
+        os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ logging (the rest: dfm.io.native_log)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         with warnings.catch_warnings():
             show = warnings.showwarning
@@ -312,12 +344,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     show(message, category, filename, lineno, file, line)
 
             warnings.showwarning = one_line
-            return args.handler(args)
+            with _sigterm_as_interrupt():
+                return args.handler(args)
     except DfmError as e:
         print(f"dfm: error: {e}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("dfm: terminated (SIGTERM); the partial output was removed", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
-        print("dfm: interrupted", file=sys.stderr)
+        print("dfm: interrupted; the partial output was removed", file=sys.stderr)
         return 130
 
 
