@@ -28,19 +28,24 @@ def nearest_existing(path: Path) -> Path:
     return p
 
 
+def _probe_write(base: Path, target: Path, what: str) -> None:
+    """Create and remove a file in `base`: root passes every os.access test, so only trying tells."""
+    try:
+        fd, probe = tempfile.mkstemp(dir=base, prefix=".dfm-write-test-")
+    except OSError as e:
+        raise InputError(f"cannot write the {what} {target}: {_reason(e, base)}") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+
+
 def check_writable_folder(folder: str | os.PathLike, what: str) -> Path:
     """`folder` exists or can be created, and files can be created in it; returns it."""
     folder = Path(folder)
     base = nearest_existing(folder)
     if not base.is_dir():
         raise InputError(f"cannot use {folder} as the {what}: {base} is a file, not a folder")
-    try:
-        fd, probe = tempfile.mkstemp(dir=base, prefix=".dfm-write-test-")
-    except OSError as e:
-        raise InputError(f"cannot write the {what} {folder}: {_reason(e, base)}") from None
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
+    _probe_write(base, folder, what)
     return folder
 
 
@@ -56,13 +61,7 @@ def check_output_file(path: str | os.PathLike, *, what: str = "output", overwrit
         raise InputError(f"cannot write the {what} {path}: {base} is a file, not a folder")
     if path.exists() and not overwrite:
         raise InputError(f"the {what} {path} exists; pass --overwrite to replace it")
-    try:
-        fd, probe = tempfile.mkstemp(dir=base, prefix=".dfm-write-test-")
-    except OSError as e:
-        raise InputError(f"cannot write the {what} {path}: {_reason(e, base)}") from None
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
+    _probe_write(base, path, what)
     return path
 
 
