@@ -22,6 +22,7 @@ from dfm.assets import AssetStore
 from dfm.errors import CacheWarning, DfmError
 from dfm.face.expressions import EXPRESSION_NAMES
 from dfm.face.track import FaceTrack
+from dfm.parallel.options import ParallelOptions
 
 
 @dataclass
@@ -30,6 +31,7 @@ class Session:
     store: AssetStore = field(default_factory=AssetStore.from_env)
     progress: bool = True
     analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
+    parallel: ParallelOptions = field(default_factory=ParallelOptions)  # chunks of one video over processes / Ray
     _models: FaceModels | None = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)  # in-memory: meshes, pools, decoders (warm calls)
 
