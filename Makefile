@@ -20,7 +20,7 @@ $(BIN)/dfm: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "torch==2.13.0"
-	$(BIN)/pip install -q -e ".[test,web]"
+	$(BIN)/pip install -q -e ".[test,web,ray]"
 	touch $@
 
 # the web tool's browser test drives Debian's chromium through Playwright (Playwright's own browser

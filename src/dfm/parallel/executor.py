@@ -1,0 +1,224 @@
+"""Run one task over many chunks: in this process, on a local process pool, or on Ray.
+
+    with make_executor(ParallelOptions(workers=2)) as ex:
+        results = ex.map(track_chunk, chunks, setup=AnalysisSetup(...), on_progress=bar.update)
+
+`task(state, item, report)` is a module-level function (it is pickled by name); `state` is what
+`setup()` built in that worker — models loaded once per process or actor, not per chunk; `report(n)`
+counts finished frames for the progress bar. Results come back in the order of `items`. A chunk that
+raises, or a worker that dies, fails the whole map with ChunkFailed naming the chunk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import queue
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Hashable, Iterator, Protocol, Sequence
+
+from dfm.errors import Cancelled, DfmError
+from dfm.parallel.options import ParallelOptions, machine_cores
+
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+              "VECLIB_MAXIMUM_THREADS")
+POLL_S = 0.1
+
+
+class ChunkFailed(DfmError):
+    """A chunk of a parallel job failed; the job fails with it."""
+
+
+class WorkerSetup(Protocol):
+    """Picklable; builds a worker's state once. Equal keys share the state within a worker."""
+
+    key: Hashable
+
+    def __call__(self) -> Any: ...
+
+
+Task = Callable[[Any, Any, Callable[[int], None]], Any]
+
+
+def describe(item: Any, index: int) -> str:
+    return item.describe() if hasattr(item, "describe") else f"chunk {index}"
+
+
+def limit_threads(threads: int) -> None:
+    """This process's libraries use `threads` threads (set before their pools start; torch and OpenCV
+    can also be told after import)."""
+    for name in THREAD_ENV:
+        os.environ[name] = str(threads)
+    with contextlib.suppress(Exception):
+        import cv2
+
+        cv2.setNumThreads(threads)
+    import sys
+
+    if "torch" in sys.modules:
+        with contextlib.suppress(Exception):
+            sys.modules["torch"].set_num_threads(threads)
+
+
+class SerialExecutor:
+    """In this process, one chunk after another (tests, and workers=1 where a caller still wants chunks)."""
+
+    n_workers = 1
+    reports_frames = True
+
+    def __init__(self) -> None:
+        self._states: dict[Hashable, Any] = {}
+
+    def map(self, task: Task, items: Sequence[Any], setup: WorkerSetup, on_progress: Callable[[int], None] | None = None,
+            cancel: Callable[[], bool] | None = None, sizes: Sequence[int] | None = None) -> list[Any]:
+        if setup.key not in self._states:
+            self._states[setup.key] = setup()
+        state, out = self._states[setup.key], []
+        for k, item in enumerate(items):
+            if cancel is not None and cancel():
+                raise Cancelled("cancelled")
+            try:
+                out.append(task(state, item, on_progress or _ignore))
+            except (Cancelled, KeyboardInterrupt):
+                raise
+            except Exception as e:
+                raise ChunkFailed(f"{describe(item, k)} failed: {_why(e)}") from e
+        return out
+
+    def close(self) -> None:
+        self._states.clear()
+
+    def __enter__(self) -> "SerialExecutor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+# --- local process pool -------------------------------------------------------------------------------
+
+_WORKER_STATES: dict[Hashable, Any] = {}  # per worker process: the states its setups built
+_WORKER_PROGRESS: Any = None  # per worker process: the queue its report() writes to
+
+
+def _init_worker(threads: int, progress: Any) -> None:
+    global _WORKER_PROGRESS
+    limit_threads(threads)
+    _WORKER_PROGRESS = progress
+
+
+def _run_in_worker(task: Task, setup: WorkerSetup, item: Any) -> Any:
+    if setup.key not in _WORKER_STATES:
+        _WORKER_STATES[setup.key] = setup()
+    progress = _WORKER_PROGRESS
+    return task(_WORKER_STATES[setup.key], item, progress.put if progress is not None else _ignore)
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+class LocalExecutor:
+    """A pool of `n_workers` spawned processes kept for the executor's life (so a second map — analysis,
+    then rendering — finds its models loaded), each limited to its share of the cores."""
+
+    reports_frames = True
+
+    def __init__(self, n_workers: int, threads_per_worker: int | None = None) -> None:
+        self.n_workers = n_workers
+        threads = threads_per_worker or max(1, machine_cores() // n_workers)
+        ctx = mp.get_context("spawn")  # fork after MediaPipe/torch threads start can deadlock
+        self._progress = ctx.SimpleQueue()
+        saved = {k: os.environ.get(k) for k in THREAD_ENV}
+        for k in THREAD_ENV:  # the children import numpy with these set
+            os.environ[k] = str(threads)
+        try:
+            self._pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_init_worker,
+                                             initargs=(threads, self._progress))
+            # start every worker now, while the environment says their thread counts
+            for f in [self._pool.submit(_ready) for _ in range(n_workers)]:
+                f.result()
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    def map(self, task: Task, items: Sequence[Any], setup: WorkerSetup, on_progress: Callable[[int], None] | None = None,
+            cancel: Callable[[], bool] | None = None, sizes: Sequence[int] | None = None) -> list[Any]:
+        futures = [self._pool.submit(_run_in_worker, task, setup, item) for item in items]
+        index = {f: k for k, f in enumerate(futures)}
+        pending = set(futures)
+        try:
+            while pending:
+                done, pending = wait(pending, timeout=POLL_S, return_when=FIRST_COMPLETED)
+                self._drain(on_progress)
+                for f in done:
+                    self._check(f, items[index[f]], index[f])
+                if cancel is not None and cancel():
+                    raise Cancelled("cancelled")
+            self._drain(on_progress)
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in pending:
+                f.cancel()
+            self.close(kill=True)  # running chunks stop now, not at their end
+            raise
+
+    def _drain(self, on_progress: Callable[[int], None] | None) -> None:
+        while not self._progress.empty():
+            n = self._progress.get()
+            if on_progress is not None:
+                on_progress(n)
+
+    @staticmethod
+    def _check(f: Future, item: Any, k: int) -> None:
+        e = f.exception()
+        if e is None:
+            return
+        if isinstance(e, BrokenProcessPool):
+            raise ChunkFailed(f"{describe(item, k)} failed: a worker process died (killed, or out of memory)") from e
+        if isinstance(e, (Cancelled, ChunkFailed)):
+            raise e
+        raise ChunkFailed(f"{describe(item, k)} failed: {_why(e)}") from e
+
+    def close(self, kill: bool = False) -> None:
+        pool, self._pool = getattr(self, "_pool", None), None
+        if pool is None:
+            return
+        if kill:
+            for p in list(getattr(pool, "_processes", {}).values()):
+                with contextlib.suppress(Exception):
+                    p.kill()
+        pool.shutdown(wait=not kill, cancel_futures=True)
+
+    def __enter__(self) -> "LocalExecutor":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _ignore(n: int) -> None:
+    pass
+
+
+def _why(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+def make_executor(options: ParallelOptions):
+    """The executor `options` asks for (the caller closes it)."""
+    if options.ray:
+        from dfm.parallel.ray_backend import RayExecutor
+
+        return RayExecutor(options.n_workers if options.workers is not None else None, options.address)
+    if options.n_workers == 1:
+        return SerialExecutor()
+    return LocalExecutor(options.n_workers)

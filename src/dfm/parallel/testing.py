@@ -1,0 +1,36 @@
+"""Small picklable tasks and setups for the executor's own tests (a spawned worker imports them by name)."""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CountingSetup:
+    """State = a record of this worker: its pid and a counter of the chunks it ran."""
+
+    key: str = "counting"
+
+    def __call__(self) -> dict:
+        return {"pid": os.getpid(), "runs": 0, "threads": os.environ.get("OMP_NUM_THREADS")}
+
+
+def square_chunk(state: dict, item, report) -> tuple:
+    state["runs"] += 1
+    for _ in range(item.start, item.stop):
+        report(1)
+    return item.index, [i * i for i in range(item.start, item.stop)], state["pid"], state["runs"], state["threads"]
+
+
+def failing_chunk(state: dict, item, report):
+    if item.index == 1:
+        raise ValueError("bad frame 7")
+    return item.index
+
+
+def dying_chunk(state: dict, item, report):
+    if item.index == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return item.index

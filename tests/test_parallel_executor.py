@@ -1,0 +1,111 @@
+"""The chunk executors: order, one setup per worker, progress, failures that name their chunk."""
+
+from __future__ import annotations
+
+import pytest
+
+from dfm.errors import Cancelled
+from dfm.parallel import ChunkFailed, LocalExecutor, ParallelOptions, SerialExecutor, make_executor, plan_chunks
+from dfm.parallel.testing import CountingSetup, dying_chunk, failing_chunk, square_chunk
+
+
+@pytest.mark.parametrize("n,workers,warmup", [(1, 2, 5), (47, 2, 5), (100, 2, 10), (1000, 4, 12), (7, 3, 0)])
+def test_chunks_cover_every_frame_once_in_order(n, workers, warmup):
+    chunks = plan_chunks(n, workers, warmup=warmup, min_frames=10)
+    frames = [i for c in chunks for i in range(c.start, c.stop)]
+    assert frames == list(range(n))
+    assert chunks[0].warmup == 0 and all(c.first >= 0 for c in chunks)
+    assert all(c.warmup == min(warmup, c.start) for c in chunks)
+    assert all(c.n_frames >= min(10, n) for c in chunks)
+    assert len(chunks) <= 2 * workers
+
+
+def test_options_default_to_the_cores_and_reject_zero():
+    assert ParallelOptions().n_workers >= 1
+    assert ParallelOptions(workers=1).serial and not ParallelOptions(workers=1, ray=True).serial
+    with pytest.raises(ValueError):
+        ParallelOptions(workers=0)
+
+
+def _expected(chunks):
+    return [[i * i for i in range(c.start, c.stop)] for c in chunks]
+
+
+def test_serial_executor_runs_in_order_with_one_setup():
+    chunks = plan_chunks(100, 2, min_frames=10)
+    seen = []
+    with SerialExecutor() as ex:
+        out = ex.map(square_chunk, chunks, CountingSetup(), on_progress=seen.append)
+    assert [r[1] for r in out] == _expected(chunks)
+    assert [r[3] for r in out] == list(range(1, len(chunks) + 1))  # one state, reused
+    assert sum(seen) == 100
+
+
+def test_serial_executor_names_the_failed_chunk():
+    chunks = plan_chunks(100, 2, min_frames=10)
+    with SerialExecutor() as ex, pytest.raises(ChunkFailed, match=r"chunk 1 \(frames 25-49\) failed: ValueError: bad frame 7"):
+        ex.map(failing_chunk, chunks, CountingSetup())
+
+
+def test_serial_executor_cancels_between_chunks():
+    with SerialExecutor() as ex, pytest.raises(Cancelled):
+        ex.map(square_chunk, plan_chunks(100, 2, min_frames=10), CountingSetup(), cancel=lambda: True)
+
+
+def test_local_pool_same_result_models_loaded_once_per_worker_and_threads_limited():
+    chunks = plan_chunks(400, 2, min_frames=10, per_worker=4)
+    seen = []
+    with LocalExecutor(2) as ex:
+        out = ex.map(square_chunk, chunks, CountingSetup(), on_progress=seen.append)
+        again = ex.map(square_chunk, chunks, CountingSetup())  # the pool and its states live on
+    assert [r[1] for r in out] == _expected(chunks)
+    pids = {r[2] for r in out + again}
+    assert 1 <= len(pids) <= 2
+    runs = {}
+    for r in out + again:
+        runs.setdefault(r[2], []).append(r[3])
+    assert all(sorted(v) == list(range(1, len(v) + 1)) for v in runs.values())  # a counter per worker: setup ran once
+    assert sum(len(v) for v in runs.values()) == 2 * len(chunks)
+    assert sum(seen) == 400
+    from dfm.parallel import machine_cores
+
+    assert {r[4] for r in out} == {str(max(1, machine_cores() // 2))}
+
+
+def test_local_pool_failure_names_the_chunk():
+    with LocalExecutor(2) as ex, pytest.raises(ChunkFailed, match=r"chunk 1 .* ValueError: bad frame 7"):
+        ex.map(failing_chunk, plan_chunks(100, 2, min_frames=10), CountingSetup())
+
+
+def test_local_pool_killed_worker_fails_the_job_with_a_clear_message():
+    with LocalExecutor(2) as ex, pytest.raises(ChunkFailed, match="worker process died"):
+        ex.map(dying_chunk, plan_chunks(100, 2, min_frames=10), CountingSetup())
+
+
+def test_make_executor_serial_for_one_worker():
+    assert isinstance(make_executor(ParallelOptions(workers=1)), SerialExecutor)
+
+
+@pytest.fixture(scope="module")
+def ray_executor():
+    pytest.importorskip("ray", reason="Ray is the optional extra dfm[ray] (the Makefile installs it for the tests)")
+    from dfm.parallel.ray_backend import RayExecutor
+
+    ex = RayExecutor(2)
+    yield ex
+    ex.close()
+
+
+def test_ray_executor_same_result_one_setup_per_actor(ray_executor):
+    chunks = plan_chunks(200, 2, min_frames=10, per_worker=3)
+    seen = []
+    out = ray_executor.map(square_chunk, chunks, CountingSetup(), on_progress=seen.append,
+                           sizes=[c.n_frames for c in chunks])
+    assert [r[1] for r in out] == _expected(chunks)
+    assert len({r[2] for r in out}) <= 2 and sum(seen) == 200
+    assert {r[4] for r in out} == {"1"}
+
+
+def test_ray_executor_failure_names_the_chunk(ray_executor):
+    with pytest.raises(ChunkFailed, match=r"chunk 1 .*bad frame 7"):
+        ray_executor.map(failing_chunk, plan_chunks(100, 2, min_frames=10), CountingSetup())
