@@ -35,8 +35,31 @@ class Session:
     _models: FaceModels | None = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)  # in-memory: meshes, pools, decoders (warm calls)
 
+    _executor: Any = field(default=None, repr=False)
+
     def __post_init__(self) -> None:
         self.workspace = Path(self.workspace)
+
+    def executor(self):
+        """The chunk executor `self.parallel` asks for, started once and kept (its workers keep their models
+        loaded between the analysis and the render of a job, and between jobs of the web tool)."""
+        if self._executor is None:
+            from dfm.parallel import make_executor
+
+            self._executor = make_executor(self.parallel)
+        return self._executor
+
+    def close(self) -> None:
+        """Stop the worker processes / Ray actors this session started."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.close()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     @property
     def models(self) -> FaceModels:
