@@ -109,3 +109,10 @@ def test_ray_executor_same_result_one_setup_per_actor(ray_executor):
 def test_ray_executor_failure_names_the_chunk(ray_executor):
     with pytest.raises(ChunkFailed, match=r"chunk 1 .*bad frame 7"):
         ray_executor.map(failing_chunk, plan_chunks(100, 2, min_frames=10), CountingSetup())
+
+
+def test_ray_executor_killed_actor_fails_the_job_and_the_next_map_runs(ray_executor):
+    with pytest.raises(ChunkFailed, match="Ray worker died"):
+        ray_executor.map(dying_chunk, plan_chunks(100, 2, min_frames=10), CountingSetup())
+    out = ray_executor.map(square_chunk, plan_chunks(40, 2, min_frames=10), CountingSetup())
+    assert [r[1] for r in out] == _expected(plan_chunks(40, 2, min_frames=10))

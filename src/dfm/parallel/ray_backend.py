@@ -56,8 +56,11 @@ class RayExecutor:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         self.n_workers = n_workers or max(1, min(cpus, 64))
         env = {k: "1" for k in THREAD_ENV}
-        actor = ray.remote(num_cpus=1, max_restarts=0, runtime_env={"env_vars": env})(_ChunkActor)
-        self._actors = [actor.remote(1) for _ in range(self.n_workers)]
+        self._actor_class = ray.remote(num_cpus=1, max_restarts=0, runtime_env={"env_vars": env})(_ChunkActor)
+        self._actors = [self._new_actor() for _ in range(self.n_workers)]
+
+    def _new_actor(self) -> Any:
+        return self._actor_class.remote(1)
 
     def map(self, task: Task, items: Sequence[Any], setup: WorkerSetup, on_progress: Callable[[int], None] | None = None,
             cancel: Callable[[], bool] | None = None, sizes: Sequence[int] | None = None) -> list[Any]:
@@ -77,6 +80,7 @@ class RayExecutor:
                     try:
                         results[k] = ray.get(ref)
                     except ray.exceptions.RayActorError as e:
+                        self._replace(a)
                         raise ChunkFailed(f"{describe(items[k], k)} failed: its Ray worker died (killed, or out of "
                                           "memory)") from e
                     except ray.exceptions.RayTaskError as e:
@@ -88,10 +92,18 @@ class RayExecutor:
                 if cancel is not None and cancel():
                     raise Cancelled("cancelled")
         except BaseException:
-            for ref in running:
-                ray.cancel(ref, force=True)
+            # a running actor task cannot be cancelled by force: stop its actor and start a fresh one
+            for _, a in running.values():
+                self._replace(a)
             raise
         return results
+
+    def _replace(self, actor: Any) -> None:
+        try:
+            self._ray.kill(actor)
+        except Exception:
+            pass
+        self._actors[self._actors.index(actor)] = self._new_actor()
 
     def close(self) -> None:
         ray = self._ray
