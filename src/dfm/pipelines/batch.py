@@ -577,18 +577,18 @@ def edit_tasks(session, manifest: Manifest, *, overwrite: bool = False, sign_cer
     the check); `overwrite` replaces any other file at the outputs too."""
 
     def task(job: EditJob) -> BatchTask:
-        job_session = session if job.subject is None else session.with_subject(job.subject)
         state: dict[str, OutputState] = {}
 
         def check() -> tuple[str, Path] | None:
-            state["now"] = edit_output_state(job_session, job)
+            state["now"] = edit_output_state(session, job)
             return (state["now"].reason, job.output) if state["now"].complete else None
 
         def run(hooks: Hooks):
-            s = state.pop("now", None) or edit_output_state(job_session, job)
+            s = state.pop("now", None) or edit_output_state(session, job)
             if s.reason is not None and not (s.complete or s.redo) and not (overwrite or job.overwrite):
                 raise InputError(f"{s.reason}; remove it, or pass --overwrite (or \"overwrite\": true on the line)")
             replace = overwrite or s.complete or s.redo
+            job_session = session if job.subject is None else session.with_subject(job.subject)
             result = job_session.edit(job.input, job.edits, job.output,
                                       job.options(hooks, replace, sign_cert, sign_key))
             r = result.report
