@@ -147,6 +147,8 @@ def test_batch_edit_goes_on_past_broken_files(edit_batch, clips, broken):
     report = _report(folder / "jobs.report.json")  # the default: beside the manifest
     assert rc == 1 and _statuses(report) == ["ok", "failed", "failed", "ok"], out
     assert report["kind"] == "edit" and report["counts"] == {"ok": 2, "failed": 2} and report["finished"]
+    assert report["options"]["parallel"] == {"workers": 1, "ray": False, "ray_address": None}  # --workers 1
+    assert report["options"]["continue_on_error"] is True and report["source"] == str(manifest)
     for v, clip in zip((report["videos"][0], report["videos"][3]), clips):
         output = Path(v["output"])
         assert output.is_file() and probe_video(output).n_frames == probe_video(clip).n_frames == v["details"]["frames"]

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal, Sequence
 
+from dfm import __version__
 from dfm.errors import Cancelled, DfmError, InputError
 from dfm.io.files import atomic_write_text, sha256_file
 from dfm.pipelines.base import CancelCheck, Hooks, ProgressHook
@@ -319,7 +320,10 @@ def edit_output_state(session, job: EditJob) -> OutputState:
     present = [t for t in targets if t.exists()]
     if not present:
         return OutputState(False, False, None)
-    input_sha = session.file_hash(job.input)
+    try:
+        input_sha = session.file_hash(job.input)
+    except OSError as e:  # removed or unreadable since the manifest was checked
+        raise InputError(f"cannot read the input {job.input}: {e.strerror or e}") from None
     sidecar = _read_json(sidecar_path(job.output))
     if sidecar is not None and job.output.exists():
         problem = _sidecar_mismatch(sidecar, job, input_sha)
@@ -434,6 +438,7 @@ class BatchReport:
     results: list[VideoResult]
     path: Path | None = None
     source: str | None = None  # the manifest, or the patterns
+    options: dict[str, Any] = field(default_factory=dict)  # how the batch was run (parallel settings, flags)
     started: str = ""
     finished: str | None = None
 
@@ -449,8 +454,8 @@ class BatchReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": REPORT_FORMAT, "version": REPORT_VERSION, "kind": self.kind, "source": self.source,
-                "started": self.started, "finished": self.finished, "counts": self.counts(),
-                "videos": [r.to_dict() for r in self.results]}
+                "dfm_version": __version__, "options": self.options, "started": self.started,
+                "finished": self.finished, "counts": self.counts(), "videos": [r.to_dict() for r in self.results]}
 
     def write(self) -> None:
         if self.path is not None:
@@ -479,7 +484,7 @@ def _one_line(e: BaseException) -> str:
 
 def run_batch(tasks: Sequence[BatchTask], report_path: str | os.PathLike | None = None, *, kind: str = "edit",
               source: str | None = None, continue_on_error: bool = False, force: bool = False,
-              hooks: BatchHooks | None = None) -> BatchReport:
+              options: dict[str, Any] | None = None, hooks: BatchHooks | None = None) -> BatchReport:
     """Run the tasks one after another (module doc). A task whose result is there is skipped (unless
     `force`). A failure stops the batch (the rest: not_run) unless `continue_on_error`; a failure that is
     not a DfmError (a bug) then propagates with its traceback after the report is written. Ctrl-C, SIGTERM
@@ -489,7 +494,8 @@ def run_batch(tasks: Sequence[BatchTask], report_path: str | os.PathLike | None 
 
     hooks = hooks or BatchHooks()
     report = BatchReport(kind, [VideoResult(t.input, "pending", t.name, t.line) for t in tasks],
-                         Path(report_path) if report_path is not None else None, source, _now())
+                         Path(report_path) if report_path is not None else None, source,
+                         {"continue_on_error": continue_on_error, "force": force, **(options or {})}, _now())
     with contextlib.ExitStack() as stack:
         if report.path is not None:
             try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from dfm.app.cli.parallel_args import add_parallel_arguments, parallel_options
@@ -71,7 +71,7 @@ def cmd_batch_analyze(args: argparse.Namespace) -> int:
     session = _session(args)
     report = args.report or default_analyze_report_path(session.workspace, videos)
     return _run(args, "analyze", analyze_tasks(session, videos, force=args.force), report,
-                source=" ".join(args.inputs), progress=session.progress)
+                source=" ".join(args.inputs), session=session)
 
 
 def cmd_batch_edit(args: argparse.Namespace) -> int:
@@ -81,16 +81,16 @@ def cmd_batch_edit(args: argparse.Namespace) -> int:
     manifest = parse_manifest(args.manifest, workspace=session.workspace)  # every line checked before any work
     tasks = edit_tasks(session, manifest, overwrite=args.overwrite, sign_cert=args.sign_cert, sign_key=args.sign_key)
     return _run(args, "edit", tasks, args.report or default_report_path(args.manifest), source=str(args.manifest),
-                progress=session.progress)
+                session=session)
 
 
-def _run(args: argparse.Namespace, kind: str, tasks, report_path: Path, source: str, progress: bool) -> int:
+def _run(args: argparse.Namespace, kind: str, tasks, report_path: Path, source: str, session) -> int:
     from tqdm import tqdm
 
     from dfm.pipelines.batch import BatchHooks, run_batch
 
     spans = _STAGE_SPANS[kind]
-    bar = tqdm(total=len(tasks), desc=f"batch {kind}", unit="video", disable=not progress, dynamic_ncols=True,
+    bar = tqdm(total=len(tasks), desc=f"batch {kind}", unit="video", disable=not session.progress, dynamic_ncols=True,
                bar_format="{l_bar}{bar}| {n:.1f}/{total} videos [{elapsed}<{remaining}]")
     current = {"index": 0}
 
@@ -115,7 +115,9 @@ def _run(args: argparse.Namespace, kind: str, tasks, report_path: Path, source: 
 
     try:
         report = run_batch(tasks, report_path, kind=kind, source=source, continue_on_error=args.continue_on_error,
-                           force=args.force, hooks=BatchHooks(on_start=on_start, on_result=on_result, progress=on_event))
+                           force=args.force, options={"parallel": asdict(session.parallel),
+                                                      "workspace": str(session.workspace)},
+                           hooks=BatchHooks(on_start=on_start, on_result=on_result, progress=on_event))
     except BaseException:
         bar.close()
         print(f"dfm: batch report: {report_path}", file=sys.stderr)
