@@ -68,20 +68,21 @@ def cmd_batch_analyze(args: argparse.Namespace) -> int:
     from dfm.pipelines.batch import analyze_tasks, default_analyze_report_path, discover_videos
 
     videos = discover_videos(args.inputs, recursive=args.recursive)
-    session = _session(args)
-    report = args.report or default_analyze_report_path(session.workspace, videos)
-    return _run(args, "analyze", analyze_tasks(session, videos, force=args.force), report,
-                source=" ".join(args.inputs), session=session)
+    with _session(args) as session:  # one chunk executor for all the videos, stopped at the end
+        report = args.report or default_analyze_report_path(session.workspace, videos)
+        return _run(args, "analyze", analyze_tasks(session, videos, force=args.force), report,
+                    source=" ".join(args.inputs), session=session)
 
 
 def cmd_batch_edit(args: argparse.Namespace) -> int:
     from dfm.pipelines.batch import default_report_path, edit_tasks, parse_manifest
 
-    session = _session(args)
-    manifest = parse_manifest(args.manifest, workspace=session.workspace)  # every line checked before any work
-    tasks = edit_tasks(session, manifest, overwrite=args.overwrite, sign_cert=args.sign_cert, sign_key=args.sign_key)
-    return _run(args, "edit", tasks, args.report or default_report_path(args.manifest), source=str(args.manifest),
-                session=session)
+    with _session(args) as session:  # one chunk executor for all the videos, stopped at the end
+        manifest = parse_manifest(args.manifest, workspace=session.workspace)  # every line checked before any work
+        tasks = edit_tasks(session, manifest, overwrite=args.overwrite, sign_cert=args.sign_cert,
+                           sign_key=args.sign_key)
+        return _run(args, "edit", tasks, args.report or default_report_path(args.manifest),
+                    source=str(args.manifest), session=session)
 
 
 def _run(args: argparse.Namespace, kind: str, tasks, report_path: Path, source: str, session) -> int:
