@@ -274,25 +274,3 @@ def test_two_batches_with_one_report_exclude_each_other(tmp_path):
     run_batch([BatchTask("a", Path("/in/a"), lambda: None, run)], report)
     assert inner == [True] and _statuses(report) == ["ok"]
 
-
-def test_a_failed_chunk_stops_the_sessions_workers_so_the_next_video_gets_fresh_ones(tmp_path):
-    from dfm.parallel import ChunkFailed
-    from dfm.pipelines.batch import analyze_tasks
-
-    class Session:  # the two calls analyze_tasks makes of a session, one video failing in a chunk
-        workspace, analysis, closed = tmp_path / "ws", None, 0
-
-        def analyze(self, video, force=False, hooks=None):
-            raise ChunkFailed(f"frames 0-99 of {video.name} failed: a worker process died") if video.name == "a.mp4" \
-                else InputError(f"{video.name}: no face found")
-
-        def close(self):
-            self.closed += 1
-
-    session = Session()
-    tasks = analyze_tasks(session, [tmp_path / "a.mp4", tmp_path / "b.mp4"])
-    tasks = [BatchTask(t.name, t.input, lambda: None, t.run) for t in tasks]  # no cache to look at
-    report = run_batch(tasks, tmp_path / "r.json", continue_on_error=True)
-    assert [r.error for r in report.results] == ["frames 0-99 of a.mp4 failed: a worker process died",
-                                                 "b.mp4: no face found"]
-    assert session.closed == 1  # after the failed chunk only

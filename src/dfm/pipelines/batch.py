@@ -555,20 +555,6 @@ def _finish(report: BatchReport, first_not_run: int, t0: float | None) -> None:
 
 # --------------------------------------------------------------------------------------------- tasks
 
-@contextlib.contextmanager
-def _fresh_workers_after_a_failed_chunk(session):
-    """A chunk that failed (a worker killed, out of memory) may leave the session's process pool broken:
-    stop it, so the next video of the batch starts fresh workers (Session.executor starts them on demand)."""
-    from dfm.parallel import ChunkFailed
-
-    try:
-        yield
-    except ChunkFailed:
-        if hasattr(session, "close"):
-            session.close()
-        raise
-
-
 def analyze_tasks(session, videos: Sequence[Path], force: bool = False) -> list[BatchTask]:
     """One task per video: `session.analyze(video)`; skipped when its analysis is cached and valid."""
     from dfm.pipelines.session import analysis_summary
@@ -579,8 +565,7 @@ def analyze_tasks(session, videos: Sequence[Path], force: bool = False) -> list[
             return None if cache is None else ("analysis cached", cache)
 
         def run(hooks: Hooks):
-            with _fresh_workers_after_a_failed_chunk(session):
-                track = session.analyze(video, force=force, hooks=hooks)
+            track = session.analyze(video, force=force, hooks=hooks)
             s = analysis_summary(track)
             details = {k: s[k] for k in ("frames", "valid_frames", "fps", "duration")}
             return Path(s["track"]) if s["track"] else None, details, None
@@ -609,14 +594,9 @@ def edit_tasks(session, manifest: Manifest, *, overwrite: bool = False, sign_cer
             if s.reason is not None and not (s.complete or s.redo) and not (overwrite or job.overwrite):
                 raise InputError(f"{s.reason}; remove it, or pass --overwrite (or \"overwrite\": true on the line)")
             replace = overwrite or s.complete or s.redo
-            job_session = session
-            if job.subject is not None:
-                if hasattr(session, "executor"):
-                    session.executor()  # started first, so the copy shares it and the session's close() stops it
-                job_session = session.with_subject(job.subject)
-            with _fresh_workers_after_a_failed_chunk(session):
-                result = job_session.edit(job.input, job.edits, job.output,
-                                          job.options(hooks, replace, sign_cert, sign_key))
+            job_session = session if job.subject is None else session.with_subject(job.subject)
+            result = job_session.edit(job.input, job.edits, job.output,
+                                      job.options(hooks, replace, sign_cert, sign_key))
             r = result.report
             details = {"frames": r["frames"], "edited_frames": r["edited_frames"], "sidecar": str(result.sidecar),
                        "warnings": r["warnings"]}
