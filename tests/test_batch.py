@@ -274,3 +274,18 @@ def test_two_batches_with_one_report_exclude_each_other(tmp_path):
     run_batch([BatchTask("a", Path("/in/a"), lambda: None, run)], report)
     assert inner == [True] and _statuses(report) == ["ok"]
 
+
+
+def test_batch_commands_pass_workers_and_ray_to_their_session(tmp_path, dfm_env):
+    from dfm.app.cli.batch import _session
+    from dfm.app.cli.main import build_parser
+    from dfm.parallel import ParallelOptions
+
+    (tmp_path / "a.mp4").write_bytes(b"x")
+    args = build_parser().parse_args(["batch", "analyze", str(tmp_path / "a.mp4"), "--workers", "2",
+                                      "--ray=auto", "--workspace", str(tmp_path / "ws")])
+    with _session(args) as session:
+        assert session.parallel == ParallelOptions(workers=2, ray=True, ray_address="auto")
+        assert session.workspace == tmp_path / "ws"
+    args = build_parser().parse_args(["batch", "edit", "--manifest", "jobs.jsonl", "--workers", "1"])
+    assert _session(args).parallel == ParallelOptions(workers=1)
