@@ -255,6 +255,13 @@ def test_interruption_marks_the_video_and_the_rest_and_propagates(tmp_path):
     assert rec.ran == ["a"] and _statuses(report) == ["ok", "interrupted", "not_run"]
 
 
+def test_a_report_path_that_cannot_be_written_fails_before_any_work(tmp_path):
+    rec = Recorder(tmp_path / "report.json")
+    with pytest.raises(InputError, match="the batch report .* is a folder"):
+        run_batch([rec.task("a")], tmp_path)
+    assert rec.ran == []
+
+
 def test_force_runs_finished_videos_again(tmp_path):
     rec = Recorder(tmp_path / "report.json")
     result = run_batch([rec.task("a", done=True)], rec.report, force=True)

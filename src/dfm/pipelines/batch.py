@@ -498,6 +498,9 @@ def run_batch(tasks: Sequence[BatchTask], report_path: str | os.PathLike | None 
                          {"continue_on_error": continue_on_error, "force": force, **(options or {})}, _now())
     with contextlib.ExitStack() as stack:
         if report.path is not None:
+            from dfm.io.paths import check_output_file
+
+            check_output_file(report.path, what="batch report", overwrite=True)  # rewritten by each run
             try:
                 stack.enter_context(exclusive_lock(lock_path_for(report.path), wait=False))
             except BlockingIOError:
