@@ -205,6 +205,17 @@ def test_batch_edit_stops_at_the_first_failure_and_skips_complete_outputs(edit_b
                                                                "edits": ["sad:low:0.5-2.5"]}])).jobs[0]
     state = edit_output_state(session, foreign)
     assert not state.complete and not state.redo and "is not DFM's output of grid_greyhair_man_01.mp4" in state.reason
+    changed.with_name("g1.dfm.json").unlink()  # killed between the video's rename and the sidecar's
+    state = edit_output_state(session, copied)
+    assert not state.complete and state.redo and "sidecar is missing" in state.reason
+
+    # a file at the output that DFM did not make from this input is left alone: the line fails at once
+    (tmp_path / "taken.mp4").write_bytes(b"someone else's video")
+    rc = main(["-q", "batch", "edit", "--manifest", str(_manifest(tmp_path / "j5.jsonl", [
+        {"input": str(clips[1]), "output": "taken.mp4", "edits": ["happy:high:0.5-2.5"]}]))])
+    line = capsys.readouterr().out.splitlines()[0]
+    assert rc == 1 and line.startswith("failed   line 1: grid_greyhair_man_01.mp4: ") and "--overwrite" in line
+    assert (tmp_path / "taken.mp4").read_bytes() == b"someone else's video"
 
 
 def test_a_killed_batch_resumes_where_it_stopped(edit_batch, dfm_env, capsys, tmp_path, clips):
