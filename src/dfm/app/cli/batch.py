@@ -59,6 +59,8 @@ def register(sub) -> argparse.ArgumentParser:
 
 
 def _session(args: argparse.Namespace):
+    """The command's Session with its --workers/--ray (one for all the batch's videos: models and worker
+    processes are started once)."""
     from dfm.app.cli.main import _session as cli_session
 
     return replace(cli_session(args), parallel=parallel_options(args))
@@ -121,12 +123,13 @@ def _run(args: argparse.Namespace, kind: str, tasks, report_path: Path, source: 
                            hooks=BatchHooks(on_start=on_start, on_result=on_result, progress=on_event))
     except BaseException:
         bar.close()
-        print(f"dfm: batch report: {report_path}", file=sys.stderr)
+        if report_path.exists():  # interrupted, or stopped by a bug: what was done is in the report
+            print(f"dfm: batch report: {report_path}", file=sys.stderr)
         raise
     bar.close()
     counts = report.counts()
     parts = [f"{counts[s]} {s.replace('_', ' ')}" for s in ("ok", "skipped", "failed", "not_run") if counts.get(s)]
     print(f"batch {kind}: {', '.join(parts)} of {len(tasks)} video(s); report: {report_path}")
-    if report.failed and not args.continue_on_error:
+    if counts.get("not_run"):
         print("dfm: the batch stopped at the first failure (--continue-on-error goes on past it)", file=sys.stderr)
     return 1 if report.failed else 0
