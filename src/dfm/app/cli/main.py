@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     from dfm.app.cli.renderer import register as register_renderer
 
     register_renderer(sub)
+
+    from dfm.app.cli.batch import register as register_batch
+
+    register_batch(sub)
     return p
 
 
