@@ -130,17 +130,23 @@ class LocalExecutor:
 
     def __init__(self, n_workers: int, threads_per_worker: int | None = None) -> None:
         self.n_workers = n_workers
-        threads = threads_per_worker or max(1, machine_cores() // n_workers)
+        self._threads = threads_per_worker or max(1, machine_cores() // n_workers)
+        self._pool: ProcessPoolExecutor | None = None
+        self._start()
+
+    def _start(self) -> None:
+        """Spawn the workers (again after a failed or cancelled map killed them: the next job finds a pool)."""
+        threads = self._threads
         ctx = mp.get_context("spawn")  # fork after MediaPipe/torch threads start can deadlock
-        self._progress = ctx.SimpleQueue()
+        self._progress = ctx.SimpleQueue()  # a fresh one: a killed worker may have died holding the old one's lock
         saved = {k: os.environ.get(k) for k in THREAD_ENV}
         for k in THREAD_ENV:  # the children import numpy with these set
             os.environ[k] = str(threads)
         try:
-            self._pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_init_worker,
+            self._pool = ProcessPoolExecutor(self.n_workers, mp_context=ctx, initializer=_init_worker,
                                              initargs=(threads, self._progress))
             # start every worker now, while the environment says their thread counts
-            for f in [self._pool.submit(_ready) for _ in range(n_workers)]:
+            for f in [self._pool.submit(_ready) for _ in range(self.n_workers)]:
                 f.result()
         finally:
             for k, v in saved.items():
@@ -151,6 +157,8 @@ class LocalExecutor:
 
     def map(self, task: Task, items: Sequence[Any], setup: WorkerSetup, on_progress: Callable[[int], None] | None = None,
             cancel: Callable[[], bool] | None = None, sizes: Sequence[int] | None = None) -> list[Any]:
+        if self._pool is None:
+            self._start()
         futures = [self._pool.submit(_run_in_worker, task, setup, item) for item in items]
         index = {f: k for k, f in enumerate(futures)}
         pending = set(futures)
