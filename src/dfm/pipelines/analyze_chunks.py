@@ -44,7 +44,7 @@ AFFECT_BATCH = 64
 class ChunkSettings:
     """How the analysis is cut: `warmup` frames run before each chunk, no chunk under `min_frames`,
     `per_worker` chunks a worker, and videos under `serial_below` frames analysed in this process (the
-    pool's start and the warm-up cost more than they save; see README "Scaling out")."""
+    pool's start and the warm-up cost more than they save)."""
 
     warmup: int = 25
     min_frames: int = 48
