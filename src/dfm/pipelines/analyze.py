@@ -31,7 +31,7 @@ from dfm.face.subject import SubjectSpec
 from dfm.face.tracking import N_MESH_LANDMARKS
 from dfm.io.files import atomic_write_text, sha256_file
 from dfm.pipelines.analyze_chunks import (AnalysisChunk, AnalysisSetup, AnalysisState, ChunkRows, ChunkSettings,
-                                          first_reference, join_chunks, track_chunk)
+                                          measure_chunk, select_subject, track_video)
 from dfm.pipelines.base import Hooks, stage_progress, step
 from dfm.pipelines.subject import subject_reference
 from dfm.pipelines.track_cache import load_track, save_track
@@ -223,31 +223,23 @@ def _track_video(path: Path, n_frames: int, options: AnalysisOptions, store: Ass
     bar = stage_progress("analyze", n_frames, hooks, f"analyze {path.name}", progress)
     try:
         if pool is not None:
-            rows = _track_chunked(path, n_frames, options, models, reference, spec_frame, bar, hooks, pool, setup,
-                                  chunking)
+            rows = _track_chunked(path, n_frames, options, reference, spec_frame, bar, hooks, pool, setup, chunking)
             if rows is not None:
                 return rows
         state = AnalysisState(models.landmarker_path, None if options.affect == "none" else _make_affect(options, store))
-        item = AnalysisChunk(Chunk(0, 0, n_frames), str(path), options.subject, reference, spec_frame)
-        return track_chunk(state, item, bar.update)
+        return track_video(state, path, n_frames, options.subject, reference, spec_frame, bar.update)
     finally:
         bar.close()
 
 
-def _track_chunked(path: Path, n_frames: int, options: AnalysisOptions, models: FaceModels, reference,
-                   spec_frame: int | None, bar, hooks: Hooks | None, executor, setup: AnalysisSetup,
-                   chunking: ChunkSettings) -> ChunkRows | None:
+def _track_chunked(path: Path, n_frames: int, options: AnalysisOptions, reference, spec_frame: int | None, bar,
+                   hooks: Hooks | None, executor, setup: AnalysisSetup, chunking: ChunkSettings) -> ChunkRows | None:
     chunks = plan_chunks(n_frames, executor.n_workers, chunking.warmup, chunking.min_frames, chunking.per_worker)
     if executor.n_workers <= 1 or len(chunks) <= 1:
         return None
-    if reference is None:  # a rule (largest, ...): the later chunks start from the face it picks first
-        reference = first_reference(path, options.subject, models.landmarker_path, chunks[0].stop)
-        if reference is None:  # no face in the first chunk: where the subject starts is known only serially
-            return None
-    items = [AnalysisChunk(c, str(path), options.subject, reference, spec_frame) for c in chunks]
-    parts = executor.map(track_chunk, items, setup, on_progress=bar.update,
+    parts = executor.map(measure_chunk, [AnalysisChunk(c, str(path)) for c in chunks], setup, on_progress=bar.update,
                          cancel=None if hooks is None else hooks.cancel, sizes=[c.n_frames for c in chunks])
-    rows = join_chunks(parts)
+    rows = select_subject(parts, options.subject, reference, spec_frame)
     rows.n_workers = executor.n_workers
     return rows
 

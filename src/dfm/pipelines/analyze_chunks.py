@@ -1,27 +1,24 @@
-"""The streamed half of the analysis (decode -> track the subject -> affect on its crops) for one range
-of frames, and the join of such ranges into the whole video's rows.
+"""The streamed half of the analysis (decode -> track -> affect), for the whole video in this process
+(`track_video`, today's serial path) or in frame-range chunks on an executor's workers (`measure_chunk`,
+then `select_subject` in the parent).
 
-    rows = track_chunk(state, AnalysisChunk(Chunk(0, 0, n), video, ...), report)   # the serial run: one chunk
-    rows = join_chunks(executor.map(track_chunk, items, setup=AnalysisSetup(...)))  # chunks over workers
+    rows = track_video(state, video, n_frames, subject, reference, spec_frame, report)      # serial
+    parts = executor.map(measure_chunk, [AnalysisChunk(c, video) for c in chunks], AnalysisSetup(...))
+    rows = select_subject(parts, subject, reference, spec_frame)                           # = the serial rows
 
-The serial analysis is one chunk covering the video, run in the caller's process; a chunked one runs
-`plan_chunks` ranges in workers (dfm.parallel) that load the landmarker model and the affect estimator
-once (`AnalysisSetup`), and the parent fits the joined landmarks (one identity per video) and smooths
-valence/arousal over the joined series, exactly as the serial run does.
+A worker loads the landmarker model and the affect estimator once (`AnalysisSetup`); for each frame of its
+chunk it records every face MediaPipe finds (landmarks, blendshapes, transform), what the subject
+selector reads of the frame (scene thumbnail, each face's signature: dfm.face.subject.FrameFaces) and the
+affect estimate of every face's crop. The parent then runs the subject selector over the joined frames in
+time order, exactly as the serial tracker does, and keeps the subject's rows: the choice of the subject
+(its running identity reference, continuity, cuts, changes of person) has no seam at all. The fit (one
+identity per video) and the valence/arousal smoothing run on the joined rows as in the serial run.
 
-No seams. MediaPipe's FaceLandmarker as dfm runs it (video mode, up to 4 faces) keeps no state between
-frames that changes its output: a tracker started at frame 100 gives landmarks bit-identical to one that
-ran from frame 0 (measured on the Pexels clip). What carries state is the subject selector
-(dfm.face.subject): the subject's reference signature and spread, its last box and signature, the
-other faces' boxes and the scene-cut thumbnail. So every chunk after the first
-- starts its selector from the subject's signature at its first appearance (what the serial selector
-  starts from; a point spec's face for `--subject TIME:X,Y`), and
-- runs `warmup` frames before its start (decoded and tracked, not kept) so the previous-frame state is
-  the serial run's and the running reference has adapted to the recent frames.
-With one face in the picture the rows are identical to the serial run's. With several, the reference is
-a mean over the warm-up rather than over the whole past, so a face whose distance to the subject lies
-right at a threshold may be decided differently; person-change events are recomputed on the joined
-rows (`join_chunks`), so a return of the subject long after a change is still reported.
+MediaPipe's FaceLandmarker as dfm runs it (video mode, up to 4 faces) keeps no state between frames that
+changes its output: a tracker started at frame 100 gives landmarks bit-identical to one that ran from
+frame 0 (measured on the Pexels clip). A chunk still runs `warmup` frames before its start (tracked, not
+kept), for the case where MediaPipe does carry state (as many faces as it looks for: it then tracks from
+the previous frame's landmarks instead of detecting).
 """
 
 from __future__ import annotations
@@ -33,11 +30,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from dfm.face.subject import FaceSignature, SubjectReport, SubjectSpec
-from dfm.face.tracking import FaceTracker, TrackBuffer, TrackingResult
+from dfm.face.expressions import N_EXPRESSIONS
+from dfm.face.subject import RIGID_POINTS, FaceSignature, SubjectReport, SubjectSpec
+from dfm.face.tracking import N_LANDMARKS, FaceTracker, TrackBuffer, TrackingResult
 from dfm.parallel.chunks import Chunk
 
 AFFECT_BATCH = 64
+PATTERN_SIZE = 24 * 16  # dfm.face.subject.face_signature's grey patch
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class ChunkSettings:
     `per_worker` chunks a worker, and videos under `serial_below` frames analysed in this process (the
     pool's start and the warm-up cost more than they save)."""
 
-    warmup: int = 25
+    warmup: int = 10
     min_frames: int = 48
     per_worker: int = 1
     serial_below: int = 150
@@ -82,14 +81,10 @@ class AnalysisState:
 
 @dataclass(frozen=True)
 class AnalysisChunk:
-    """One range of one video to track: `reference`/`spec_frame` start the subject selector (frame index
-    in the video)."""
+    """One range of one video for a worker."""
 
     chunk: Chunk
     video: str
-    subject: SubjectSpec
-    reference: FaceSignature | None = None
-    spec_frame: int | None = None
 
     def describe(self) -> str:
         return self.chunk.describe()
@@ -97,9 +92,8 @@ class AnalysisChunk:
 
 @dataclass
 class ChunkRows:
-    """A chunk's per-frame results (indices are frames of the video)."""
+    """The streamed pass's per-frame results for the subject (indices are frames of the video)."""
 
-    start: int
     timestamps: np.ndarray  # (T,) seconds
     raw: TrackingResult
     affect: list = field(default_factory=list)  # per batch: (frame index, valence, arousal, probs | None)
@@ -114,114 +108,189 @@ class ChunkRows:
         return len(self.timestamps)
 
 
-def track_chunk(state: AnalysisState, item: AnalysisChunk, report: Callable[[int], None]) -> ChunkRows:
-    """Decode, track and crop the frames of `item.chunk` (after its warm-up), predict affect on the crops;
-    report(1) after each of the chunk's own frames."""
+def track_video(state: AnalysisState, video: str | Path, n_frames: int, subject: SubjectSpec,
+                reference: FaceSignature | None, spec_frame: int | None, report: Callable[[int], None]) -> ChunkRows:
+    """The serial pass: decode and track every frame, choosing the subject as it goes; affect on its crops;
+    report(1) after each frame."""
     from dfm.affect.crops import face_crops
     from dfm.io.video import iter_frames
 
-    c = item.chunk
     estimator = state.estimator
-    spec_frame = None if item.spec_frame is None or item.spec_frame < c.first else item.spec_frame - c.first
     rows = TrackBuffer()
     timestamps: list[float] = []
-    crops: list[np.ndarray] = []
-    crop_index: list[int] = []
-    affect_rows: list = []
-    t = dict(decode=0.0, track=0.0, crop=0.0, affect=0.0)
-    n_warm = 0
-    with FaceTracker(state.landmarker, subject=item.subject, reference=item.reference,
-                     spec_frame=spec_frame) as tracker:
+    crops = _Batches(estimator)
+    t = dict(decode=0.0, track=0.0, crop=0.0)
+    with FaceTracker(state.landmarker, subject=subject, reference=reference, spec_frame=spec_frame) as tracker:
         t0 = time.perf_counter()
-        for frame in iter_frames(item.video, c.first, c.stop):
+        for frame in iter_frames(video, 0, n_frames):
             image = frame.image
             t1 = time.perf_counter()
             t["decode"] += t1 - t0
             row = tracker.track(image, frame.timestamp)
             t2 = time.perf_counter()
             t["track"] += t2 - t1
-            if frame.index < c.start:  # warm-up: the tracker's state only
-                n_warm += 1
-                t0 = time.perf_counter()
-                continue
             rows.append(row)
             timestamps.append(frame.timestamp)
             if estimator is not None and row is not None:
-                crops.append(face_crops(image, row.landmarks, estimator.crop_size, estimator.crop_margin))
-                crop_index.append(c.start + len(rows) - 1)
-                t3 = time.perf_counter()
-                t["crop"] += t3 - t2
-                if len(crops) >= AFFECT_BATCH:
-                    _run_affect(estimator, crops, crop_index, affect_rows)
-                    t["affect"] += time.perf_counter() - t3
+                crops.add(face_crops(image, row.landmarks, estimator.crop_size, estimator.crop_margin), len(rows) - 1)
+                t["crop"] += time.perf_counter() - t2
             report(1)
             t0 = time.perf_counter()
-        subject = _drop_warmup(tracker.report(), n_warm, c.first)
-    if crops:
-        t3 = time.perf_counter()
-        _run_affect(estimator, crops, crop_index, affect_rows)
-        t["affect"] += time.perf_counter() - t3
-    classes = list(getattr(estimator, "class_names", []) or []) if estimator is not None else []
-    return ChunkRows(c.start, np.asarray(timestamps, np.float64), rows.result(), affect_rows, subject, classes, t)
+    crops.flush()
+    return ChunkRows(np.asarray(timestamps, np.float64), rows.result(), crops.out, tracker.report(), crops.classes,
+                     {**t, "affect": crops.seconds})
 
 
-def _run_affect(estimator, crops: list, index: list, out: list) -> None:
-    # one entry of arrays per batch (not objects per frame: those would grow the heap with the video)
-    result = estimator.predict(np.stack(crops))
-    out.append((np.array(index, np.int64), np.asarray(result.valence, np.float32).copy(),
-                np.asarray(result.arousal, np.float32).copy(),
-                None if result.probs is None else np.asarray(result.probs, np.float32).copy()))
-    crops.clear()
-    index.clear()
+@dataclass
+class ChunkFaces:
+    """A chunk's frames as a worker saw them: every face, unchosen. Per frame (T): timestamps, n_faces,
+    thumbs (T, 18, 32); per face of every frame in order (F = n_faces.sum()): landmarks (F, 478, 3),
+    blendshapes (F, 53), transforms (F, 4, 4), signature parts, valence/arousal (F, 2; NaN without affect),
+    class probabilities (F, C) or None."""
+
+    timestamps: np.ndarray
+    n_faces: np.ndarray
+    thumbs: np.ndarray
+    landmarks: np.ndarray
+    blendshapes: np.ndarray
+    transforms: np.ndarray
+    geometry: np.ndarray
+    colour: np.ndarray
+    pattern: np.ndarray
+    va: np.ndarray
+    probs: np.ndarray | None
+    affect_classes: list[str]
+    seconds: dict[str, float]
 
 
-def _drop_warmup(report: SubjectReport, n_warm: int, first: int) -> SubjectReport:
-    """The selector's report without the warm-up frames, with frame indices of the video."""
-    return SubjectReport(report.spec, report.subject[n_warm:], report.others[n_warm:],
-                         [{**e, "frame": e["frame"] + first} for e in report.changes if e["frame"] >= n_warm],
-                         [i + first for i in report.scene_changes if i >= n_warm])
-
-
-def join_chunks(parts: list[ChunkRows]) -> ChunkRows:
-    """The chunks' rows, in order, as one (the serial run's rows when `parts` is one chunk)."""
-    if len(parts) == 1:
-        return parts[0]
-    raw = TrackingResult(**{name: np.concatenate([getattr(p.raw, name) for p in parts])
-                            for name in TrackingResult.__dataclass_fields__})
-    reports = [p.subject for p in parts]
-    subject = SubjectReport(reports[0].spec, np.concatenate([r.subject for r in reports]),
-                            np.concatenate([r.others for r in reports]),
-                            [], [i for r in reports for i in r.scene_changes])
-    to_other = sorted(e["frame"] for r in reports for e in r.changes if e["kind"] == "to_other")
-    subject.changes = person_changes(subject.subject, to_other)
-    seconds: dict[str, float] = {}
-    for p in parts:
-        for k, v in p.seconds.items():
-            seconds[k] = seconds.get(k, 0.0) + v
-    return ChunkRows(parts[0].start, np.concatenate([p.timestamps for p in parts]), raw,
-                     [row for p in parts for row in p.affect], subject, parts[0].affect_classes, seconds, len(parts))
-
-
-def person_changes(subject: np.ndarray, to_other: list[int]) -> list[dict[str, Any]]:
-    """The selector's change events from its `to_other` frames and the subject mask: after a change to
-    another person, the subject's next appearance is a change back (dfm.face.subject.SubjectSelector)."""
-    events: list[dict[str, Any]] = []
-    marks = set(to_other)
-    for i in range(len(subject)):
-        if i in marks:
-            events.append({"frame": i, "kind": "to_other"})
-        elif subject[i] and not (i > 0 and subject[i - 1]) and events and events[-1]["kind"] == "to_other":
-            events.append({"frame": i, "kind": "to_subject"})
-    return events
-
-
-def first_reference(video: str | Path, spec: SubjectSpec, landmarker: Path, limit: int) -> FaceSignature | None:
-    """The subject's signature where the serial selector first picks it (a rule's face at its first
-    appearance), looked for in the first `limit` frames; None when no face is there."""
+def measure_chunk(state: AnalysisState, item: AnalysisChunk, report: Callable[[int], None]) -> ChunkFaces:
+    """Decode and track the frames of `item.chunk` (after its warm-up): every face, its signature and its
+    affect; report(1) after each of the chunk's own frames."""
+    from dfm.affect.crops import face_crops
+    from dfm.face.subject import measure_faces
     from dfm.io.video import iter_frames
 
-    with FaceTracker(landmarker, subject=spec) as tracker:
-        for frame in iter_frames(video, 0, limit):
-            if tracker.track(frame.image, frame.timestamp) is not None:
-                return tracker.selector.identity.reference
-    return None
+    c = item.chunk
+    estimator = state.estimator
+    timestamps, n_faces, thumbs, faces, signatures = [], [], [], [], []
+    crops = _Batches(estimator)
+    t = dict(decode=0.0, track=0.0, crop=0.0)
+    with FaceTracker(state.landmarker) as tracker:
+        t0 = time.perf_counter()
+        for frame in iter_frames(item.video, c.first, c.stop):
+            image = frame.image
+            t1 = time.perf_counter()
+            t["decode"] += t1 - t0
+            found = tracker.detect(image, frame.timestamp)
+            if frame.index < c.start:  # warm-up: MediaPipe's state only
+                t["track"] += time.perf_counter() - t1
+                t0 = time.perf_counter()
+                continue
+            seen = measure_faces(image, [f.landmarks for f in found])
+            t2 = time.perf_counter()
+            t["track"] += t2 - t1
+            timestamps.append(frame.timestamp)
+            n_faces.append(len(found))
+            thumbs.append(seen.thumb)
+            faces.extend(found)
+            signatures.extend(seen.signatures)
+            if estimator is not None:
+                for f in found:
+                    crops.add(face_crops(image, f.landmarks, estimator.crop_size, estimator.crop_margin), len(faces) - 1)
+                t["crop"] += time.perf_counter() - t2
+            report(1)
+            t0 = time.perf_counter()
+    crops.flush()
+    n = len(faces)
+    va = np.full((n, 2), np.nan, np.float32)
+    probs = None
+    for index, v, a, p in crops.out:
+        va[index, 0], va[index, 1] = v, a
+        if p is not None:
+            probs = np.full((n, p.shape[1]), np.nan, np.float32) if probs is None else probs
+            probs[index] = p
+
+    def stack(values: list, shape: tuple, dtype=np.float32) -> np.ndarray:
+        return np.stack(values).astype(dtype) if values else np.zeros((0, *shape), dtype)
+
+    return ChunkFaces(np.asarray(timestamps, np.float64), np.asarray(n_faces, np.int16),
+                      stack(thumbs, (18, 32)), stack([f.landmarks for f in faces], (N_LANDMARKS, 3)),
+                      stack([f.blendshapes for f in faces], (N_EXPRESSIONS,)), stack([f.transform for f in faces], (4, 4)),
+                      stack([g.geometry for g in signatures], (len(RIGID_POINTS), 3)),
+                      stack([g.colour for g in signatures], (3,)), stack([g.pattern for g in signatures], (PATTERN_SIZE,)),
+                      va, probs, crops.classes, {**t, "affect": crops.seconds})
+
+
+def select_subject(parts: list[ChunkFaces], subject: SubjectSpec, reference: FaceSignature | None,
+                   spec_frame: int | None) -> ChunkRows:
+    """The subject's rows from the chunks' faces: the serial tracker's selector run over the frames in order."""
+    from dfm.face.subject import FaceBox, FrameFaces, SubjectSelector
+
+    selector = SubjectSelector(subject, reference, spec_frame)
+    n = sum(len(p.timestamps) for p in parts)
+    raw = TrackingResult.empty(n)
+    index: list[int] = []
+    va: list[np.ndarray] = []
+    probs: list[np.ndarray] = []
+    has_probs = any(p.probs is not None for p in parts)
+    i = 0
+    for p in parts:
+        offsets = np.concatenate([[0], np.cumsum(p.n_faces, dtype=np.int64)])
+        for t in range(len(p.timestamps)):
+            a, b = int(offsets[t]), int(offsets[t + 1])
+            frame = FrameFaces(p.thumbs[t], [FaceBox.of(p.landmarks[j]) for j in range(a, b)],
+                               [FaceSignature(p.geometry[j], p.colour[j], p.pattern[j]) for j in range(a, b)])
+            k = selector.decide(frame)
+            if k is not None:
+                j = a + k
+                raw.valid[i] = True
+                raw.landmarks[i], raw.blendshapes[i], raw.transforms[i] = p.landmarks[j], p.blendshapes[j], p.transforms[j]
+                raw.n_faces[i] = b - a
+                if not np.isnan(p.va[j, 0]):
+                    index.append(i)
+                    va.append(p.va[j])
+                    if has_probs:
+                        probs.append(p.probs[j])
+            i += 1
+    affect = []
+    if index:
+        v = np.asarray(va, np.float32)
+        affect = [(np.asarray(index, np.int64), v[:, 0].copy(), v[:, 1].copy(),
+                   np.asarray(probs, np.float32) if has_probs else None)]
+    seconds: dict[str, float] = {}
+    for p in parts:
+        for key, value in p.seconds.items():
+            seconds[key] = seconds.get(key, 0.0) + value
+    return ChunkRows(np.concatenate([p.timestamps for p in parts]), raw, affect, selector.report(),
+                     parts[0].affect_classes, seconds, len(parts))
+
+
+class _Batches:
+    """Face crops gathered into batches for the affect estimator; `out` holds one entry of arrays per
+    batch (not objects per frame: those would grow the heap with the video)."""
+
+    def __init__(self, estimator) -> None:
+        self.estimator = estimator
+        self.crops: list[np.ndarray] = []
+        self.index: list[int] = []
+        self.out: list = []
+        self.seconds = 0.0
+        self.classes = list(getattr(estimator, "class_names", []) or []) if estimator is not None else []
+
+    def add(self, crop: np.ndarray, index: int) -> None:
+        self.crops.append(crop)
+        self.index.append(index)
+        if len(self.crops) >= AFFECT_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.crops:
+            return
+        t0 = time.perf_counter()
+        result = self.estimator.predict(np.stack(self.crops))
+        self.out.append((np.array(self.index, np.int64), np.asarray(result.valence, np.float32).copy(),
+                         np.asarray(result.arousal, np.float32).copy(),
+                         None if result.probs is None else np.asarray(result.probs, np.float32).copy()))
+        self.crops.clear()
+        self.index.clear()
+        self.seconds += time.perf_counter() - t0
