@@ -2,8 +2,11 @@
 
     track = analyze_video("clip.mp4")            # a FaceTrack; a second call loads the cache
 
-Decoding, tracking and face cropping run in one streamed pass (memory stays flat with video length);
-fitting and affect run on the per-frame arrays afterwards. The cache key is the file's content hash
+Decoding, tracking and face cropping run in one streamed pass (memory stays flat with video length):
+in this process, or — given an executor (Session.executor(): `--workers N`, `--ray`) and a video of
+ChunkSettings.serial_below frames or more — in frame-range chunks on its workers, joined into exactly
+the serial rows (dfm.pipelines.analyze_chunks). Fitting (one identity per video) and affect smoothing
+run on the joined per-frame arrays afterwards. The cache key is the file's content hash
 plus everything that changes the result (code version, estimator, subject choice, fixed identity).
 Cache entries are checked on load (checksum, shapes) and a damaged one is rebuilt with a warning.
 """
