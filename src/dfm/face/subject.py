@@ -310,7 +310,7 @@ def frame_ranges(mask: np.ndarray) -> list[list[int]]:
 
 @dataclass
 class FrameFaces:
-    """What the selector reads of one frame: its scene thumbnail (18, 32) float32 grey in 0..1, and each
+    """What the selector reads of one frame: its scene thumbnail (18, 32) uint8 grey, and each
     face's box and signature. Measured where the frame is (a worker of a chunked analysis), decided in time
     order wherever the selector runs."""
 
@@ -320,9 +320,9 @@ class FrameFaces:
 
 
 def scene_thumbnail(image: np.ndarray) -> np.ndarray:
-    """(18, 32) float32 grey 0..1 of an RGB frame (H, W, 3) uint8: what a scene cut changes."""
+    """(18, 32) uint8 grey of an RGB frame (H, W, 3) uint8: what a scene cut changes."""
     small = cv2.resize(np.ascontiguousarray(image), (32, 18), interpolation=cv2.INTER_AREA)
-    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
 
 
 def measure_faces(image: np.ndarray, landmarks: Sequence[np.ndarray]) -> FrameFaces:
@@ -415,7 +415,8 @@ class SubjectSelector:
         self._last_signature = signature
         return k
 
-    def _scene_cut(self, thumb: np.ndarray) -> bool:
+    def _scene_cut(self, grey: np.ndarray) -> bool:
+        thumb = grey.astype(np.float32) / 255.0
         cut = self._thumb is not None and float(np.abs(thumb - self._thumb).mean()) > CUT_DIFFERENCE
         self._thumb = thumb
         if cut:

@@ -144,7 +144,7 @@ def track_video(state: AnalysisState, video: str | Path, n_frames: int, subject:
 @dataclass
 class ChunkFaces:
     """A chunk's frames as a worker saw them: every face, unchosen. Per frame (T): timestamps, n_faces,
-    thumbs (T, 18, 32); per face of every frame in order (F = n_faces.sum()): landmarks (F, 478, 3),
+    thumbs (T, 18, 32) uint8; per face of every frame in order (F = n_faces.sum()): landmarks (F, 478, 3),
     blendshapes (F, 53), transforms (F, 4, 4), signature parts, valence/arousal (F, 2; NaN without affect),
     class probabilities (F, C) or None."""
 
@@ -214,7 +214,7 @@ def measure_chunk(state: AnalysisState, item: AnalysisChunk, report: Callable[[i
         return np.stack(values).astype(dtype) if values else np.zeros((0, *shape), dtype)
 
     return ChunkFaces(np.asarray(timestamps, np.float64), np.asarray(n_faces, np.int16),
-                      stack(thumbs, (18, 32)), stack([f.landmarks for f in faces], (N_LANDMARKS, 3)),
+                      stack(thumbs, (18, 32), np.uint8), stack([f.landmarks for f in faces], (N_LANDMARKS, 3)),
                       stack([f.blendshapes for f in faces], (N_EXPRESSIONS,)), stack([f.transform for f in faces], (4, 4)),
                       stack([g.geometry for g in signatures], (len(RIGID_POINTS), 3)),
                       stack([g.colour for g in signatures], (3,)), stack([g.pattern for g in signatures], (PATTERN_SIZE,)),
@@ -223,7 +223,8 @@ def measure_chunk(state: AnalysisState, item: AnalysisChunk, report: Callable[[i
 
 def select_subject(parts: list[ChunkFaces], subject: SubjectSpec, reference: FaceSignature | None,
                    spec_frame: int | None) -> ChunkRows:
-    """The subject's rows from the chunks' faces: the serial tracker's selector run over the frames in order."""
+    """The subject's rows from the chunks' faces: the serial tracker's selector run over the frames in order.
+    Each part is released from `parts` once read (the other faces' rows are not kept)."""
     from dfm.face.subject import FaceBox, FrameFaces, SubjectSelector
 
     selector = SubjectSelector(subject, reference, spec_frame)
@@ -233,16 +234,23 @@ def select_subject(parts: list[ChunkFaces], subject: SubjectSpec, reference: Fac
     va: list[np.ndarray] = []
     probs: list[np.ndarray] = []
     has_probs = any(p.probs is not None for p in parts)
+    classes = parts[0].affect_classes
+    timestamps = np.concatenate([p.timestamps for p in parts])
+    seconds: dict[str, float] = {}
+    n_parts = len(parts)
     i = 0
-    for p in parts:
+    for m in range(n_parts):
+        p, parts[m] = parts[m], None
+        for key, value in p.seconds.items():
+            seconds[key] = seconds.get(key, 0.0) + value
         offsets = np.concatenate([[0], np.cumsum(p.n_faces, dtype=np.int64)])
         for t in range(len(p.timestamps)):
             a, b = int(offsets[t]), int(offsets[t + 1])
             frame = FrameFaces(p.thumbs[t], [FaceBox.of(p.landmarks[j]) for j in range(a, b)],
                                [FaceSignature(p.geometry[j], p.colour[j], p.pattern[j]) for j in range(a, b)])
-            k = selector.decide(frame)
-            if k is not None:
-                j = a + k
+            chosen = selector.decide(frame)
+            if chosen is not None:
+                j = a + chosen
                 raw.valid[i] = True
                 raw.landmarks[i], raw.blendshapes[i], raw.transforms[i] = p.landmarks[j], p.blendshapes[j], p.transforms[j]
                 raw.n_faces[i] = b - a
@@ -257,12 +265,7 @@ def select_subject(parts: list[ChunkFaces], subject: SubjectSpec, reference: Fac
         v = np.asarray(va, np.float32)
         affect = [(np.asarray(index, np.int64), v[:, 0].copy(), v[:, 1].copy(),
                    np.asarray(probs, np.float32) if has_probs else None)]
-    seconds: dict[str, float] = {}
-    for p in parts:
-        for key, value in p.seconds.items():
-            seconds[key] = seconds.get(key, 0.0) + value
-    return ChunkRows(np.concatenate([p.timestamps for p in parts]), raw, affect, selector.report(),
-                     parts[0].affect_classes, seconds, len(parts))
+    return ChunkRows(timestamps, raw, affect, selector.report(), classes, seconds, n_parts)
 
 
 class _Batches:
