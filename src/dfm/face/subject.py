@@ -308,6 +308,29 @@ def frame_ranges(mask: np.ndarray) -> list[list[int]]:
     return [[int(a), int(b) - 1] for a, b in zip(edges[::2], edges[1::2])]
 
 
+@dataclass
+class FrameFaces:
+    """What the selector reads of one frame: its scene thumbnail (18, 32) uint8 grey, and each
+    face's box and signature. Measured where the frame is (a worker of a chunked analysis), decided in time
+    order wherever the selector runs."""
+
+    thumb: np.ndarray
+    boxes: list[FaceBox]
+    signatures: list[FaceSignature]
+
+
+def scene_thumbnail(image: np.ndarray) -> np.ndarray:
+    """(18, 32) uint8 grey of an RGB frame (H, W, 3) uint8: what a scene cut changes."""
+    small = cv2.resize(np.ascontiguousarray(image), (32, 18), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+
+
+def measure_faces(image: np.ndarray, landmarks: Sequence[np.ndarray]) -> FrameFaces:
+    """The selector's view of a frame (H, W, 3) uint8 RGB with faces `landmarks` (each (478, 3) pixels)."""
+    return FrameFaces(scene_thumbnail(image), [FaceBox.of(l) for l in landmarks],
+                      [face_signature(image, l) for l in landmarks])
+
+
 class SubjectSelector:
     """Chooses the subject among each frame's faces, in time order (see the module doc).
 
@@ -330,11 +353,15 @@ class SubjectSelector:
 
     def choose(self, image: np.ndarray, landmarks: Sequence[np.ndarray]) -> int | None:
         """Index into `landmarks` (one (478, 3) array per face MediaPipe found) of the subject, or None."""
+        return self.decide(measure_faces(image, landmarks))
+
+    def decide(self, frame: FrameFaces) -> int | None:
+        """The subject's index among the next frame's measured faces, or None."""
         self._frame += 1
-        cut = self._scene_cut(image)
-        boxes = [FaceBox.of(l) for l in landmarks]
+        cut = self._scene_cut(frame.thumb)
+        boxes = frame.boxes
         previous = None if cut else self._last_box
-        k = self._pick(image, landmarks, boxes, previous)
+        k = self._pick(frame.signatures, boxes, previous)
         # A change of person: another face now holds the subject's place, or a cut shows a new face in
         # place of the subject (and, later, the subject back). The subject merely hidden while the others stay where they
         # were is not one.
@@ -353,7 +380,7 @@ class SubjectSelector:
         self._last_box = boxes[k] if k is not None else None
         return k
 
-    def _pick(self, image, landmarks, boxes: list[FaceBox], previous: FaceBox | None) -> int | None:
+    def _pick(self, signatures: list[FaceSignature], boxes: list[FaceBox], previous: FaceBox | None) -> int | None:
         if not boxes:
             return None
         at_spec = self.spec_frame is not None and self._frame == self.spec_frame
@@ -363,14 +390,13 @@ class SubjectSelector:
             k = pick_by_rule(boxes, self.spec)
             if k is None:
                 return None
-            signature = face_signature(image, landmarks[k])
+            signature = signatures[k]
             if self.identity is None:
                 self.identity = SubjectIdentity(signature)
             else:
                 self.identity.update(signature)
             self._last_signature = signature
             return k
-        signatures = [face_signature(image, l) for l in landmarks]
         distances = [self.identity.distance(s) for s in signatures]
         if previous is not None and self._last_signature is not None:
             overlaps = [b.iou(previous) for b in boxes]
@@ -389,9 +415,8 @@ class SubjectSelector:
         self._last_signature = signature
         return k
 
-    def _scene_cut(self, image: np.ndarray) -> bool:
-        small = cv2.resize(np.ascontiguousarray(image), (32, 18), interpolation=cv2.INTER_AREA)
-        thumb = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    def _scene_cut(self, grey: np.ndarray) -> bool:
+        thumb = grey.astype(np.float32) / 255.0
         cut = self._thumb is not None and float(np.abs(thumb - self._thumb).mean()) > CUT_DIFFERENCE
         self._thumb = thumb
         if cut:

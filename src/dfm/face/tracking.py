@@ -75,6 +75,13 @@ class FaceTracker:
 
     def track(self, image: np.ndarray, timestamp: float) -> FrameTrack | None:
         """Track one RGB frame (H, W, 3) uint8 shown at `timestamp` seconds; None when the subject is not seen."""
+        faces = self.detect(image, timestamp)
+        k = self.selector.choose(image, [f.landmarks for f in faces])
+        return None if k is None else faces[k]
+
+    def detect(self, image: np.ndarray, timestamp: float) -> list[FrameTrack]:
+        """Every face MediaPipe finds in the frame, without choosing the subject (frames in time order, as
+        for `track`; the selector is left untouched)."""
         import mediapipe as mp
 
         # MediaPipe needs strictly increasing integer milliseconds.
@@ -83,13 +90,13 @@ class FaceTracker:
         result = self._landmarker.detect_for_video(
             mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image)), ms)
         faces = _faces(result, image.shape[:2])
-        k = self.selector.choose(image, faces)
-        if k is None:
-            return None
-        names = [c.category_name for c in result.face_blendshapes[k]]
-        scores = np.array([c.score for c in result.face_blendshapes[k]], np.float32)
-        return FrameTrack(faces[k], mediapipe_scores_to_ict(names, scores),
-                          np.asarray(result.facial_transformation_matrixes[k], np.float32), len(faces))
+        out = []
+        for k, landmarks in enumerate(faces):
+            names = [c.category_name for c in result.face_blendshapes[k]]
+            scores = np.array([c.score for c in result.face_blendshapes[k]], np.float32)
+            out.append(FrameTrack(landmarks, mediapipe_scores_to_ict(names, scores),
+                                  np.asarray(result.facial_transformation_matrixes[k], np.float32), len(faces)))
+        return out
 
     def report(self) -> SubjectReport:
         return self.selector.report()

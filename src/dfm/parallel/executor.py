@@ -89,6 +89,9 @@ class SerialExecutor:
                 raise ChunkFailed(f"{describe(item, k)} failed: {_why(e)}") from e
         return out
 
+    def prepare(self, setup: WorkerSetup) -> None:
+        """Nothing to start ahead: the state is built by the first map."""
+
     def close(self) -> None:
         self._states.clear()
 
@@ -118,6 +121,10 @@ def _run_in_worker(task: Task, setup: WorkerSetup, item: Any) -> Any:
     return task(_WORKER_STATES[setup.key], item, progress.put if progress is not None else _ignore)
 
 
+def _prepared(state: Any, item: Any, report: Callable[[int], None]) -> None:
+    return None
+
+
 def _ready() -> int:
     return os.getpid()
 
@@ -130,17 +137,23 @@ class LocalExecutor:
 
     def __init__(self, n_workers: int, threads_per_worker: int | None = None) -> None:
         self.n_workers = n_workers
-        threads = threads_per_worker or max(1, machine_cores() // n_workers)
+        self._threads = threads_per_worker or max(1, machine_cores() // n_workers)
+        self._pool: ProcessPoolExecutor | None = None
+        self._start()
+
+    def _start(self) -> None:
+        """Spawn the workers (again after a failed or cancelled map killed them: the next job finds a pool)."""
+        threads = self._threads
         ctx = mp.get_context("spawn")  # fork after MediaPipe/torch threads start can deadlock
-        self._progress = ctx.SimpleQueue()
+        self._progress = ctx.SimpleQueue()  # a fresh one: a killed worker may have died holding the old one's lock
         saved = {k: os.environ.get(k) for k in THREAD_ENV}
         for k in THREAD_ENV:  # the children import numpy with these set
             os.environ[k] = str(threads)
         try:
-            self._pool = ProcessPoolExecutor(n_workers, mp_context=ctx, initializer=_init_worker,
+            self._pool = ProcessPoolExecutor(self.n_workers, mp_context=ctx, initializer=_init_worker,
                                              initargs=(threads, self._progress))
             # start every worker now, while the environment says their thread counts
-            for f in [self._pool.submit(_ready) for _ in range(n_workers)]:
+            for f in [self._pool.submit(_ready) for _ in range(self.n_workers)]:
                 f.result()
         finally:
             for k, v in saved.items():
@@ -151,7 +164,14 @@ class LocalExecutor:
 
     def map(self, task: Task, items: Sequence[Any], setup: WorkerSetup, on_progress: Callable[[int], None] | None = None,
             cancel: Callable[[], bool] | None = None, sizes: Sequence[int] | None = None) -> list[Any]:
-        futures = [self._pool.submit(_run_in_worker, task, setup, item) for item in items]
+        if self._pool is None:
+            self._start()
+        try:
+            futures = [self._pool.submit(_run_in_worker, task, setup, item) for item in items]
+        except BrokenProcessPool:  # a worker died between jobs (killed, out of memory): start new ones
+            self.close(kill=True)
+            self._start()
+            futures = [self._pool.submit(_run_in_worker, task, setup, item) for item in items]
         index = {f: k for k, f in enumerate(futures)}
         pending = set(futures)
         try:
@@ -169,6 +189,14 @@ class LocalExecutor:
                 f.cancel()
             self.close(kill=True)  # running chunks stop now, not at their end
             raise
+
+    def prepare(self, setup: WorkerSetup) -> None:
+        """Start building `setup`'s state (loading models) in every worker now, while the caller does other
+        work; not waited for (a failure shows again when a map builds it)."""
+        if self._pool is None:
+            self._start()
+        for _ in range(self.n_workers):  # each takes seconds: the idle workers take one each
+            self._pool.submit(_run_in_worker, _prepared, setup, None)
 
     def _drain(self, on_progress: Callable[[int], None] | None) -> None:
         while not self._progress.empty():
@@ -188,14 +216,19 @@ class LocalExecutor:
         raise ChunkFailed(f"{describe(item, k)} failed: {_why(e)}") from e
 
     def close(self, kill: bool = False) -> None:
+        """Stop the workers. Between maps they hold nothing but loaded models, so they are terminated rather
+        than left to unwind MediaPipe and torch at exit (seconds on a loaded machine); kill: SIGKILL, mid-map."""
         pool, self._pool = getattr(self, "_pool", None), None
         if pool is None:
             return
-        if kill:
-            for p in list(getattr(pool, "_processes", {}).values()):
-                with contextlib.suppress(Exception):
-                    p.kill()
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        for p in processes:
+            with contextlib.suppress(Exception):
+                p.kill() if kill else p.terminate()
         pool.shutdown(wait=not kill, cancel_futures=True)
+        for p in processes:
+            with contextlib.suppress(Exception):
+                p.join(timeout=5)
 
     def __enter__(self) -> "LocalExecutor":
         return self

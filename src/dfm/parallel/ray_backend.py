@@ -8,7 +8,8 @@ import os
 from typing import Any, Callable, Hashable, Sequence
 
 from dfm.errors import Cancelled, DfmError, InputError
-from dfm.parallel.executor import THREAD_ENV, POLL_S, ChunkFailed, Task, WorkerSetup, _why, describe, limit_threads
+from dfm.parallel.executor import (THREAD_ENV, POLL_S, ChunkFailed, Task, WorkerSetup, _prepared, _why, describe,
+                                   limit_threads)
 
 
 def _import_ray():
@@ -97,6 +98,11 @@ class RayExecutor:
                 self._replace(a)
             raise
         return results
+
+    def prepare(self, setup: WorkerSetup) -> None:
+        """Start building `setup`'s state on every actor now (queued before the chunks; not waited for)."""
+        for a in self._actors:
+            a.run.remote(_prepared, setup, None)
 
     def _replace(self, actor: Any) -> None:
         try:

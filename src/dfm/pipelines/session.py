@@ -35,25 +35,21 @@ class Session:
     _models: FaceModels | None = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)  # in-memory: meshes, pools, decoders (warm calls)
 
-    _executor: Any = field(default=None, repr=False)
+    _workers: "_ExecutorSlot" = field(default=None, repr=False)  # shared with with_subject() copies
 
     def __post_init__(self) -> None:
         self.workspace = Path(self.workspace)
+        if self._workers is None:
+            self._workers = _ExecutorSlot()
 
     def executor(self):
         """The chunk executor `self.parallel` asks for, started once and kept (its workers keep their models
         loaded between the analysis and the render of a job, and between jobs of the web tool)."""
-        if self._executor is None:
-            from dfm.parallel import make_executor
-
-            self._executor = make_executor(self.parallel)
-        return self._executor
+        return self._workers.get(self.parallel)
 
     def close(self) -> None:
-        """Stop the worker processes / Ray actors this session started."""
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.close()
+        """Stop the worker processes / Ray actors this session (and its with_subject copies) started."""
+        self._workers.close()
 
     def __enter__(self) -> "Session":
         return self
@@ -75,8 +71,8 @@ class Session:
         if cached is not None and not force and cached[0] == _file_state(video):
             return cached[1]
         track = analyze_video(video, self.workspace, self.store, self.analysis, identity=identity,
-                              models=self._models,
-                              progress=self.progress, force=force, hooks=hooks)
+                              models=self._models, progress=self.progress, force=force, hooks=hooks,
+                              executor=None if self.parallel.serial else self.executor)
         self._cache[key] = (_file_state(video), track)
         return track
 
@@ -249,6 +245,34 @@ class Session:
 
         track = self.analyze(video)
         return write_inspection(video, track, self.models.model, out_dir, progress=self.progress, overwrite=overwrite)
+
+
+class _ExecutorSlot:
+    """The session's chunk executor, started on first use; one slot for a session and its copies."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._executor: Any = None
+        self._stop: Any = None  # closes the executor when the session is closed, collected, or at exit
+        self._lock = threading.Lock()  # the web tool's job threads
+
+    def get(self, options: ParallelOptions):
+        with self._lock:
+            if self._executor is None:
+                import weakref
+
+                from dfm.parallel import make_executor
+
+                self._executor = make_executor(options)
+                self._stop = weakref.finalize(self, self._executor.close)
+            return self._executor
+
+    def close(self) -> None:
+        with self._lock:
+            stop, self._executor, self._stop = self._stop, None, None
+        if stop is not None:
+            stop()
 
 
 def decoder_choice_info(decoder) -> dict[str, Any]:

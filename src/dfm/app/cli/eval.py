@@ -41,6 +41,9 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an evaluation already in the output folder")
     p.add_argument("--affect", default="fer", help="affect estimator: fer (default), emonet")
     p.add_argument("--affect-weights", default=None, help="weights file for the affect estimator (emonet: emonet_8.pth)")
+    from dfm.app.cli.parallel_args import add_parallel_arguments
+
+    add_parallel_arguments(p)
     p.set_defaults(handler=cmd_evaluate)
     return p
 

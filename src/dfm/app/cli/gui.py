@@ -18,6 +18,9 @@ def register(sub) -> None:
     g.add_argument("--port", type=int, default=7860)
     g.add_argument("--max-upload-mb", type=float, default=2048, help="largest accepted upload (default 2048 MB)")
     g.add_argument("--open", action="store_true", help="open the page in the default browser")
+    from dfm.app.cli.parallel_args import add_parallel_arguments
+
+    add_parallel_arguments(g)  # the job runner's Session: one job's chunks over these processes / Ray
     g.set_defaults(handler=cmd_gui)
 
 
@@ -34,7 +37,8 @@ def cmd_gui(args: argparse.Namespace) -> int:
     if args.max_upload_mb <= 0:
         raise DfmError(f"--max-upload-mb must be positive, got {args.max_upload_mb:g}")
     settings = Settings.from_env(workspace=args.workspace, host=args.host, port=args.port,
-                                 max_upload_mb=args.max_upload_mb)
+                                 max_upload_mb=args.max_upload_mb, chunk_workers=args.workers,
+                                 ray=True if args.ray is not None else None, ray_address=args.ray or None)
     if args.host not in LOCAL_HOSTS:
         print(f"dfm: warning: listening on {args.host}: anyone on the network can reach the web tool and its videos",
               file=sys.stderr)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from dfm import __version__
+from dfm.app.cli.parallel_args import add_parallel_arguments, parallel_options
 from dfm.errors import DfmError, DfmWarning
 
 Handler = Callable[[argparse.Namespace], int]
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--force", action="store_true", help="ignore the cache")
     _affect_args(an)
     _subject_args(an)
+    add_parallel_arguments(an)
     an.set_defaults(handler=cmd_analyze)
 
     ins = sub.add_parser("inspect", help="write an overlay video and expression plots to check the fit")
@@ -62,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--overwrite", action="store_true")
     _affect_args(ins)
     _subject_args(ins)
+    add_parallel_arguments(ins)
     ins.set_defaults(handler=cmd_inspect)
     pl = sub.add_parser("plan", help="turn edits into a per-frame target expression (writes plan.npz + a plot)")
     pl.add_argument("video", type=Path)
@@ -70,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--overwrite", action="store_true")
     _affect_args(pl)
     _subject_args(pl)
+    add_parallel_arguments(pl)
     pl.set_defaults(handler=cmd_plan)
 
     ed = sub.add_parser("edit", help="the whole job: edits in, manipulated video out (with disclosure)")
@@ -91,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     _renderer_arg(ed)
     _affect_args(ed)
     _subject_args(ed)
+    add_parallel_arguments(ed)
     ed.set_defaults(handler=cmd_edit)
 
     pv = sub.add_parser("preview", help="render one frame of an edit fast (PNG)")
@@ -103,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     _renderer_arg(pv)
     _affect_args(pv)
     _subject_args(pv)
+    add_parallel_arguments(pv)
     pv.set_defaults(handler=cmd_preview)
 
     from dfm.app.cli.person import register as register_person
@@ -177,13 +183,18 @@ def _subject_spec(text: str):
 
 
 def _session(args: argparse.Namespace):
+    """The command's Session (one per command: main() closes it, stopping its worker processes)."""
     from dfm.face.subject import SubjectSpec
     from dfm.pipelines.analyze import AnalysisOptions, default_workspace
     from dfm.pipelines.session import Session
 
-    options = AnalysisOptions(affect=getattr(args, "affect", "fer"), affect_weights=getattr(args, "affect_weights", None),
-                              subject=getattr(args, "subject", None) or SubjectSpec())
-    return Session(workspace=args.workspace or default_workspace(), progress=not args.quiet, analysis=options)
+    if getattr(args, "session_", None) is None:
+        options = AnalysisOptions(affect=getattr(args, "affect", "fer"),
+                                  affect_weights=getattr(args, "affect_weights", None),
+                                  subject=getattr(args, "subject", None) or SubjectSpec())
+        args.session_ = Session(workspace=args.workspace or default_workspace(), progress=not args.quiet,
+                                analysis=options, parallel=parallel_options(args))
+    return args.session_
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
@@ -349,7 +360,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             warnings.showwarning = one_line
             with _sigterm_as_interrupt():
-                return args.handler(args)
+                try:
+                    return args.handler(args)
+                finally:
+                    if getattr(args, "session_", None) is not None:
+                        args.session_.close()
     except DfmError as e:
         print(f"dfm: error: {e}", file=sys.stderr)
         return 2

@@ -21,6 +21,7 @@ from dfm.errors import DfmError
 def register(sub) -> argparse.ArgumentParser:
     """Add `person` and its actions to the subparsers object `sub` of the dfm parser."""
     from dfm.app.cli.main import _affect_args, _common_args
+    from dfm.app.cli.parallel_args import add_parallel_arguments
 
     person = sub.add_parser("person", help="a person's videos, (VA, expression) dataset and expression decoder")
     psub = person.add_subparsers(dest="person_command", required=True, metavar="ACTION")
@@ -35,6 +36,7 @@ def register(sub) -> argparse.ArgumentParser:
     add.add_argument("videos", nargs="+", type=Path, metavar="VIDEO")
     add.add_argument("--overwrite", action="store_true", help="replace an existing person of that name")
     _affect_args(add)
+    add_parallel_arguments(add)  # analyses the videos not analysed yet
     add.set_defaults(handler=cmd_person_add)
 
     ds = action("dataset", "build the (valence-arousal, expression) pairs; write the VA scatter and coverage report")
@@ -43,6 +45,7 @@ def register(sub) -> argparse.ArgumentParser:
                     help="also copy the scatter plot and coverage report into this folder")
     ds.add_argument("--color-by", choices=("auto", "video", "time"), default="auto", help="scatter colours")
     ds.add_argument("--overwrite", action="store_true", help="replace existing files in the --output folder")
+    add_parallel_arguments(ds)  # analyses the videos not analysed yet
     ds.set_defaults(handler=cmd_person_dataset)
 
     tr = action("train", "train the person's expression decoder (VA -> 53 blendshapes)")
@@ -50,6 +53,7 @@ def register(sub) -> argparse.ArgumentParser:
     tr.add_argument("--preset", choices=("fast", "paper", "mlp"), default="fast",
                     help="fast: kernel regression (seconds); paper: the paper's MLP and training setting; mlp: a small MLP")
     tr.add_argument("--epochs", type=int, default=None, help="epochs for the paper/mlp presets (paper default: 1000)")
+    add_parallel_arguments(tr)  # analyses the videos not analysed yet
     tr.set_defaults(handler=cmd_person_train)
 
     sh = action("show", "write the decoder strip (VA orbit on the mean face), VA scatter and training report")

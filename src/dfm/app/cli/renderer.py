@@ -33,6 +33,9 @@ def register(sub) -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     t.add_argument("--json", action="store_true", help="print the result as JSON")
+    from dfm.app.cli.parallel_args import add_parallel_arguments
+
+    add_parallel_arguments(t)  # the video's analysis, when not cached
     t.set_defaults(handler=cmd_renderer_train)
     return p
 

@@ -27,14 +27,15 @@ def build_state(settings: Settings, session: Any = None):
     from dfm.app.web.state import WebState
     from dfm.jobs import JobStore, LocalRunner
 
-    if session is None:
+    owned = session is None
+    if owned:
         from dfm.pipelines.session import Session
 
-        session = Session(workspace=settings.workspace, progress=False)
+        session = Session(workspace=settings.workspace, progress=False, parallel=settings.parallel)
         session.models  # load the face models now: the first analysis and preview should not wait for them
     projects = ProjectStore(settings.projects_dir)
     jobs = JobStore(settings.jobs_dir)
-    state = WebState(settings=settings, session=session, projects=projects, jobs=jobs, runner=None)
+    state = WebState(settings=settings, session=session, projects=projects, jobs=jobs, runner=None, owns_session=owned)
     warm = None if not settings.warm_preview else (lambda project: state.previewer(project).warm_up())
     state.runner = LocalRunner(jobs, make_executors(session, projects, warm), workers=settings.workers)
     return state
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None, session: Any = None) -> FastAPI
         try:
             yield
         finally:
-            app.state.web.runner.close()
+            app.state.web.close()
 
     app = FastAPI(title="DFM web tool", version=__version__, lifespan=lifespan,
                   description="Edit the emotions on a face in a video: projects, edits, preview, render jobs.")

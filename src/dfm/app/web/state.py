@@ -18,6 +18,7 @@ class WebState:
     projects: ProjectStore
     jobs: JobStore
     runner: LocalRunner | None  # set right after construction (its executors need this state)
+    owns_session: bool = False  # built by the lifespan: its worker processes stop with the server
     _previewers: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -37,6 +38,13 @@ class WebState:
                                     collection=project.collection_paths))
                 self._previewers[project.id] = p
             return p[1]
+
+    def close(self) -> None:
+        """Stop the job runner, then the session's chunk workers (when this state started them)."""
+        if self.runner is not None:
+            self.runner.close()
+        if self.owns_session:
+            self.session.close()
 
     def forget(self, project_id: str) -> None:
         with self._lock:
