@@ -155,3 +155,26 @@ def test_fit_stays_in_bounds_and_reports_residual(basis):
     fit = FaceFitter(basis, FitConfig(temporal_weight=0.5)).fit(L)
     assert fit.expression.min() >= 0 and fit.expression.max() <= 1
     assert fit.residual.shape == (8,) and (fit.residual < 1.0).all()  # pixels, noise-free
+
+
+def test_fit_is_an_identity_path_then_frames_any_slice_of_which_gives_the_same_rows(basis):
+    """What lets the chunked analysis fit in the workers: the identity solved on the spread frames alone,
+    then each slice of frames replayed with it, equals the whole-sequence fit exactly."""
+    rng = np.random.default_rng(5)
+    identity = rng.normal(size=100)
+    E = random_expressions(rng, 90)
+    R, s, t = random_poses(rng, 90)
+    L = render_landmarks(basis, identity, E, R, s, t, rng)
+    prior = np.clip(E + rng.normal(scale=0.05, size=E.shape), 0, 1)
+    fitter = FaceFitter(basis, FitConfig(identity_frames=12))
+    whole = fitter.fit(L, prior)
+    path = fitter.identity_path(L, prior)
+    assert path.shape == (fitter.config.outer_iterations, 100) and not path[0].any()  # starts from the mean face
+    np.testing.assert_array_equal(whole.identity, path[-1].astype(np.float32))
+    parts = [fitter.fit_frames(L[a:b], prior[a:b], path) for a, b in ((0, 17), (17, 60), (60, 90))]
+    for k in ("rotation", "translation", "scale", "expression", "residual"):
+        np.testing.assert_allclose(np.concatenate([getattr(p, k) for p in parts]), getattr(whole, k), atol=1e-6)
+    given = fitter.identity_path(L, prior, identity)
+    assert (given == identity).all()
+    with pytest.raises(ValueError):
+        FaceFitter(basis, FitConfig(temporal_weight=0.5)).identity_path(L)

@@ -106,21 +106,67 @@ class FaceFitter:
         Pose and expression are solved block by block (FIT_CHUNK frames plus, with temporal smoothing,
         a margin of `sweeps` frames on each side: the solver's time coupling reaches one frame per sweep,
         so every kept frame gets exactly the whole-sequence answer); only the identity sees all blocks.
+        Without temporal smoothing frames are independent given the identity, so this is
+        `identity_path` on the identity frames, then `fit_frames` on all (which chunks can share out).
         """
+        L = np.asarray(landmarks)
+        prior_c = None if prior is None else np.clip(np.asarray(prior, np.float64), 0, 1)
+        if self.config.temporal_weight > 0:
+            return self._fit_coupled(L, prior_c, identity)
+        path = self.identity_path(L, prior, identity)
+        return self.fit_frames(L, prior, path)
+
+    def identity_path(self, landmarks: np.ndarray, prior: np.ndarray | None = None,
+                      identity: np.ndarray | None = None) -> np.ndarray:
+        """The identity each outer iteration of `fit` uses, (outer_iterations, n_identity): solved on the
+        identity frames alone (spread over the sequence), which sees the same per-frame solves as the
+        whole sequence when frames are independent (no temporal smoothing). The last row is the answer."""
         cfg = self.config
+        if cfg.temporal_weight > 0:
+            raise ValueError("identity_path needs independent frames (temporal_weight 0)")
+        L = np.asarray(landmarks)
+        n_id = self.basis.identity.shape[0]
+        ident = np.zeros(n_id) if identity is None else np.asarray(identity, np.float64)[:n_id].copy()
+        if identity is not None:
+            return np.repeat(ident[None], cfg.outer_iterations, axis=0)
+        frames = _spread(L.shape[0], cfg.identity_frames)
+        Lid = np.asarray(L[frames], np.float64)
+        prior_id = None if prior is None else np.clip(np.asarray(prior, np.float64)[frames], 0, 1)
+        expr = np.zeros((len(frames), 53)) if prior_id is None else prior_id.copy()
+        path = []
+        for it in range(cfg.outer_iterations):
+            path.append(ident)
+            R, t, s, expr = self._pose_and_expression(Lid, ident, prior_id, expr)
+            if it < cfg.outer_iterations - 1:
+                ident = self.fit_identity(Lid, R, t, s, expr, prior_id)
+        return np.stack(path)
+
+    def fit_frames(self, landmarks: np.ndarray, prior: np.ndarray | None, path: np.ndarray) -> FitResult:
+        """Pose and expression of each frame replaying the outer iterations with `path`'s identities (from
+        `identity_path`): any slice of frames gets exactly the rows the whole sequence would."""
         L = np.asarray(landmarks)  # float32 is kept as it is: blocks are converted one at a time
+        prior_c = None if prior is None else np.clip(np.asarray(prior, np.float64), 0, 1)
+        expr = np.zeros((L.shape[0], 53)) if prior_c is None else prior_c.copy()
+        for ident in path:
+            R, t, s, expr = self._pose_and_expression(L, ident, prior_c, expr)
+        return self._result(L, path[-1], expr)
+
+    def _fit_coupled(self, L: np.ndarray, prior_c: np.ndarray | None, identity: np.ndarray | None) -> FitResult:
+        cfg = self.config
         T = L.shape[0]
         n_id = self.basis.identity.shape[0]
-        prior_c = None if prior is None else np.clip(np.asarray(prior, np.float64), 0, 1)
         expr = np.zeros((T, 53)) if prior_c is None else prior_c.copy()
         ident = np.zeros(n_id) if identity is None else np.asarray(identity, np.float64)[:n_id].copy()
         id_frames = _spread(T, cfg.identity_frames)
-
         for it in range(cfg.outer_iterations):
             R, t, s, expr = self._pose_and_expression(L, ident, prior_c, expr)
             if identity is None and it < cfg.outer_iterations - 1:
                 ident = self.fit_identity(np.asarray(L[id_frames], np.float64), R[id_frames], t[id_frames],
                                           s[id_frames], expr[id_frames], None if prior_c is None else prior_c[id_frames])
+        return self._result(L, ident, expr)
+
+    def _result(self, L: np.ndarray, ident: np.ndarray, expr: np.ndarray) -> FitResult:
+        T = L.shape[0]
         R, t, s = np.empty((T, 3, 3)), np.empty((T, 3)), np.empty(T)
         residual = np.empty(T)
         for a, b, _, _ in self._blocks(T, halo=0):
@@ -128,7 +174,7 @@ class FaceFitter:
             R[a:b], t[a:b], s[a:b] = self.fit_pose(Lb, ident, expr[a:b])
             residual[a:b] = self.residual(Lb, R[a:b], t[a:b], s[a:b], ident, expr[a:b])
         full_id = np.zeros(100, np.float32)
-        full_id[:n_id] = ident
+        full_id[:len(ident)] = ident
         return FitResult(full_id, R.astype(np.float32), t.astype(np.float32), s.astype(np.float32),
                          expr.astype(np.float32), residual.astype(np.float32))
 

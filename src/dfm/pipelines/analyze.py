@@ -187,8 +187,15 @@ def _analyze_video(path: Path, workspace: Path, store: AssetStore | None, option
 
     step(hooks, "fit")
     t0 = time.perf_counter()
-    fit = FaceFitter(models.basis, options.fit).fit(raw.landmarks[raw.valid, :N_MESH_LANDMARKS],
-                                                    raw.blendshapes[raw.valid], identity)
+    fitter = FaceFitter(models.basis, options.fit)
+    landmarks, prior = raw.landmarks[raw.valid, :N_MESH_LANDMARKS], raw.blendshapes[raw.valid]
+    if pool is not None and rows.n_chunks > 1 and options.fit.temporal_weight == 0:
+        from dfm.pipelines.fit_chunks import FitSetup, fit_chunked
+
+        fit = fit_chunked(fitter, pool, FitSetup(models.basis, options.fit, str(store.path("ict-face-model"))),
+                          landmarks, prior, identity, cancel=None if hooks is None else hooks.cancel)
+    else:
+        fit = fitter.fit(landmarks, prior, identity)
     timings["fit"] = time.perf_counter() - t0
 
     track = _assemble(info, timestamps, raw, fit)

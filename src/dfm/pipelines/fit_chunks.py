@@ -1,0 +1,63 @@
+"""The fit's per-frame half in chunks on the executor's workers.
+
+The identity is solved once, in the parent, on the frames spread over the video (`FaceFitter.identity_path`:
+the identity of each outer iteration); each worker then replays those iterations on its frames
+(`FaceFitter.fit_frames`), which gives exactly the rows the whole-sequence fit gives (frames are
+independent given the identity when the fit has no temporal smoothing)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from dfm.face.fitting import FaceFitter, FitBasis, FitConfig, FitResult
+from dfm.parallel.chunks import Chunk
+
+
+@dataclass(frozen=True)
+class FitSetup:
+    """The basis travels with the setup (about 2 MB): workers need no model files for the fit."""
+
+    basis: FitBasis
+    config: FitConfig
+    models: str  # names the basis for the worker's state key
+
+    @property
+    def key(self) -> tuple:
+        return ("fit", self.models, repr(self.config))
+
+    def __call__(self) -> FaceFitter:
+        return FaceFitter(self.basis, self.config)
+
+
+@dataclass(frozen=True)
+class FitChunk:
+    chunk: Chunk
+    landmarks: np.ndarray  # (n, P, 3) this chunk's valid frames
+    prior: np.ndarray | None
+    path: np.ndarray  # (outer_iterations, n_identity)
+
+    def describe(self) -> str:
+        return f"fit of {self.chunk.describe()}"
+
+
+def fit_chunk(fitter: FaceFitter, item: FitChunk, report: Callable[[int], None]) -> FitResult:
+    result = fitter.fit_frames(item.landmarks, item.prior, item.path)
+    report(len(item.landmarks))
+    return result
+
+
+def fit_chunked(fitter: FaceFitter, executor, setup: FitSetup, landmarks: np.ndarray, prior: np.ndarray | None,
+                identity: np.ndarray | None, cancel: Callable[[], bool] | None = None) -> FitResult:
+    """`fitter.fit(landmarks, prior, identity)`, with the per-frame half shared out on `executor`."""
+    from dfm.parallel.chunks import plan_chunks
+
+    path = fitter.identity_path(landmarks, prior, identity)
+    chunks = plan_chunks(len(landmarks), executor.n_workers, min_frames=32, per_worker=1)
+    items = [FitChunk(c, np.ascontiguousarray(landmarks[c.start:c.stop]),
+                      None if prior is None else np.ascontiguousarray(prior[c.start:c.stop]), path) for c in chunks]
+    parts = executor.map(fit_chunk, items, setup, cancel=cancel)
+    return FitResult(parts[0].identity, *(np.concatenate([getattr(p, k) for p in parts])
+                                          for k in ("rotation", "translation", "scale", "expression", "residual")))
