@@ -6,7 +6,9 @@ tabulated with the FACS Investigator's Guide (P. Ekman, W. V. Friesen, J. C. Hag
 Coding System: The Manual / Investigator's Guide", Research Nexus, 2002, Table 10-2 "EMFACS prototypes").
 Those sources list several AU combinations per emotion; each row below is the full-face prototype
 commonly reproduced for it (the "Emotional expressions" table of Wikipedia's FACS article lists the
-same), every action unit of the face included — brows, lids, cheeks, nose, lips and jaw:
+same), every action unit of the face included — brows, lids, cheeks, nose, lips and jaw. Disgust adds
+AU10: EMFACS gives disgust two cores, AU9 and AU10 (9, 9+16+15+26, 9+17, 10, 10+16+25+26, 10+17), and
+the nose wrinkle alone barely moves a small face, while the raised upper lip is what reads:
 
     label     action units                     what they do
     happy     6 + 12                           cheek raiser (squints the lower lids), lip-corner puller
@@ -16,16 +18,26 @@ same), every action unit of the face included — brows, lids, cheeks, nose, lip
                                                tightened, lips stretched, jaw drop
     anger     4 + 5 + 7 + 23                   brow lowerer, upper-lid raiser (glare), lid tightener,
                                                lip tightener
-    disgust   9 + 15 + 16                      nose wrinkler, lip-corner depressor, lower-lip depressor
+    disgust   9 + 10 + 15 + 16                 nose wrinkler, upper-lip raiser, lip-corner depressor,
+                                               lower-lip depressor
 
 AU -> ICT blendshapes: the FACS table of the ICT-FaceKit README (`ict_facekit/README.md`, "Expression
 shapes and FACS"; ICT-FaceKit, USC Institute for Creative Technologies, MIT license), bilateral AUs
 driving both the _L and _R shape. ICT's shapes carry ARKit's names, so the same table maps onto
-ARKit / MediaPipe blendshapes. Two AUs have no ICT shape of their own:
+ARKit / MediaPipe blendshapes. AU10 (upper-lip raiser) drives mouthShrugUpper (ICT's table: the centre
+of the upper lip) and mouthUpperUp_L/R (ICT's AU11 row, but ARKit and MediaPipe define it as the upper
+lip raised at each side, which is what AU10 does next to the nose). Two AUs have no ICT shape of their own:
 - AU26 (jaw drop) -> `jawOpen` at a partial weight (`JAW_DROP`): ICT's jawOpen is AU27 (mouth stretch),
   a wide opening; a jaw drop is the same motion, smaller.
 - AU23 (lip tightener) -> `mouthPress_L/R` (AU24, lip pressor), the closest ICT shape: both narrow the
   red of the lips, and EMFACS itself lists 4+5+7+24 as an anger variant of 4+5+7+23.
+
+Closed-mouth labels: sad (1+4+15) and anger (4+5+7+23) carry no action unit that parts the lips
+(AU16 lower-lip depressor, AU25 lips part, AU26 jaw drop, AU27 mouth stretch), and both tense the lips
+closed (the lip-corner depressor pulls them down; the lip tightener presses them), so an edit to them
+never opens the mouth beyond the person's own (`CLOSED_MOUTH_LABELS`). Happy's 6 + 12 has no such AU
+either, but a strong lip-corner pull bares the teeth and EMFACS lists laughter as 6+12+25+26, so happy
+keeps the opening the person's own smiles have.
 
 Intensity letters: FACS scores intensity A (trace) .. E (maximum); `FACS_INTENSITY` gives the ICT
 weight of each letter (an AU without a letter takes the prior's amplitude).
@@ -43,7 +55,7 @@ FACS_TO_ICT: dict[int, tuple[str, ...]] = {
     6: ("cheekSquint_L", "cheekSquint_R"),
     7: ("eyeSquint_L", "eyeSquint_R"),
     9: ("noseSneer_L", "noseSneer_R"),
-    10: ("mouthShrugUpper",),
+    10: ("mouthShrugUpper", "mouthUpperUp_L", "mouthUpperUp_R"),  # see below
     11: ("mouthUpperUp_L", "mouthUpperUp_R"),
     12: ("mouthSmile_L", "mouthSmile_R"),
     14: ("mouthDimple_L", "mouthDimple_R"),
@@ -70,8 +82,11 @@ EMFACS_PROTOTYPES: dict[str, tuple[str, ...]] = {
     "surprise": ("1", "2", "5B", "26"),
     "fear": ("1", "2", "4", "5", "7", "20", "26"),
     "anger": ("4", "5", "7", "23"),
-    "disgust": ("9", "15", "16"),
+    "disgust": ("9", "10", "15", "16"),
 }
+CLOSED_MOUTH_LABELS: tuple[str, ...] = ("sad", "anger")
+MOUTH_OPENING_SHAPES: tuple[str, ...] = ("jawOpen", "mouthLowerDown_L", "mouthLowerDown_R", "mouthUpperUp_L",
+                                         "mouthUpperUp_R")  # the ICT shapes of AU26/27, AU16, AU10/11
 FACS_INTENSITY = {"A": 0.2, "B": 0.4, "C": 0.6, "D": 0.8, "E": 1.0}
 
 

@@ -32,8 +32,16 @@ class MouthShape:
     n_pixels: int
 
     @classmethod
-    def from_points(cls, points: np.ndarray, u: np.ndarray, pixel_area: float = 1.0, bins: int = 24) -> "MouthShape | None":
-        """Shape of the opening made of `points` (N, 2); u: the mouth direction in this view."""
+    def from_points(cls, points: np.ndarray, u: np.ndarray, pixel_area: float = 1.0, bins: int = 24,
+                    spacing: float | None = None) -> "MouthShape | None":
+        """Shape of the opening made of `points` (N, 2); u: the mouth direction in this view.
+
+        points are the centres of the opening's pixels on a regular grid `spacing` pixels apart (estimated
+        from the points when None). Column bins are never narrower than 1.5 grid steps: with finer bins a
+        tilted mouth axis splits one grid column between two bins, each bin sees only part of the column's
+        height, and the edges get notches that the 2-D transfer turns into stretched "fang" teeth. Each edge
+        is pushed out by half a step, so a coarse grid and a fine one give the same opening.
+        """
         p = np.asarray(points, np.float64)
         if len(p) < 6:
             return None
@@ -42,12 +50,15 @@ class MouthShape:
         v = np.array([-u[1], u[0]])
         if v[1] < 0:
             v = -v
+        step = grid_spacing(p) if spacing is None else float(spacing)
         origin = p.mean(0)
         a = (p - origin) @ u
         b = (p - origin) @ v
         a_lo, a_hi = np.percentile(a, [1.0, 99.0])
+        a_lo, a_hi = a_lo - 0.5 * step, a_hi + 0.5 * step
         if a_hi - a_lo < 1e-3:
             return None
+        bins = int(np.clip((a_hi - a_lo) / (1.5 * step), 2, bins))
         k = np.clip(((a - a_lo) / (a_hi - a_lo) * bins).astype(int), 0, bins - 1)
         top = np.full(bins, np.inf)
         bottom = np.full(bins, -np.inf)
@@ -57,8 +68,8 @@ class MouthShape:
         if ok.sum() < 2:
             return None
         idx = np.arange(bins)
-        top = np.interp(idx, idx[ok], top[ok])
-        bottom = np.interp(idx, idx[ok], bottom[ok])
+        top = np.interp(idx, idx[ok], top[ok]) - 0.5 * step
+        bottom = np.interp(idx, idx[ok], bottom[ok]) + 0.5 * step
         # smooth the edges a little (pixel staircase)
         kern = np.array([0.25, 0.5, 0.25])
         top = np.convolve(np.pad(top, 1, mode="edge"), kern, mode="valid")
@@ -99,6 +110,17 @@ class MouthShape:
         a = self.a_lo + alpha * self.width
         b = top + tau * (bottom - top)
         return (self.origin + a[:, None] * self.u + b[:, None] * self.v).astype(np.float32)
+
+
+def grid_spacing(points: np.ndarray) -> float:
+    """Median distance (pixels) from each point to its nearest neighbour: the step of a regular grid."""
+    from scipy.spatial import cKDTree
+
+    p = np.asarray(points, np.float64)
+    if len(p) < 2:
+        return 1.0
+    d, _ = cKDTree(p).query(p, k=2)
+    return float(max(np.median(d[:, 1]), 1e-3))
 
 
 def span_map(target: MouthShape, points: np.ndarray, source: MouthShape) -> np.ndarray:

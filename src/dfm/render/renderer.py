@@ -247,7 +247,8 @@ class WarpRenderer:
             shape, lips = None, None
             if view is not None and view.shown.any():
                 grid_xy = view.grid.work_positions()
-                shape = MouthShape.from_points(grid_xy[view.shown > 0], mouth_axis(frame.rotation))
+                shape = MouthShape.from_points(grid_xy[view.shown > 0], mouth_axis(frame.rotation),
+                                               spacing=view.grid.step)
                 k = max(3, int(round(0.04 * 15.0 * frame.scale * frame.crop_scale * view.grid.sx)) | 1)
                 ring = (cv2.dilate(view.shown, np.ones((k, k), np.uint8)) > 0) & (view.shown == 0)
                 xy = np.rint(grid_xy[ring]).astype(int)
@@ -396,7 +397,8 @@ class WarpRenderer:
         has_mouth = bool(mouth_work.any())
         target_shape = None
         if has_mouth:
-            target_shape = MouthShape.from_points(flow.grid.work_positions()[mouth_work], mouth_axis(g.rotation[index]))
+            target_shape = MouthShape.from_points(flow.grid.work_positions()[mouth_work], mouth_axis(g.rotation[index]),
+                                                 spacing=flow.grid.step)
 
         choices: dict[str, list[tuple[int, float]]] = {}
         for region in REGIONS:
@@ -548,7 +550,10 @@ class WarpRenderer:
         lip_colour = sub[ring].mean(0) if ring.any() else np.array([120.0, 60.0, 60.0], np.float32)
         mouth_h = max(1.0, float(np.sqrt(mouth_work.sum())) / grid.sy)
         cavity = mouth_cavity(sub.shape[:2], m_full, lip_colour, 0.35 * mouth_h)
-        dis = grid.upsample_box(flow.disoccluded.astype(np.float32), mys, mxs) > 0.5
+        # where the original does not show the target's inner mouth: a soft weight, not a hard threshold of
+        # the coarse flow grid (a thin, barely open mouth got black dashes along the lips)
+        dis_work = cv2.GaussianBlur(flow.disoccluded.astype(np.float32), (0, 0), 0.7)
+        dis = np.clip(grid.upsample_box(dis_work, mys, mxs), 0.0, 1.0)
 
         mix = np.zeros_like(sub)
         n_inner = max(int(inner.sum()), 1)
@@ -570,10 +575,10 @@ class WarpRenderer:
                     if src.lip_colour is not None:
                         img *= np.clip((lip_colour + 1.0) / (src.lip_colour + 1.0), 0.6, 1.6)[None, None, :]
                 mix += wt * np.where(shown[..., None], img, cavity)
+                cavity_share += wt * float((inner & ~shown).sum()) / n_inner
             else:
-                shown = ~dis
-                mix += wt * np.where(shown[..., None], sub, cavity)
-            cavity_share += wt * float((inner & ~shown).sum()) / n_inner
+                mix += wt * (sub + dis[..., None] * (cavity - sub))
+                cavity_share += wt * float(dis[inner].sum()) / n_inner
         rep.cavity_fraction = cavity_share
         rep.fallback["mouth"] = rep.fallback.get("mouth", False) or cavity_share > self.params.cavity_fallback
         out[rel.ys, rel.xs] = sub + m_full[..., None] * (mix - sub)
