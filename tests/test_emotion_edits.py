@@ -4,7 +4,7 @@ Edits over short cuts of the clip are rendered by the product's own job (`Sessio
 are analysed again (tracking, fit, affect), as a user's would be:
 - a surprise edit raises the re-fitted eye opening (eyeWide) and brow raise over the input;
 - the input's blinks stay blinks and the gaze stays the input's (tolerances stated below);
-- low < medium < high on the action units of every label's EMFACS prototype.
+- low < medium < high on the action units of every label's EMFACS prototype, planned and re-fitted.
 """
 
 from __future__ import annotations
@@ -91,10 +91,9 @@ def test_surprise_opens_the_eyes_raises_the_brows_and_keeps_blinks_and_gaze(sess
 
 
 def test_intensity_orders_every_labels_action_units(session, short_clip, tmp_path) -> None:
-    """The plan's prototype AUs rise strictly low < medium < high for every label; so does the re-fitted
-    output where the fit sees the AUs at this face size (256 px), and for every label the output at high
-    is above low (anger's brow lowering and lid tightening move the 256-px face by 1-2 px: the re-fit
-    barely sees them, see benchmarks/RESULTS.md)."""
+    """low < medium < high for EVERY label, on the plan's prototype AUs and on the re-fitted output (the
+    face re-analysed as a user's would be), and every label at high moves its prototype AUs above the
+    input."""
     track = session.analyze(short_clip)
     planned: dict[str, list[float]] = {}
     refit: dict[str, list[float]] = {}
@@ -108,7 +107,8 @@ def test_intensity_orders_every_labels_action_units(session, short_clip, tmp_pat
             ok = full & track.valid & out.valid
             planned[label].append(round(float(plan.target[ok][:, cols].mean()), 4))
             refit[label].append(round(float(out.expression[ok][:, cols].mean()), 4))
+        refit[label].append(round(float(track.expression[track.valid][:, cols].mean()), 4))  # the input
+    print("planned", planned, "\nrefit (low, medium, high, input)", refit)
     assert all(v[0] < v[1] < v[2] for v in planned.values()), planned
-    assert all(v[0] < v[2] for v in refit.values()), refit
-    strict = ("happy", "sad", "surprise", "disgust")
-    assert all(refit[k][0] < refit[k][1] < refit[k][2] for k in strict), refit
+    assert all(v[0] < v[1] < v[2] for v in refit.values()), refit
+    assert all(v[2] > v[3] for v in refit.values()), refit

@@ -17,6 +17,8 @@ For each edit (frames first..stop-1), in this order:
    below the original frame's value: a surprise edit does not lower brows the person already raises.
 3. Speech preservation (`dfm.edits.speech`, optional): on the articulation channels the emotion only adds
    its excess over the decoded neutral expression to the original coefficient.
+   A prototype AU also relaxes the AUs it works against when they are not in the label's prototype
+   (`dfm.face.emfacs.ANTAGONISTS`: anger's brow lowerer relaxes a person's raised brows by its activation).
    Sad and anger (`dfm.face.emfacs.CLOSED_MOUTH_LABELS`, no lip-parting AU in their prototypes) never
    open the mouth beyond the decoded neutral: a person's sad or angry footage is mostly talking, and its
    average opening would show the teeth of a sad mouth.
@@ -244,6 +246,21 @@ def prototype_mask(label: str) -> np.ndarray:
     return m
 
 
+def _relax_antagonists(decoded: np.ndarray, act: np.ndarray, label: str) -> np.ndarray:
+    """Scale down the AUs a prototype AU works against (dfm.face.emfacs.ANTAGONISTS; anger's brow lowerer
+    against the brow raisers) by that AU's activation: raiser_c *= 1 - mean activation of its antagonist."""
+    from dfm.face.emfacs import relaxed_by
+
+    pairs = relaxed_by(label)
+    if not pairs:
+        return decoded
+    out = decoded.copy()
+    relaxed = sorted({EXPRESSION_INDEX[s] for shapes in pairs.values() for s in shapes})
+    strength = np.clip(act[:, [EXPRESSION_INDEX[s] for s in pairs]].mean(axis=1), 0.0, 1.0)
+    out[:, relaxed] *= (1.0 - strength)[:, None]
+    return out
+
+
 def _nudge_vector(nudges: dict[str, float]) -> np.ndarray:
     v = np.zeros(N_EXPRESSIONS, dtype=np.float64)
     for name, offset in nudges.items():
@@ -315,6 +332,7 @@ def make_plan(
             if prototype is not None:  # full-face prototype floor (step 2), on this label's own AUs only
                 act = _activation(prototype, traj.va) * prototype_mask(r.label)[None, :]
                 decoded = np.maximum(decoded, np.clip(neutral[None] + act, 0.0, 1.0))
+                decoded = _relax_antagonists(decoded, act, r.label)
             if r.label in CLOSED_MOUTH_LABELS:
                 decoded[:, _OPENING] = np.minimum(decoded[:, _OPENING], neutral[None, _OPENING])
             if rest is not None:  # no speech to keep: the emotion's articulation on the closed-mouth rest

@@ -39,6 +39,12 @@ never opens the mouth beyond the person's own (`CLOSED_MOUTH_LABELS`). Happy's 6
 either, but a strong lip-corner pull bares the teeth and EMFACS lists laughter as 6+12+25+26, so happy
 keeps the opening the person's own smiles have.
 
+Antagonists: AU4 (brow lowerer) pulls the brows down against AU1/AU2 (brow raisers). In a prototype
+with both (sad, fear) they combine into the oblique, drawn-together brows; in one with AU4 alone
+(anger) a person whose brows rest raised would cancel the lowering, so such an edit also relaxes the
+raisers, by AU4's activation (`ANTAGONISTS`: AU -> the AUs it relaxes when they are not in the label's
+own prototype).
+
 Intensity letters: FACS scores intensity A (trace) .. E (maximum); `FACS_INTENSITY` gives the ICT
 weight of each letter (an AU without a letter takes the prior's amplitude).
 """
@@ -84,6 +90,7 @@ EMFACS_PROTOTYPES: dict[str, tuple[str, ...]] = {
     "anger": ("4", "5", "7", "23"),
     "disgust": ("9", "10", "15", "16"),
 }
+ANTAGONISTS: dict[int, tuple[int, ...]] = {4: (1, 2)}
 CLOSED_MOUTH_LABELS: tuple[str, ...] = ("sad", "anger")
 MOUTH_OPENING_SHAPES: tuple[str, ...] = ("jawOpen", "mouthLowerDown_L", "mouthLowerDown_R", "mouthUpperUp_L",
                                          "mouthUpperUp_R")  # the ICT shapes of AU26/27, AU16, AU10/11
@@ -108,4 +115,17 @@ def prototype_shapes(label: str) -> dict[str, tuple[str, ...]]:
     for code in EMFACS_PROTOTYPES.get(label, ()):
         au, _ = parse_au(code)
         out[f"AU{au}"] = FACS_TO_ICT[au]
+    return out
+
+
+def relaxed_by(label: str) -> dict[str, tuple[str, ...]]:
+    """{ICT shape of a prototype AU: the ICT shapes it relaxes} for the label (see ANTAGONISTS), e.g. anger:
+    {'browDown_L': ('browInnerUp_L', ..., 'browOuterUp_R'), 'browDown_R': (...)}; {} when none applies."""
+    aus = {parse_au(c)[0] for c in EMFACS_PROTOTYPES.get(label, ())}
+    out: dict[str, tuple[str, ...]] = {}
+    for au, others in ANTAGONISTS.items():
+        relaxed = tuple(s for o in others if o not in aus for s in FACS_TO_ICT[o])
+        if au in aus and relaxed:
+            for shape in FACS_TO_ICT[au]:
+                out[shape] = relaxed
     return out
