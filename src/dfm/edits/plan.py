@@ -20,7 +20,8 @@ For each edit (frames first..stop-1), in this order:
    A prototype AU also relaxes the AUs it works against when they are not in the label's prototype
    (`dfm.face.emfacs.ANTAGONISTS`: anger's brow lowerer relaxes a person's raised brows by its activation).
    Sad and anger (`dfm.face.emfacs.CLOSED_MOUTH_LABELS`, no lip-parting AU in their prototypes) never
-   open the mouth beyond the decoded neutral: a person's sad or angry footage is mostly talking, and its
+   open the mouth beyond the decoded neutral (nor, without speech, beyond the closed-mouth rest) on the
+   lip-parting shapes (`MOUTH_OPENING_SHAPES`): a person's sad or angry footage is mostly talking, and its
    average opening would show the teeth of a sad mouth.
    Without speech preservation the articulation channels are the same difference laid on the video's
    closed-mouth rest (`dfm.edits.speech.rest_articulation`), so the person's average speech opening in
@@ -333,8 +334,9 @@ def make_plan(
                 act = _activation(prototype, traj.va) * prototype_mask(r.label)[None, :]
                 decoded = np.maximum(decoded, np.clip(neutral[None] + act, 0.0, 1.0))
                 decoded = _relax_antagonists(decoded, act, r.label)
-            if r.label in CLOSED_MOUTH_LABELS:
-                decoded[:, _OPENING] = np.minimum(decoded[:, _OPENING], neutral[None, _OPENING])
+            if r.label in CLOSED_MOUTH_LABELS:  # lips at most as apart as the neutral's (and the rest's)
+                cap = neutral if rest is None else np.minimum(neutral, rest)
+                decoded[:, _OPENING] = np.minimum(decoded[:, _OPENING], cap[None, _OPENING])
             if rest is not None:  # no speech to keep: the emotion's articulation on the closed-mouth rest
                 decoded = articulation_on_rest(decoded, neutral, rest, speech_mask())
             layer = emotion_layer(decoded, neutral, mask)

@@ -93,7 +93,7 @@ EMFACS_PROTOTYPES: dict[str, tuple[str, ...]] = {
 ANTAGONISTS: dict[int, tuple[int, ...]] = {4: (1, 2)}
 CLOSED_MOUTH_LABELS: tuple[str, ...] = ("sad", "anger")
 MOUTH_OPENING_SHAPES: tuple[str, ...] = ("jawOpen", "mouthLowerDown_L", "mouthLowerDown_R", "mouthUpperUp_L",
-                                         "mouthUpperUp_R")  # the ICT shapes of AU26/27, AU16, AU10/11
+                                         "mouthUpperUp_R", "mouthShrugUpper")  # AU26/27, AU16, AU10 (ICT shapes)
 FACS_INTENSITY = {"A": 0.2, "B": 0.4, "C": 0.6, "D": 0.8, "E": 1.0}
 
 
