@@ -64,3 +64,27 @@ def test_transfer_from_a_fine_source_has_no_column_spikes() -> None:
         scales.append(np.linalg.norm(src[1] - src[0]) / 2.0)
     scales = np.asarray(scales)
     assert scales.max() / scales.min() < 1.5, scales
+
+
+def test_a_taller_opening_keeps_the_teeth_at_their_size() -> None:
+    """Disgust's raised upper lip and lowered lower lip open the mouth far more than any source: the teeth
+    keep their height (upper under the upper lip, lower on the lower lip) and the gap between widens."""
+    from dfm.render.mouth import span_map_teeth
+
+    source_pts, u = ellipse(1.0, 0.0, a=20.0, b=4.0)
+    tall_pts, _ = ellipse(1.0, 0.0, a=20.0, b=12.0)
+    source = MouthShape.from_points(source_pts, u, spacing=1.0)
+    tall = MouthShape.from_points(tall_pts, u, spacing=1.0)
+    # a column through the middle of the mouth, top to bottom of the tall opening
+    ys = np.linspace(50.0 - 11.0, 50.0 + 11.0, 45)
+    col = np.stack([np.full_like(ys, 50.0), ys], 1)
+    pos, gap = span_map_teeth(tall, col, source, source_per_target=1.0)
+    near_top = ys < 50.0 - 11.0 + 3.0
+    step = np.diff(pos[near_top, 1])
+    assert np.allclose(step, ys[1] - ys[0], atol=0.15)  # 1:1 near the upper lip: the teeth are not stretched
+    assert gap[np.abs(ys - 50.0) < 3.0].min() == pytest.approx(1.0)  # the middle is the widened gap
+    assert gap[near_top].max() == 0.0
+    # an opening the source's size maps as span_map does, no gap
+    same_pos, same_gap = span_map_teeth(source, col[np.abs(ys - 50.0) < 3.5], source, 1.0)
+    assert not same_gap.any()
+    assert np.allclose(same_pos, span_map(source, col[np.abs(ys - 50.0) < 3.5], source), atol=1e-4)

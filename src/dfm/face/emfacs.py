@@ -24,9 +24,11 @@ the nose wrinkle alone barely moves a small face, while the raised upper lip is 
 AU -> ICT blendshapes: the FACS table of the ICT-FaceKit README (`ict_facekit/README.md`, "Expression
 shapes and FACS"; ICT-FaceKit, USC Institute for Creative Technologies, MIT license), bilateral AUs
 driving both the _L and _R shape. ICT's shapes carry ARKit's names, so the same table maps onto
-ARKit / MediaPipe blendshapes. AU10 (upper-lip raiser) drives mouthShrugUpper (ICT's table: the centre
-of the upper lip) and mouthUpperUp_L/R (ICT's AU11 row, but ARKit and MediaPipe define it as the upper
-lip raised at each side, which is what AU10 does next to the nose). Two AUs have no ICT shape of their own:
+ARKit / MediaPipe blendshapes. One row departs from ICT's table: AU10 (upper-lip raiser), which ICT
+puts on mouthShrugUpper, drives mouthUpperUp_L/R. ICT's mouthShrugUpper lifts the centre of the upper lip
+and pushes it forward (a shrug; with a lowered lower lip it rounded the opening into an "o"), while
+mouthUpperUp (ICT's AU11 row) is ARKit's and MediaPipe's "upper lip raised", at each side next to the
+nose, which is AU10's action and what the disgust snarl shows. Two AUs have no ICT shape of their own:
 - AU26 (jaw drop) -> `jawOpen` at a partial weight (`JAW_DROP`): ICT's jawOpen is AU27 (mouth stretch),
   a wide opening; a jaw drop is the same motion, smaller.
 - AU23 (lip tightener) -> `mouthPress_L/R` (AU24, lip pressor), the closest ICT shape: both narrow the
@@ -61,7 +63,7 @@ FACS_TO_ICT: dict[int, tuple[str, ...]] = {
     6: ("cheekSquint_L", "cheekSquint_R"),
     7: ("eyeSquint_L", "eyeSquint_R"),
     9: ("noseSneer_L", "noseSneer_R"),
-    10: ("mouthShrugUpper", "mouthUpperUp_L", "mouthUpperUp_R"),  # see below
+    10: ("mouthUpperUp_L", "mouthUpperUp_R"),  # see below (ICT's README: mouthShrugUpper)
     11: ("mouthUpperUp_L", "mouthUpperUp_R"),
     12: ("mouthSmile_L", "mouthSmile_R"),
     14: ("mouthDimple_L", "mouthDimple_R"),

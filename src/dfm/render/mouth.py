@@ -129,6 +129,39 @@ def span_map(target: MouthShape, points: np.ndarray, source: MouthShape) -> np.n
     return source.position(alpha, tau)
 
 
+def span_map_teeth(target: MouthShape, points: np.ndarray, source: MouthShape, source_per_target: float,
+                   max_stretch: float = 1.2) -> tuple[np.ndarray, np.ndarray]:
+    """Like span_map, but an opening taller than the source's is not filled by stretching the source's teeth.
+
+    Teeth do not grow when the mouth opens: the upper teeth stay under the upper lip and the lower teeth
+    on the lower lip, and the gap between them widens. So where the target's opening (per column) is more
+    than `max_stretch` times the source's (sizes compared in the same units: `source_per_target` source
+    pixels per target pixel), the top of the target opening samples the top of the source's at natural
+    size, the bottom likewise, and the rows between are the widened gap: `gap_weight` (N,) in [0, 1], 0 on
+    the teeth and rising to 1 within a quarter of the source's height, is where the caller paints the dark
+    cavity (the source's middle row, sampled there, only shows through the ramp). Stretching a
+    small opening onto a tall one drew teeth twice their height ("buck teeth").
+    Returns source positions (N, 2) and gap_weight (N,).
+    """
+    alpha, tau = target.local(points)
+    x = np.clip(alpha, 0.0, 1.0)
+    idx_t = np.arange(len(target.top))
+    h_t = np.interp(x * (len(target.top) - 1), idx_t, target.bottom - target.top)
+    idx_s = np.arange(len(source.top))
+    h_s = np.interp(x * (len(source.top) - 1), idx_s, source.bottom - source.top) / max(source_per_target, 1e-6)
+    tall = h_t > max_stretch * h_s
+    tau_src = np.clip(tau, 0.0, 1.0).copy()
+    gap = np.zeros(len(tau_src))
+    if tall.any():
+        d = np.clip(tau[tall], 0.0, 1.0) * h_t[tall]  # target pixels below the top edge
+        hs = np.maximum(h_s[tall], 1e-3)
+        from_top, from_bottom = d / hs, (h_t[tall] - d) / hs  # in units of the source's height
+        tau_src[tall] = np.where(from_top <= 0.5, from_top, np.where(from_bottom <= 0.5, 1.0 - from_bottom, 0.5))
+        # 0 on the teeth bands, rising to 1 over a quarter of the source's height into the widened gap
+        gap[tall] = np.clip((np.minimum(from_top, from_bottom) - 0.5) / 0.25, 0.0, 1.0)
+    return source.position(alpha, tau_src), gap
+
+
 def stretch(target: MouthShape, source: MouthShape, target_px_per_cm: float, source_px_per_cm: float) -> float:
     """How much the source's opening must be stretched to fill the target's: |log h ratio| + 0.5 |log w ratio|
     (sizes compared in centimetres, so different face sizes do not count)."""

@@ -52,7 +52,7 @@ from dfm.render.mesh import PART_FACE, PART_MOUTH, REGIONS, RenderMesh
 from dfm.render.occlusion import frame_features, keep_mask, project_points
 from dfm.render.pool import FramePool, PoolFrame
 from dfm.render.raster import interpolate
-from dfm.render.mouth import MouthShape, mouth_axis, span_map, stretch
+from dfm.render.mouth import MouthShape, mouth_axis, span_map_teeth, stretch
 from dfm.render.retrieval import (NONE, SELF, HysteresisParams, HysteresisSelector, MatchParams, add_mouth_penalty,
                                   affect_cost, mouth_self_cost, region_costs, self_cost)
 from dfm.render.temporal import TrackGeometry, smooth_geometry
@@ -567,13 +567,18 @@ class WarpRenderer:
                 shown = np.zeros(inner.shape, bool)
                 img = np.zeros_like(sub)
                 if src.shape is not None and target_shape is not None:
-                    pos = span_map(target_shape, np.stack([x_full, y_full], 1), src.shape)
+                    ratio = src.frame.scale * src.frame.crop_scale / max(face_px / p.face_size_cm, 1e-6)
+                    pos, gap = span_map_teeth(target_shape, np.stack([x_full, y_full], 1), src.shape, ratio)
                     m_sub = np.zeros(inner.shape + (2,), np.float32)
                     m_sub[rows, cols] = pos
                     img = remap(src.frame.crop, m_sub).astype(np.float32)
                     shown[rows, cols] = True
                     if src.lip_colour is not None:
                         img *= np.clip((lip_colour + 1.0) / (src.lip_colour + 1.0), 0.6, 1.6)[None, None, :]
+                    if gap.any():  # the widened gap between the teeth: dark, as in an open mouth
+                        g = np.zeros(inner.shape, np.float32)
+                        g[rows, cols] = gap
+                        img += g[..., None] * (cavity - img)
                 mix += wt * np.where(shown[..., None], img, cavity)
                 cavity_share += wt * float((inner & ~shown).sum()) / n_inner
             else:
