@@ -20,6 +20,7 @@ FPS = 25.0
 T = 200
 TS = np.arange(T) / FPS
 JAW, LOWER, CLOSE = (expression_index(n) for n in ("jawOpen", "mouthLowerDown_L", "mouthClose"))
+SMILE = [expression_index("mouthSmile_L"), expression_index("mouthSmile_R")]
 BROW_UP = [expression_index(n) for n in ("browInnerUp_L", "browInnerUp_R", "browOuterUp_L", "browOuterUp_R")]
 
 
@@ -30,6 +31,7 @@ def talking() -> np.ndarray:
     x[:, LOWER] = 0.2 + 0.15 * np.sin(2 * np.pi * 4 * TS)
     x[:, CLOSE] = 0.0
     x[:, BROW_UP] = 0.5
+    x[:, SMILE] = 0.3  # ... and rests in a smile
     return x
 
 
@@ -94,7 +96,7 @@ def test_surprise_opens_the_jaw_on_the_closed_mouth() -> None:
 
 
 def test_anger_relaxes_raised_brows_and_sad_keeps_its_inner_raise() -> None:
-    assert set(relaxed_by("anger")) == {"browDown_L", "browDown_R"}
+    assert set(relaxed_by("anger")) == {"browDown_L", "browDown_R", "mouthPress_L", "mouthPress_R"}
     assert "browInnerUp_L" not in relaxed_by("sad").get("browDown_L", ())  # sad is 1 + 4: both stay
     levels = []
     for intensity in ("low", "medium", "high"):
@@ -105,3 +107,12 @@ def test_anger_relaxes_raised_brows_and_sad_keeps_its_inner_raise() -> None:
     plan = _plan("sad:high:1-7")
     full = plan.weight >= 0.999
     assert plan.target[full][:, expression_index("browInnerUp_L")].mean() > 0.5
+
+
+def test_sad_disgust_and_anger_relax_a_resting_smile_and_happy_keeps_it() -> None:
+    for label in ("sad", "disgust", "anger"):
+        plan = _plan(f"{label}:high:1-7")
+        full = plan.weight >= 0.999
+        assert plan.target[full][:, SMILE].mean() < 0.6 * 0.3, label  # relaxed by the activation (~0.5 at high)
+    plan = _plan("happy:high:1-7")
+    assert plan.target[plan.weight >= 0.999][:, SMILE].mean() > 0.3

@@ -18,7 +18,8 @@ For each edit (frames first..stop-1), in this order:
 3. Speech preservation (`dfm.edits.speech`, optional): on the articulation channels the emotion only adds
    its excess over the decoded neutral expression to the original coefficient.
    A prototype AU also relaxes the AUs it works against when they are not in the label's prototype
-   (`dfm.face.emfacs.ANTAGONISTS`: anger's brow lowerer relaxes a person's raised brows by its activation).
+   (`dfm.face.emfacs.ANTAGONISTS`: anger's brow lowerer relaxes a person's raised brows, sad's lip-corner
+   depressor a resting smile, by its activation).
    Sad and anger (`dfm.face.emfacs.CLOSED_MOUTH_LABELS`, no lip-parting AU in their prototypes) never
    open the mouth beyond the decoded neutral (nor, without speech, beyond the closed-mouth rest) on the
    lip-parting shapes (`MOUTH_OPENING_SHAPES`): a person's sad or angry footage is mostly talking, and its
@@ -248,17 +249,18 @@ def prototype_mask(label: str) -> np.ndarray:
 
 
 def _relax_antagonists(decoded: np.ndarray, act: np.ndarray, label: str) -> np.ndarray:
-    """Scale down the AUs a prototype AU works against (dfm.face.emfacs.ANTAGONISTS; anger's brow lowerer
-    against the brow raisers) by that AU's activation: raiser_c *= 1 - mean activation of its antagonist."""
+    """Scale down the AUs a prototype AU works against (dfm.face.emfacs.ANTAGONISTS: anger's brow lowerer
+    against the brow raisers, sad's lip-corner depressor against the smile) by that AU's activation:
+    relaxed_c *= 1 - mean activation of the AU's shapes."""
     from dfm.face.emfacs import relaxed_by
 
-    pairs = relaxed_by(label)
-    if not pairs:
-        return decoded
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for shape, relaxed in relaxed_by(label).items():
+        groups.setdefault(relaxed, []).append(shape)
     out = decoded.copy()
-    relaxed = sorted({EXPRESSION_INDEX[s] for shapes in pairs.values() for s in shapes})
-    strength = np.clip(act[:, [EXPRESSION_INDEX[s] for s in pairs]].mean(axis=1), 0.0, 1.0)
-    out[:, relaxed] *= (1.0 - strength)[:, None]
+    for relaxed, shapes in groups.items():
+        strength = np.clip(act[:, [EXPRESSION_INDEX[s] for s in shapes]].mean(axis=1), 0.0, 1.0)
+        out[:, [EXPRESSION_INDEX[s] for s in relaxed]] *= (1.0 - strength)[:, None]
     return out
 
 

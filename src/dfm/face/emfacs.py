@@ -41,11 +41,13 @@ never opens the mouth beyond the person's own (`CLOSED_MOUTH_LABELS`). Happy's 6
 either, but a strong lip-corner pull bares the teeth and EMFACS lists laughter as 6+12+25+26, so happy
 keeps the opening the person's own smiles have.
 
-Antagonists: AU4 (brow lowerer) pulls the brows down against AU1/AU2 (brow raisers). In a prototype
-with both (sad, fear) they combine into the oblique, drawn-together brows; in one with AU4 alone
-(anger) a person whose brows rest raised would cancel the lowering, so such an edit also relaxes the
-raisers, by AU4's activation (`ANTAGONISTS`: AU -> the AUs it relaxes when they are not in the label's
-own prototype).
+Antagonists: AU4 (brow lowerer) pulls the brows down against AU1/AU2 (brow raisers); AU15 (lip-corner
+depressor) pulls the corners down against AU12 (lip-corner puller), and AU23 (lip tightener, the
+orbicularis oris) narrows the lips against it. In a prototype with both sides (sad's 1+4, fear's 1+2+4)
+they combine, into the oblique, drawn-together brows; in one with only the first, a person whose brows
+or lip corners rest raised would cancel the action (an angry glare under raised brows, a sad mouth
+that still smiles), so such an edit also relaxes the other side by the first's activation
+(`ANTAGONISTS`: AU -> the AUs it relaxes when they are not in the label's own prototype).
 
 Intensity letters: FACS scores intensity A (trace) .. E (maximum); `FACS_INTENSITY` gives the ICT
 weight of each letter (an AU without a letter takes the prior's amplitude).
@@ -92,7 +94,7 @@ EMFACS_PROTOTYPES: dict[str, tuple[str, ...]] = {
     "anger": ("4", "5", "7", "23"),
     "disgust": ("9", "10", "15", "16"),
 }
-ANTAGONISTS: dict[int, tuple[int, ...]] = {4: (1, 2)}
+ANTAGONISTS: dict[int, tuple[int, ...]] = {4: (1, 2), 15: (12,), 23: (12,)}
 CLOSED_MOUTH_LABELS: tuple[str, ...] = ("sad", "anger")
 MOUTH_OPENING_SHAPES: tuple[str, ...] = ("jawOpen", "mouthLowerDown_L", "mouthLowerDown_R", "mouthUpperUp_L",
                                          "mouthUpperUp_R", "mouthShrugUpper")  # AU26/27, AU16, AU10 (ICT shapes)
