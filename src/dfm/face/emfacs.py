@@ -12,9 +12,9 @@ the nose wrinkle alone barely moves a small face, while the raised upper lip is 
 
     label     action units                     what they do
     happy     6 + 12                           cheek raiser (squints the lower lids), lip-corner puller
-    sad       1 + 4 + 15                       inner brow raiser, brow lowerer, lip-corner depressor
+    sad       1 + 4B + 15                      inner brow raiser, brow lowerer (slight), lip-corner depressor
     surprise  1 + 2 + 5B + 26                  inner + outer brow raiser, upper-lid raiser (slight), jaw drop
-    fear      1 + 2 + 4 + 5 + 7 + 20 + 26      brows raised and drawn together, upper lid raised, lids
+    fear      1 + 2 + 4B + 5 + 7 + 20 + 26     brows raised and drawn together, upper lid raised, lids
                                                tightened, lips stretched, jaw drop
     anger     4 + 5 + 7 + 23                   brow lowerer, upper-lid raiser (glare), lid tightener,
                                                lip tightener
@@ -50,7 +50,10 @@ that still smiles), so such an edit also relaxes the other side by the first's a
 (`ANTAGONISTS`: AU -> the AUs it relaxes when they are not in the label's own prototype).
 
 Intensity letters: FACS scores intensity A (trace) .. E (maximum); `FACS_INTENSITY` gives the ICT
-weight of each letter (an AU without a letter takes the prior's amplitude).
+weight of each letter (an AU without a letter takes the prior's amplitude). Sad's and fear's AU4 is
+slight (B): in both the corrugator draws the brows together while AU1 (and fear's AU2) keep them raised
+(sad's oblique brow, fear's raised, straightened brow); ICT's browDown at full strength lowers the whole
+brow, and with it sad and fear edits read as a frown (W011, 2026-12-01).
 """
 
 from __future__ import annotations
@@ -88,9 +91,9 @@ JAW_DROP = 0.5  # AU26 = jawOpen at this fraction of the AU's weight
 
 EMFACS_PROTOTYPES: dict[str, tuple[str, ...]] = {
     "happy": ("6", "12"),
-    "sad": ("1", "4", "15"),
+    "sad": ("1", "4B", "15"),  # AU4 slight: at full strength ICT's browDown lowers the whole brow (a frown)
     "surprise": ("1", "2", "5B", "26"),
-    "fear": ("1", "2", "4", "5", "7", "20", "26"),
+    "fear": ("1", "2", "4B", "5", "7", "20", "26"),
     "anger": ("4", "5", "7", "23"),
     "disgust": ("9", "10", "15", "16"),
 }
