@@ -7,6 +7,7 @@ import pytest
 
 from dfm.affect import regions
 from dfm.decoder import FacsPrior
+from dfm.decoder.prior import BLEND_MIN_DEG
 from dfm.face.expressions import expression_index as ix
 
 
@@ -56,3 +57,18 @@ def test_label_directions_come_from_the_regions_table():
         c = regions.region_for(label, "medium").center()
         w = p.label_weights(c)[0]
         assert w[p.labels_.index(label)] == pytest.approx(1.0)
+
+
+def test_inside_a_labels_sector_the_prior_lends_no_neighbours_aus():
+    """Sad's VA samples near the edge towards disgust got disgust's AU9/AU16 (lower teeth in a sad mouth):
+    the neighbours blend only across the band between the two sectors."""
+    p = FacsPrior()
+    rng = np.random.default_rng(0)
+    sad = p.predict(regions.region_for("sad", "high").sample(2000, rng))
+    for name in ("noseSneer_L", "mouthLowerDown_L", "mouthUpperUp_L"):
+        assert sad[:, ix(name)].max() < 0.05, name
+    for label in p.labels_:
+        region = regions.region_for(label, "high")
+        w = p.label_weights(region.sample(2000, rng))[:, p.labels_.index(label)]
+        wide = np.degrees(region.angle_max - region.angle_min) > 3 * BLEND_MIN_DEG  # fear's sector is 9 degrees
+        assert np.median(w) > (0.95 if wide else 0.8), label  # (happy and sad fade towards the calm quadrant)

@@ -14,8 +14,12 @@ Intensity: FACS scores intensity A (trace) .. E (maximum). A prototype AU withou
 Layout on the VA plane. Each label's prototype sits at the direction of its region in
 dfm.affect.regions (the mid-angle of the label's sector, so decoded and requested labels agree). For a
 query (v, a) with angle theta and radius r:
-- direction: the two labels whose directions enclose theta are interpolated with a smoothstep in angle
-  (C1, exactly one prototype at a label's direction); across a gap wider than 2 * `fade_angle_deg`
+- direction: inside a label's own sector of the regions table the prototype is that label's alone; the
+  two labels whose directions enclose theta are interpolated with a smoothstep in angle only across the
+  boundary between their sectors (over the angle between the two sectors' edges, at least
+  `BLEND_MIN_DEG`), so a sad edit's VA samples near its sector's edge do not borrow disgust's nose
+  wrinkle and lower-lip depressor (which showed the lower teeth of a sad mouth) and the map stays C1;
+  across a gap wider than 2 * `fade_angle_deg`
   (the calm / relaxed quadrant, where no label lives) each prototype fades out over `fade_angle_deg` and
   the face stays neutral in between;
 - intensity: s(r) = r * smoothstep(r / (2 * NEUTRAL_RADIUS)): the neutral disc decodes to (nearly) the
@@ -39,6 +43,7 @@ from dfm.face.emfacs import parse_au as _parse_au
 from dfm.face.expressions import EXPRESSION_NAMES, N_EXPRESSIONS, expression_index
 
 EMOTION_LABELS: tuple[str, ...] = tuple(label for label in regions.LABELS if label != "neutral")
+BLEND_MIN_DEG = 8.0  # narrowest interpolation band between two neighbouring labels' prototypes
 
 
 def prototype_vector(aus: tuple[str, ...] | list[str], amplitude: float = 0.8) -> np.ndarray:
@@ -102,6 +107,13 @@ class FacsPrior:
         order = np.argsort(angles)
         self.labels_ = tuple(labels[i] for i in order)
         self.angles_ = np.array([angles[i] for i in order])  # radians in [0, 2 pi), increasing
+        # each label's sector [lo, hi] (radians, lo in [0, 2 pi)), for the blend bands between neighbours
+        edges = []
+        for label in self.labels_:
+            r = regions.region_for(label, "medium")
+            lo = float(r.angle_min) % (2 * math.pi)
+            edges.append((lo, lo + (float(r.angle_max) - float(r.angle_min)) % (2 * math.pi)))
+        self.sectors_ = np.array(edges)
         self.prototypes_ = np.stack([prototype_vector(protos[l], self.amplitude) for l in self.labels_])
         self.neutral_radius_ = float(regions.NEUTRAL_RADIUS)
 
@@ -129,13 +141,33 @@ class FacsPrior:
             t = (theta - a0) % (2 * math.pi)  # angle past label k, counter-clockwise
             inside = t < gap
             if gap <= 2 * fade:
-                s = _smoothstep(t / gap)
+                s = _smoothstep((t - self._band_start(k, gap)) / self._band_width(k, gap))
                 w[inside, k] += 1.0 - s[inside]
                 w[inside, (k + 1) % n_l] += s[inside]
             else:
                 w[inside, k] += 1.0 - _smoothstep(t[inside] / fade)
                 w[inside, (k + 1) % n_l] += 1.0 - _smoothstep((gap - t[inside]) / fade)
         return w
+
+    def _band(self, k: int, gap: float) -> tuple[float, float]:
+        """(start, width) of the blend band between label k and the next, radians past label k's direction:
+        between the end of k's sector and the start of the next one's, at least BLEND_MIN_DEG wide, and
+        never reaching either direction."""
+        a0 = self.angles_[k]
+        end_k = (self.sectors_[k][1] - a0) % (2 * math.pi)
+        start_next = (self.sectors_[(k + 1) % len(self.labels_)][0] - a0) % (2 * math.pi)
+        if not (0.0 < end_k <= start_next < gap):  # sectors that do not lie between the directions
+            return 0.0, gap
+        mid = 0.5 * (end_k + start_next)
+        width = max(start_next - end_k, math.radians(BLEND_MIN_DEG))
+        width = min(width, 1.8 * min(mid, gap - mid))
+        return mid - 0.5 * width, width
+
+    def _band_start(self, k: int, gap: float) -> float:
+        return self._band(k, gap)[0]
+
+    def _band_width(self, k: int, gap: float) -> float:
+        return max(self._band(k, gap)[1], 1e-6)
 
     def activation(self, va: Any) -> np.ndarray:
         """(N, 53) blendshape activation added to the neutral expression (before clipping)."""

@@ -17,6 +17,16 @@ For each edit (frames first..stop-1), in this order:
    below the original frame's value: a surprise edit does not lower brows the person already raises.
 3. Speech preservation (`dfm.edits.speech`, optional): on the articulation channels the emotion only adds
    its excess over the decoded neutral expression to the original coefficient.
+   A prototype AU also relaxes the AUs it works against when they are not in the label's prototype
+   (`dfm.face.emfacs.ANTAGONISTS`: anger's brow lowerer relaxes a person's raised brows, sad's lip-corner
+   depressor a resting smile, by its activation).
+   Sad and anger (`dfm.face.emfacs.CLOSED_MOUTH_LABELS`, no lip-parting AU in their prototypes) never
+   open the mouth beyond the decoded neutral (nor, without speech, beyond the closed-mouth rest) on the
+   lip-parting shapes (`MOUTH_OPENING_SHAPES`): a person's sad or angry footage is mostly talking, and its
+   average opening would show the teeth of a sad mouth.
+   Without speech preservation the articulation channels are the same difference laid on the video's
+   closed-mouth rest (`dfm.edits.speech.rest_articulation`), so the person's average speech opening in
+   the decoder's data does not open every emotion's mouth (a sad mouth stays closed).
    Eyes (`dfm.edits.eyes`, always): gaze and blinks stay the original's; the lid aperture (eyeWide,
    eyeSquint) follows the target as its difference from the decoded neutral, added to the original lids.
 4. Smoothing: the decoded (emotion) curves are smoothed over the edit with a cubic smoothing spline (the
@@ -51,10 +61,12 @@ from scipy.interpolate import make_smoothing_spline
 from dfm.affect.regions import region_for
 from dfm.edits.eyes import apply_eyes, lid_layer, lid_mask
 from dfm.edits.model import Edit, EditList
-from dfm.edits.speech import SPEECH_CHANNELS, emotion_layer, full_strength_target, speech_mask
+from dfm.edits.speech import (SPEECH_CHANNELS, articulation_on_rest, emotion_layer, full_strength_target,
+                              rest_articulation, speech_mask)
 from dfm.edits.trajectory import DEFAULT_KNOT_INTERVAL, va_trajectory
 from dfm.edits.validate import ResolvedEdit, validate_edits
 from dfm.errors import DfmError
+from dfm.face.emfacs import CLOSED_MOUTH_LABELS, MOUTH_OPENING_SHAPES
 from dfm.face.expressions import EXPRESSION_INDEX, EXPRESSION_NAMES, N_EXPRESSIONS
 from dfm.io.files import atomic_output
 
@@ -64,6 +76,7 @@ DEFAULT_TRANSITION_FRAMES = 20
 DEFAULT_SMOOTHING = 0.1  # seconds, see the module docstring
 
 Decoder = Callable[[np.ndarray], np.ndarray]
+_OPENING = np.array([EXPRESSION_INDEX[n] for n in MOUTH_OPENING_SHAPES], np.int64)
 
 
 @dataclass
@@ -235,6 +248,22 @@ def prototype_mask(label: str) -> np.ndarray:
     return m
 
 
+def _relax_antagonists(decoded: np.ndarray, act: np.ndarray, label: str) -> np.ndarray:
+    """Scale down the AUs a prototype AU works against (dfm.face.emfacs.ANTAGONISTS: anger's brow lowerer
+    against the brow raisers, sad's lip-corner depressor against the smile) by that AU's activation:
+    relaxed_c *= 1 - mean activation of the AU's shapes."""
+    from dfm.face.emfacs import relaxed_by
+
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for shape, relaxed in relaxed_by(label).items():
+        groups.setdefault(relaxed, []).append(shape)
+    out = decoded.copy()
+    for relaxed, shapes in groups.items():
+        strength = np.clip(act[:, [EXPRESSION_INDEX[s] for s in shapes]].mean(axis=1), 0.0, 1.0)
+        out[:, [EXPRESSION_INDEX[s] for s in relaxed]] *= (1.0 - strength)[:, None]
+    return out
+
+
 def _nudge_vector(nudges: dict[str, float]) -> np.ndarray:
     v = np.zeros(N_EXPRESSIONS, dtype=np.float64)
     for name, offset in nudges.items():
@@ -291,6 +320,7 @@ def make_plan(
     neutral = np.zeros(N_EXPRESSIONS)
     if any(r.label is not None for r in resolved):  # the speech and the lid channels add to the original
         neutral = _decode(decode, region_for("neutral", None).center().reshape(1, 2))[0]
+    rest = None if preserve_speech else rest_articulation(original, valid)
 
     for r in resolved:
         frames = slice(r.first, r.stop)
@@ -305,6 +335,12 @@ def make_plan(
             if prototype is not None:  # full-face prototype floor (step 2), on this label's own AUs only
                 act = _activation(prototype, traj.va) * prototype_mask(r.label)[None, :]
                 decoded = np.maximum(decoded, np.clip(neutral[None] + act, 0.0, 1.0))
+                decoded = _relax_antagonists(decoded, act, r.label)
+            if r.label in CLOSED_MOUTH_LABELS:  # lips at most as apart as the neutral's (and the rest's)
+                cap = neutral if rest is None else np.minimum(neutral, rest)
+                decoded[:, _OPENING] = np.minimum(decoded[:, _OPENING], cap[None, _OPENING])
+            if rest is not None:  # no speech to keep: the emotion's articulation on the closed-mouth rest
+                decoded = articulation_on_rest(decoded, neutral, rest, speech_mask())
             layer = emotion_layer(decoded, neutral, mask)
             lids = lid_layer(decoded, neutral)  # smoothed together with the emotion layer
             both = smooth_curves(t, np.concatenate([layer, lids], axis=1), smoothing)

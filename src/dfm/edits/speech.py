@@ -29,6 +29,20 @@ exceeds the decoded neutral expression of the same person:
 `neutral_c` = decode(centre of the neutral VA region). The offset is positive only, so the emotion never
 closes a mouth that is talking, and it does not depend on the original frame, so every frame-to-frame
 movement of the original lips is kept (up to clipping at 1).
+
+Without speech preservation (no speech in the soundtrack, or switched off) the same difference is laid
+on the person's closed-mouth REST instead of the original frame:
+
+    target_c = rest_c + (decoded_c - neutral_c)                     (then clipped to [0, 1])
+
+A decoder learns from the person's footage, and people talk in most of it: its decoded value of jawOpen
+or mouthLowerDown for any emotion is the time average of their speech, a half-open mouth, and so is the
+decoded neutral. Taken as it is, that average opened a sad mouth and showed the lower teeth (a sad face
+closes the mouth), and larger openings than any real frame of the person sent the inner-mouth transfer
+into stretched teeth. The difference keeps what the emotion itself does to the jaw and lips (surprise's
+jaw drop, disgust's lower-lip depressor) and drops the speech average. `rest_c` (`rest_articulation`) is
+the mean of the original video's most-closed-mouth frames: this person's own closed mouth, as the fit
+sees it.
 """
 
 from __future__ import annotations
@@ -77,3 +91,39 @@ def emotion_layer(decoded: np.ndarray, neutral: np.ndarray, mask: np.ndarray) ->
 def full_strength_target(layer: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Target at full edit weight: the emotion layer, plus the original on preserved channels."""
     return np.where(mask[None, :], np.asarray(original, dtype=np.float64) + layer, layer)
+
+
+REST_SHARE = 0.05  # share of the valid frames (the most closed mouths) whose mean is the rest articulation
+
+
+def mouth_openness(expression: np.ndarray) -> np.ndarray:
+    """(N,) how open the lips are, from the coefficients: jaw drop minus lip closure plus the lips' own
+    opening (ARKit semantics: mouthClose closes the lips over an open jaw)."""
+    e = np.asarray(expression, dtype=np.float64).reshape(-1, N_EXPRESSIONS)
+    col = lambda name: e[:, EXPRESSION_INDEX[name]]  # noqa: E731
+    lips = 0.25 * (col("mouthLowerDown_L") + col("mouthLowerDown_R") + col("mouthUpperUp_L") + col("mouthUpperUp_R"))
+    return col("jawOpen") - col("mouthClose") + lips
+
+
+def rest_articulation(original: np.ndarray, valid: np.ndarray | None = None, share: float = REST_SHARE) -> np.ndarray:
+    """(53,) the video's closed-mouth rest: mean expression of the `share` of valid frames whose mouth is
+    most closed (`mouth_openness`); zeros without valid frames. Only its SPEECH_CHANNELS are used."""
+    e = np.asarray(original, dtype=np.float64).reshape(-1, N_EXPRESSIONS)
+    if valid is not None:
+        e = e[np.asarray(valid, dtype=bool).reshape(-1)]
+    if len(e) == 0:
+        return np.zeros(N_EXPRESSIONS)
+    k = max(1, int(round(share * len(e))))
+    closed = np.argsort(mouth_openness(e), kind="stable")[:k]
+    return e[closed].mean(axis=0)
+
+
+def articulation_on_rest(decoded: np.ndarray, neutral: np.ndarray, rest: np.ndarray,
+                         channels: np.ndarray | None = None) -> np.ndarray:
+    """Decoded (n, 53) with the articulation channels replaced by rest + (decoded - neutral), clipped to
+    [0, 1] (see the module doc); the other channels unchanged. Returns a new array."""
+    mask = speech_mask() if channels is None else np.asarray(channels, dtype=bool)
+    out = np.asarray(decoded, dtype=np.float64).copy()
+    shift = np.asarray(rest, dtype=np.float64).reshape(-1) - np.asarray(neutral, dtype=np.float64).reshape(-1)
+    out[:, mask] = np.clip(out[:, mask] + shift[None, mask], 0.0, 1.0)
+    return out

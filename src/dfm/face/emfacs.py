@@ -6,29 +6,54 @@ tabulated with the FACS Investigator's Guide (P. Ekman, W. V. Friesen, J. C. Hag
 Coding System: The Manual / Investigator's Guide", Research Nexus, 2002, Table 10-2 "EMFACS prototypes").
 Those sources list several AU combinations per emotion; each row below is the full-face prototype
 commonly reproduced for it (the "Emotional expressions" table of Wikipedia's FACS article lists the
-same), every action unit of the face included — brows, lids, cheeks, nose, lips and jaw:
+same), every action unit of the face included — brows, lids, cheeks, nose, lips and jaw. Disgust adds
+AU10: EMFACS gives disgust two cores, AU9 and AU10 (9, 9+16+15+26, 9+17, 10, 10+16+25+26, 10+17), and
+the nose wrinkle alone barely moves a small face, while the raised upper lip is what reads:
 
     label     action units                     what they do
     happy     6 + 12                           cheek raiser (squints the lower lids), lip-corner puller
-    sad       1 + 4 + 15                       inner brow raiser, brow lowerer, lip-corner depressor
+    sad       1 + 4B + 15                      inner brow raiser, brow lowerer (slight), lip-corner depressor
     surprise  1 + 2 + 5B + 26                  inner + outer brow raiser, upper-lid raiser (slight), jaw drop
-    fear      1 + 2 + 4 + 5 + 7 + 20 + 26      brows raised and drawn together, upper lid raised, lids
+    fear      1 + 2 + 4B + 5 + 7 + 20 + 26     brows raised and drawn together, upper lid raised, lids
                                                tightened, lips stretched, jaw drop
     anger     4 + 5 + 7 + 23                   brow lowerer, upper-lid raiser (glare), lid tightener,
                                                lip tightener
-    disgust   9 + 15 + 16                      nose wrinkler, lip-corner depressor, lower-lip depressor
+    disgust   9 + 10 + 15 + 16                 nose wrinkler, upper-lip raiser, lip-corner depressor,
+                                               lower-lip depressor
 
 AU -> ICT blendshapes: the FACS table of the ICT-FaceKit README (`ict_facekit/README.md`, "Expression
 shapes and FACS"; ICT-FaceKit, USC Institute for Creative Technologies, MIT license), bilateral AUs
 driving both the _L and _R shape. ICT's shapes carry ARKit's names, so the same table maps onto
-ARKit / MediaPipe blendshapes. Two AUs have no ICT shape of their own:
+ARKit / MediaPipe blendshapes. One row departs from ICT's table: AU10 (upper-lip raiser), which ICT
+puts on mouthShrugUpper, drives mouthUpperUp_L/R. ICT's mouthShrugUpper lifts the centre of the upper lip
+and pushes it forward (a shrug; with a lowered lower lip it rounded the opening into an "o"), while
+mouthUpperUp (ICT's AU11 row) is ARKit's and MediaPipe's "upper lip raised", at each side next to the
+nose, which is AU10's action and what the disgust snarl shows. Two AUs have no ICT shape of their own:
 - AU26 (jaw drop) -> `jawOpen` at a partial weight (`JAW_DROP`): ICT's jawOpen is AU27 (mouth stretch),
   a wide opening; a jaw drop is the same motion, smaller.
 - AU23 (lip tightener) -> `mouthPress_L/R` (AU24, lip pressor), the closest ICT shape: both narrow the
   red of the lips, and EMFACS itself lists 4+5+7+24 as an anger variant of 4+5+7+23.
 
+Closed-mouth labels: sad (1+4+15) and anger (4+5+7+23) carry no action unit that parts the lips
+(AU16 lower-lip depressor, AU25 lips part, AU26 jaw drop, AU27 mouth stretch), and both tense the lips
+closed (the lip-corner depressor pulls them down; the lip tightener presses them), so an edit to them
+never opens the mouth beyond the person's own (`CLOSED_MOUTH_LABELS`). Happy's 6 + 12 has no such AU
+either, but a strong lip-corner pull bares the teeth and EMFACS lists laughter as 6+12+25+26, so happy
+keeps the opening the person's own smiles have.
+
+Antagonists: AU4 (brow lowerer) pulls the brows down against AU1/AU2 (brow raisers); AU15 (lip-corner
+depressor) pulls the corners down against AU12 (lip-corner puller), and AU23 (lip tightener, the
+orbicularis oris) narrows the lips against it. In a prototype with both sides (sad's 1+4, fear's 1+2+4)
+they combine, into the oblique, drawn-together brows; in one with only the first, a person whose brows
+or lip corners rest raised would cancel the action (an angry glare under raised brows, a sad mouth
+that still smiles), so such an edit also relaxes the other side by the first's activation
+(`ANTAGONISTS`: AU -> the AUs it relaxes when they are not in the label's own prototype).
+
 Intensity letters: FACS scores intensity A (trace) .. E (maximum); `FACS_INTENSITY` gives the ICT
-weight of each letter (an AU without a letter takes the prior's amplitude).
+weight of each letter (an AU without a letter takes the prior's amplitude). Sad's and fear's AU4 is
+slight (B): in both the corrugator draws the brows together while AU1 (and fear's AU2) keep them raised
+(sad's oblique brow, fear's raised, straightened brow); ICT's browDown at full strength lowers the whole
+brow, and with it sad and fear edits read as a frown (W011, 2026-12-01).
 """
 
 from __future__ import annotations
@@ -43,7 +68,7 @@ FACS_TO_ICT: dict[int, tuple[str, ...]] = {
     6: ("cheekSquint_L", "cheekSquint_R"),
     7: ("eyeSquint_L", "eyeSquint_R"),
     9: ("noseSneer_L", "noseSneer_R"),
-    10: ("mouthShrugUpper",),
+    10: ("mouthUpperUp_L", "mouthUpperUp_R"),  # see below (ICT's README: mouthShrugUpper)
     11: ("mouthUpperUp_L", "mouthUpperUp_R"),
     12: ("mouthSmile_L", "mouthSmile_R"),
     14: ("mouthDimple_L", "mouthDimple_R"),
@@ -66,12 +91,16 @@ JAW_DROP = 0.5  # AU26 = jawOpen at this fraction of the AU's weight
 
 EMFACS_PROTOTYPES: dict[str, tuple[str, ...]] = {
     "happy": ("6", "12"),
-    "sad": ("1", "4", "15"),
+    "sad": ("1", "4B", "15"),  # AU4 slight: at full strength ICT's browDown lowers the whole brow (a frown)
     "surprise": ("1", "2", "5B", "26"),
-    "fear": ("1", "2", "4", "5", "7", "20", "26"),
+    "fear": ("1", "2", "4B", "5", "7", "20", "26"),
     "anger": ("4", "5", "7", "23"),
-    "disgust": ("9", "15", "16"),
+    "disgust": ("9", "10", "15", "16"),
 }
+ANTAGONISTS: dict[int, tuple[int, ...]] = {4: (1, 2), 15: (12,), 23: (12,)}
+CLOSED_MOUTH_LABELS: tuple[str, ...] = ("sad", "anger")
+MOUTH_OPENING_SHAPES: tuple[str, ...] = ("jawOpen", "mouthLowerDown_L", "mouthLowerDown_R", "mouthUpperUp_L",
+                                         "mouthUpperUp_R", "mouthShrugUpper")  # AU26/27, AU16, AU10 (ICT shapes)
 FACS_INTENSITY = {"A": 0.2, "B": 0.4, "C": 0.6, "D": 0.8, "E": 1.0}
 
 
@@ -93,4 +122,17 @@ def prototype_shapes(label: str) -> dict[str, tuple[str, ...]]:
     for code in EMFACS_PROTOTYPES.get(label, ()):
         au, _ = parse_au(code)
         out[f"AU{au}"] = FACS_TO_ICT[au]
+    return out
+
+
+def relaxed_by(label: str) -> dict[str, tuple[str, ...]]:
+    """{ICT shape of a prototype AU: the ICT shapes it relaxes} for the label (see ANTAGONISTS), e.g. anger:
+    {'browDown_L': ('browInnerUp_L', ..., 'browOuterUp_R'), 'browDown_R': (...)}; {} when none applies."""
+    aus = {parse_au(c)[0] for c in EMFACS_PROTOTYPES.get(label, ())}
+    out: dict[str, tuple[str, ...]] = {}
+    for au, others in ANTAGONISTS.items():
+        relaxed = tuple(s for o in others if o not in aus for s in FACS_TO_ICT[o])
+        if au in aus and relaxed:
+            for shape in FACS_TO_ICT[au]:
+                out[shape] = relaxed
     return out

@@ -205,7 +205,8 @@ class Session:
         blended with the universal FACS prior where its data is thin; cached beside the track."""
         from dfm.decoder import PersonDecoder
 
-        folder = Path(track.meta["cache"]).with_suffix("") / f"decoder-{preset}"
+        # "-2": decoders cached before the 10th-percentile rest face (dfm.decoder.person.rest_face) are retrained
+        folder = Path(track.meta["cache"]).with_suffix("") / f"decoder-{preset}-2"
         if (folder / "card.json").exists():
             try:
                 cached = PersonDecoder.load(folder)

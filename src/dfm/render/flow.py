@@ -71,6 +71,11 @@ class CropGrid:
         p = np.asarray(points, np.float32)
         return np.stack([(p[:, 0] - self.x0 + 0.5) * self.sx - 0.5, (p[:, 1] - self.y0 + 0.5) * self.sy - 0.5], 1)
 
+    @property
+    def step(self) -> float:
+        """Distance (frame pixels) between neighbouring work pixels (the mean of both axes)."""
+        return 0.5 * (1.0 / self.sx + 1.0 / self.sy)
+
     def work_positions(self) -> np.ndarray:
         """Frame position (work_h, work_w, 2) of every work pixel."""
         u = (np.arange(self.work_w, dtype=np.float32) + 0.5) / self.sx - 0.5 + self.x0

@@ -52,7 +52,7 @@ from dfm.render.mesh import PART_FACE, PART_MOUTH, REGIONS, RenderMesh
 from dfm.render.occlusion import frame_features, keep_mask, project_points
 from dfm.render.pool import FramePool, PoolFrame
 from dfm.render.raster import interpolate
-from dfm.render.mouth import MouthShape, mouth_axis, span_map, stretch
+from dfm.render.mouth import MouthShape, mouth_axis, span_map_teeth, stretch
 from dfm.render.retrieval import (NONE, SELF, HysteresisParams, HysteresisSelector, MatchParams, add_mouth_penalty,
                                   affect_cost, mouth_self_cost, region_costs, self_cost)
 from dfm.render.temporal import TrackGeometry, smooth_geometry
@@ -247,7 +247,8 @@ class WarpRenderer:
             shape, lips = None, None
             if view is not None and view.shown.any():
                 grid_xy = view.grid.work_positions()
-                shape = MouthShape.from_points(grid_xy[view.shown > 0], mouth_axis(frame.rotation))
+                shape = MouthShape.from_points(grid_xy[view.shown > 0], mouth_axis(frame.rotation),
+                                               spacing=view.grid.step)
                 k = max(3, int(round(0.04 * 15.0 * frame.scale * frame.crop_scale * view.grid.sx)) | 1)
                 ring = (cv2.dilate(view.shown, np.ones((k, k), np.uint8)) > 0) & (view.shown == 0)
                 xy = np.rint(grid_xy[ring]).astype(int)
@@ -396,7 +397,8 @@ class WarpRenderer:
         has_mouth = bool(mouth_work.any())
         target_shape = None
         if has_mouth:
-            target_shape = MouthShape.from_points(flow.grid.work_positions()[mouth_work], mouth_axis(g.rotation[index]))
+            target_shape = MouthShape.from_points(flow.grid.work_positions()[mouth_work], mouth_axis(g.rotation[index]),
+                                                 spacing=flow.grid.step)
 
         choices: dict[str, list[tuple[int, float]]] = {}
         for region in REGIONS:
@@ -548,7 +550,10 @@ class WarpRenderer:
         lip_colour = sub[ring].mean(0) if ring.any() else np.array([120.0, 60.0, 60.0], np.float32)
         mouth_h = max(1.0, float(np.sqrt(mouth_work.sum())) / grid.sy)
         cavity = mouth_cavity(sub.shape[:2], m_full, lip_colour, 0.35 * mouth_h)
-        dis = grid.upsample_box(flow.disoccluded.astype(np.float32), mys, mxs) > 0.5
+        # where the original does not show the target's inner mouth: a soft weight, not a hard threshold of
+        # the coarse flow grid (a thin, barely open mouth got black dashes along the lips)
+        dis_work = cv2.GaussianBlur(flow.disoccluded.astype(np.float32), (0, 0), 0.7)
+        dis = np.clip(grid.upsample_box(dis_work, mys, mxs), 0.0, 1.0)
 
         mix = np.zeros_like(sub)
         n_inner = max(int(inner.sum()), 1)
@@ -562,18 +567,23 @@ class WarpRenderer:
                 shown = np.zeros(inner.shape, bool)
                 img = np.zeros_like(sub)
                 if src.shape is not None and target_shape is not None:
-                    pos = span_map(target_shape, np.stack([x_full, y_full], 1), src.shape)
+                    ratio = src.frame.scale * src.frame.crop_scale / max(face_px / p.face_size_cm, 1e-6)
+                    pos, gap = span_map_teeth(target_shape, np.stack([x_full, y_full], 1), src.shape, ratio)
                     m_sub = np.zeros(inner.shape + (2,), np.float32)
                     m_sub[rows, cols] = pos
                     img = remap(src.frame.crop, m_sub).astype(np.float32)
                     shown[rows, cols] = True
                     if src.lip_colour is not None:
                         img *= np.clip((lip_colour + 1.0) / (src.lip_colour + 1.0), 0.6, 1.6)[None, None, :]
+                    if gap.any():  # the widened gap between the teeth: dark, as in an open mouth
+                        g = np.zeros(inner.shape, np.float32)
+                        g[rows, cols] = gap
+                        img += g[..., None] * (cavity - img)
                 mix += wt * np.where(shown[..., None], img, cavity)
+                cavity_share += wt * float((inner & ~shown).sum()) / n_inner
             else:
-                shown = ~dis
-                mix += wt * np.where(shown[..., None], sub, cavity)
-            cavity_share += wt * float((inner & ~shown).sum()) / n_inner
+                mix += wt * (sub + dis[..., None] * (cavity - sub))
+                cavity_share += wt * float(dis[inner].sum()) / n_inner
         rep.cavity_fraction = cavity_share
         rep.fallback["mouth"] = rep.fallback.get("mouth", False) or cavity_share > self.params.cavity_fallback
         out[rel.ys, rel.xs] = sub + m_full[..., None] * (mix - sub)
