@@ -1,0 +1,365 @@
+"""An edit's render + encode in frame-range chunks on the session's executor, joined without re-encoding.
+
+    job = plan_chunked_render(session, info, plan, options)      # None: render serially (short video, 1 worker)
+    done = render_chunked(session, job, video, info, track, pool, plan, options, output=tmp, metadata=...)
+
+1. The main process writes one job file into the workspace (`tmp/.render.dfm-HOST-PID-*.tmp/job.pkl`): the plan's
+   per-frame arrays, the appearance pool, the renderer's name, parameters and trained-model folders, the
+   input's VideoInfo and the face model's path (the track is read from the analysis cache). Chunks carry
+   that path and their frame range only, so nothing big is pickled per chunk.
+2. Each worker loads the job once (the pool, the track, the face model, its renderer) and, per chunk,
+   renders its frames and encodes them into a video-only segment with the serial writer's settings
+   (`VideoWriter.like`: codec, crf or lossless, pixel format, the input's timestamps). Frames outside
+   every edit are the decoded frames, passed through as in the serial path.
+3. Seams: the renderers carry state across frames (the warp renderer's source choices and
+   cross-fades, the refiner's smoothed residual, the neural renderer's previous outputs), reset by
+   every frame without an edit. A chunk that starts inside an edit replays the frames of that edit
+   before it: the warp renderer with `advance` (source choices only, no pixels: exactly the serial
+   state), others by rendering the last `RENDER_WARMUP` frames (their state decays within them).
+   Boundaries are moved onto frames without an edit where one is near, so most chunks need none.
+4. The segments are joined packet for packet (`dfm.io.segments`), the input's audio muxed once, the
+   disclosure tags written; the caller's credentials step signs the file as in the serial path.
+
+A side-by-side video is chunked the same way (a second segment per chunk, joined with the audio).
+A failed chunk (an exception, a killed worker) fails the job with the chunk named; the job folder
+(segments, job file) is deleted whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dfm.parallel.chunks import Chunk
+
+# Frames rendered (not just replayed) before a chunk for renderers without `advance`: the refiner's
+# exponential smoothing (weight 0.5 on the past) leaves 0.5**16 of a stale residual, and the neural
+# renderer looks back 2 frames.
+RENDER_WARMUP = 16
+
+
+@dataclass(frozen=True)
+class ChunkPolicy:
+    """When chunking pays. Measured on 2 cores (benchmarks/bench_parallel.py, README "Scaling out"): a
+    worker's job set-up (job file, pool and model load) costs about a second and the join a fraction of
+    one, so a video renders serially below `min_video_frames`; each chunk has at least `min_frames`."""
+
+    min_video_frames: int = 120
+    min_frames: int = 24
+    per_worker: int = 2  # chunks per worker: one that finishes early takes the next, uneven costs even out
+    edit_cost: float = 3.0  # an edited frame costs about this many pass-through frames (render + encode vs encode)
+    snap: int = 12  # move a boundary up to this many frames onto a frame without an edit (no warm-up there)
+
+
+DEFAULT_POLICY = ChunkPolicy()
+
+
+def plan_render_chunks(weight: np.ndarray, n_workers: int, policy: ChunkPolicy = DEFAULT_POLICY) -> list[Chunk]:
+    """Contiguous chunks covering every frame once, of about equal cost (edited frames cost more), with
+    boundaries on frames without an edit where one is within `policy.snap`; `warmup` = the frames of the
+    edit running into the chunk (0 when the frame before the chunk has no edit)."""
+    weight = np.asarray(weight, np.float32)
+    n = len(weight)
+    k = max(1, min(n_workers * policy.per_worker, n // max(1, policy.min_frames)))
+    if k < 2:
+        return [Chunk(0, 0, n, 0)]
+    edited = weight > 0
+    cum = np.cumsum(np.where(edited, policy.edit_cost, 1.0))
+    edges = [0]
+    for j in range(1, k):
+        e = int(np.searchsorted(cum, cum[-1] * j / k)) + 1
+        free = [s for s in range(max(1, e - policy.snap), min(n, e + policy.snap + 1)) if not edited[s - 1]]
+        if free:
+            e = min(free, key=lambda s: abs(s - e))
+        if e - edges[-1] >= policy.min_frames and n - e >= policy.min_frames:
+            edges.append(e)
+    edges.append(n)
+    chunks = []
+    for i, (a, b) in enumerate(zip(edges, edges[1:])):
+        run = a
+        while run > 0 and edited[run - 1]:
+            run -= 1
+        chunks.append(Chunk(i, a, b, a - run))
+    return chunks
+
+
+@dataclass(frozen=True)
+class ChunkedRender:
+    """A planned chunked render: the chunks and the executor that will run them."""
+
+    chunks: list[Chunk]
+    executor: Any
+    backend: str  # "local" | "ray"
+
+
+def plan_chunked_render(session, info, plan, options, policy: ChunkPolicy | None = None) -> ChunkedRender | None:
+    """The chunked render of this edit, or None when it should stay serial: one worker, a video too short
+    to gain (policy.min_video_frames), or a plan that gives fewer than 2 chunks."""
+    policy = policy or DEFAULT_POLICY
+    parallel = session.parallel
+    if parallel.serial or info.n_frames < policy.min_video_frames:
+        return None
+    if not parallel.ray and parallel.n_workers < 2:
+        return None
+    executor = session.executor()
+    chunks = plan_render_chunks(plan.weight, executor.n_workers, policy)
+    if len(chunks) < 2:
+        return None
+    return ChunkedRender(chunks, executor, "ray" if parallel.ray else "local")
+
+
+# --- the job file and the worker side -------------------------------------------------------------------
+
+@dataclass
+class RenderJob:
+    """What every chunk of one render needs (written once, loaded once per worker)."""
+
+    info: Any  # dfm.io.video.VideoInfo of the input
+    video: str
+    targets: np.ndarray  # (T, 53) plan
+    weights: np.ndarray  # (T,)
+    va: np.ndarray | None  # (T, 2)
+    renderer: str
+    params: dict[str, Any]
+    trained: dict[str, str | None]  # kind -> folder of this video's trained model
+    model_path: str  # the ICT face model
+    track_cache: str | None  # the analysis cache holding the track (None: `track` below)
+    track_key: str
+    track: Any = None
+    pool: Any = None  # FramePool
+    lossless: bool = False
+    side_by_side: bool = False
+    folder: str = ""  # where the segments go
+
+
+@dataclass(frozen=True)
+class RenderChunk:
+    """One chunk's work item: the job file, the chunk's frames."""
+
+    job: str
+    chunk: Chunk
+
+    def describe(self) -> str:
+        return self.chunk.describe()
+
+
+@dataclass
+class ChunkResult:
+    index: int
+    segment: str
+    side_by_side: str | None
+    frames: list  # FrameReport per frame of the chunk
+    written: int
+    render_seconds: float
+    encode_seconds: float
+    replayed: int  # warm-up frames replayed with advance()
+    rendered_warmup: int  # warm-up frames rendered and dropped
+    pix_fmt: str
+
+
+@dataclass(frozen=True)
+class RenderSetup:
+    """The worker state of chunked renders: one slot, so a worker holds one job's pool at a time."""
+
+    key: str = "dfm.render"
+
+    def __call__(self) -> "_RenderWorker":
+        return _RenderWorker()
+
+
+@dataclass
+class _RenderWorker:
+    models: dict[str, Any] = field(default_factory=dict)  # face model path -> FaceModel
+    meshes: dict[bytes, Any] = field(default_factory=dict)  # identity -> RenderMesh (last one)
+    job_file: str | None = None
+    job: RenderJob | None = None
+    renderer: Any = None
+
+    def load(self, job_file: str):
+        if job_file == self.job_file:
+            return self.job, self.renderer
+        from dfm.face.model import FaceModel
+        from dfm.face.track import FaceTrack
+        from dfm.render.mesh import RenderMesh
+        from dfm.render.occlusion import track_key
+        from dfm.render.registry import RendererContext, make_renderer
+
+        self.job_file = self.job = self.renderer = None  # the last job's pool goes before the next one loads
+        with open(job_file, "rb") as f:
+            job: RenderJob = pickle.load(f)
+        track = job.track
+        if track is None:
+            track = FaceTrack.load(job.track_cache)
+            track.meta["cache"] = job.track_cache
+            if track_key(track) != job.track_key:
+                raise RuntimeError(f"the analysis cache {job.track_cache} changed during the render")
+        if job.model_path not in self.models:
+            self.models = {job.model_path: FaceModel.load(job.model_path)}
+        model = self.models[job.model_path]
+        key = np.round(track.identity, 5).tobytes()
+        if key not in self.meshes:
+            self.meshes = {key: RenderMesh.build(model, track.identity)}
+        trained = {k: (Path(v) if v else None) for k, v in job.trained.items()}
+        ctx = RendererContext(model, self.meshes[key], track, job.pool, dict(job.params), trained=trained.get)
+        self.renderer = make_renderer(job.renderer, ctx)
+        self.job, self.job_file = job, job_file
+        return self.job, self.renderer
+
+
+def render_chunk(state: _RenderWorker, item: RenderChunk, report) -> ChunkResult:
+    """Warm up, render and encode one chunk into its segment(s) (the executor's task)."""
+    from dfm.io.video import VideoWriter, iter_frames
+
+    job, renderer = state.load(item.job)
+    c = item.chunk
+    renderer.reset()
+    t_render = t_encode = 0.0
+    replayed = rendered_warmup = 0
+    t0 = time.perf_counter()
+    first = c.start
+    if c.warmup:
+        if hasattr(renderer, "advance"):  # exact: the serial state at c.start, no pixels needed
+            for i in range(c.start - c.warmup, c.start):
+                renderer.advance(i, job.targets[i], float(job.weights[i]), None if job.va is None else job.va[i])
+            replayed = c.warmup
+        else:
+            first = c.start - min(c.warmup, RENDER_WARMUP)
+            rendered_warmup = c.start - first
+    folder = Path(job.folder)
+    segment = folder / f"segment-{c.index:04d}.mp4"
+    sbs_segment = folder / f"side-by-side-{c.index:04d}.mp4" if job.side_by_side else None
+    info = job.info
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(VideoWriter.like(info, segment, copy_audio=False, lossless=job.lossless,
+                                                      overwrite=True))
+        sbs = None
+        if sbs_segment is not None:  # the serial side-by-side writer's settings, without the audio
+            sbs = stack.enter_context(VideoWriter(sbs_segment, width=2 * info.width, height=info.height,
+                                                  rate=info.rate, overwrite=True))
+        originals: list = []  # the input frame of the output being rendered (render_video is 1:1, in order)
+
+        def remember(frames):
+            for f in frames:
+                originals.append(f)
+                yield f
+
+        rendered = renderer.render_video(remember(iter_frames(job.video, first, c.stop)), job.targets, job.weights,
+                                         job.va)
+        t_render += time.perf_counter() - t0
+        while True:
+            t0 = time.perf_counter()
+            out = next(rendered, None)
+            t_render += time.perf_counter() - t0
+            if out is None:
+                break
+            original = originals.pop(0)
+            if out.index < c.start:  # a rendered warm-up frame
+                continue
+            t0 = time.perf_counter()
+            writer.write(out)
+            if sbs is not None:
+                sbs.write(np.concatenate([np.asarray(original.image), np.asarray(out.image)], axis=1),
+                          timestamp=original.timestamp)
+            t_encode += time.perf_counter() - t0
+            report(1)
+        pix_fmt = writer.pix_fmt
+        written = writer.frames_written
+    frames_report = [f for f in renderer.report.frames if c.start <= f.index < c.stop]
+    return ChunkResult(c.index, str(segment), str(sbs_segment) if sbs_segment else None, frames_report, written,
+                       t_render, t_encode, replayed, rendered_warmup, pix_fmt)
+
+
+# --- the main process side -----------------------------------------------------------------------------
+
+@dataclass
+class ChunkedResult:
+    frames_written: int
+    pix_fmt: str
+    report: Any  # RenderReport merged over the chunks, in frame order
+    stages: dict[str, float]  # render / encode seconds (summed over the workers)
+    parallel: dict[str, Any]  # the job report's "parallel" entry
+
+
+def render_chunked(session, job: ChunkedRender, video: Path, info, track, pool, plan, options, *, output: Path,
+                   side_by_side: Path | None, metadata: dict[str, str]) -> ChunkedResult:
+    """Render and encode `job`'s chunks on its executor and join them into `output` (and `side_by_side`)."""
+    from dfm.io.files import remove_stale_temporaries, temp_prefix
+    from dfm.io.segments import join_segments
+    from dfm.parallel import ChunkFailed
+    from dfm.pipelines.base import stage_progress
+    from dfm.pipelines.renderer_train import trained_renderer
+    from dfm.render.occlusion import track_key
+    from dfm.render.pool import FramePool
+    from dfm.render.renderer import RenderReport
+
+    wall = time.perf_counter()
+    target = Path(session.workspace) / "tmp" / "render"  # the job folder is named after it (and this process)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target)  # job folders of killed jobs
+    folder = Path(tempfile.mkdtemp(dir=target.parent, prefix=temp_prefix(target), suffix=".tmp"))
+    try:
+        cache = track.meta.get("cache")
+        in_cache = bool(cache) and Path(cache).exists() and _cache_matches(Path(cache), track)
+        record = RenderJob(
+            info=info, video=str(video), targets=np.asarray(plan.target, np.float32),
+            weights=np.asarray(plan.weight, np.float32), va=None if plan.va is None else np.asarray(plan.va, np.float32),
+            renderer=options.renderer, params=dict(options.render),
+            trained={k: (str(p) if (p := trained_renderer(track, k)) is not None else None) for k in ("refiner", "neural")},
+            model_path=str(session.store.path("ict-face-model")), track_cache=str(cache) if in_cache else None,
+            track_key=track_key(track), track=None if in_cache else track,
+            # a fresh pool object: the original's feature cache is keyed by this process's object ids
+            pool=FramePool(pool.frames, pool.occlusion, pool.excluded) if pool is not None else None,
+            lossless=options.lossless, side_by_side=side_by_side is not None, folder=str(folder))
+        job_file = folder / "job.pkl"
+        with open(job_file, "wb") as f:
+            pickle.dump(record, f, protocol=pickle.HIGHEST_PROTOCOL)
+        items = [RenderChunk(str(job_file), c) for c in job.chunks]
+        with stage_progress("render", info.n_frames, options.hooks, f"render {video.name} ({len(items)} chunks)",
+                            bar=session.progress) as bar:
+            cancel = options.hooks.cancel if options.hooks is not None else None
+            try:
+                results = job.executor.map(render_chunk, items, RenderSetup(), on_progress=bar.update, cancel=cancel,
+                                           sizes=[c.n_frames for c in job.chunks])
+            except BaseException:
+                if job.backend == "local":  # a failed map stops its pool: the next job starts a fresh one
+                    session.close()
+                raise
+        t_join = time.perf_counter()
+        written = sum(r.written for r in results)
+        if written != info.n_frames:
+            raise ChunkFailed(f"the chunks wrote {written} frames but the input has {info.n_frames}")
+        audio = video if info.has_audio else None
+        join_segments([r.segment for r in results], output, audio_from=audio, metadata=metadata, rotation=info.rotation)
+        if side_by_side is not None:
+            join_segments([r.side_by_side for r in results], side_by_side, audio_from=audio, metadata=metadata)
+        t_join = time.perf_counter() - t_join
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    report = RenderReport([f for r in results for f in r.frames])
+    stages = {"render": sum(r.render_seconds for r in results),
+              "encode": sum(r.encode_seconds for r in results) + t_join}
+    parallel = {"backend": job.backend, "workers": job.executor.n_workers, "chunks": len(results),
+                "chunk_frames": [[c.start, c.stop] for c in job.chunks],
+                "warmup_frames_replayed": sum(r.replayed for r in results),
+                "warmup_frames_rendered": sum(r.rendered_warmup for r in results),
+                "join_seconds": t_join, "render_encode_wall_seconds": time.perf_counter() - wall}
+    return ChunkedResult(written, results[0].pix_fmt, report, stages, parallel)
+
+
+def _cache_matches(cache: Path, track) -> bool:
+    """Whether the analysis cache file holds this very track (the workers read it from there)."""
+    from dfm.face.track import FaceTrack
+    from dfm.render.occlusion import track_key
+
+    try:
+        return track_key(FaceTrack.load(cache)) == track_key(track)
+    except Exception:
+        return False
