@@ -245,7 +245,8 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
         "size": [info.width, info.height], "audio_copied": info.has_audio, "pix_fmt": pix_fmt,
         "seconds": stages, "analysis_seconds": track.meta.get("seconds", {}),
         "render_fps": render_summary["edited"] / stages["render"] if stages["render"] > 0 else None,
-        "render_encode_fps": info.n_frames / (stages["render"] + stages["encode"]),
+        "render_encode_fps": info.n_frames / (parallel["render_encode_wall_seconds"] if parallel
+                                              else stages["render"] + stages["encode"]),
         "preserve_speech": bool(plan.speech_channels), "seed": plan.seed,
         "decoder": decoder_info, "render": render_summary, "subject": track.meta.get("subject"), "warnings": warnings,
         "credentials": credentials.summary(), "parallel": parallel,

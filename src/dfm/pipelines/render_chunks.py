@@ -14,8 +14,10 @@
 3. Seams: the renderers carry state across frames (the warp renderer's source choices and
    cross-fades, the refiner's smoothed residual, the neural renderer's previous outputs), reset by
    every frame without an edit. A chunk that starts inside an edit replays the frames of that edit
-   before it: the warp renderer with `advance` (source choices only, no pixels: exactly the serial
-   state), others by rendering the last `RENDER_WARMUP` frames (their state decays within them).
+   before it with the warp renderer's `advance` (source choices only, no pixels: exactly the serial
+   state). warp+refine replays its warp part so and renders the `RENDER_WARMUP` frames before the chunk
+   (dropped) for the refiner's smoothing, which decays within them; neural renders those frames only.
+   Those two are therefore close to the serial result, not exact.
    Boundaries are moved onto frames without an edit where one is near, so most chunks need none.
 4. The segments are joined packet for packet (`dfm.io.segments`), the input's audio muxed once, the
    disclosure tags written; the caller's credentials step signs the file as in the serial path.
@@ -48,7 +50,7 @@ RENDER_WARMUP = 16
 
 @dataclass(frozen=True)
 class ChunkPolicy:
-    """When chunking pays. Measured on 2 cores (benchmarks/bench_parallel.py, README "Scaling out"): a
+    """When chunking pays. Measured on 2 cores (benchmarks/bench_parallel_render.py --break-even): a
     worker's job set-up (job file, pool and model load) costs about a second and the join a fraction of
     one, so a video renders serially below `min_video_frames`; each chunk has at least `min_frames`."""
 
@@ -64,8 +66,8 @@ DEFAULT_POLICY = ChunkPolicy()
 
 def plan_render_chunks(weight: np.ndarray, n_workers: int, policy: ChunkPolicy = DEFAULT_POLICY) -> list[Chunk]:
     """Contiguous chunks covering every frame once, of about equal cost (edited frames cost more), with
-    boundaries on frames without an edit where one is within `policy.snap`; `warmup` = the frames of the
-    edit running into the chunk (0 when the frame before the chunk has no edit)."""
+    boundaries next to frames without an edit where one is within `policy.snap`; `warmup` = the frames of
+    the edit running into the chunk (0 when the chunk's first frame or the one before it has no edit)."""
     weight = np.asarray(weight, np.float32)
     n = len(weight)
     k = max(1, min(n_workers * policy.per_worker, n // max(1, policy.min_frames)))
@@ -76,7 +78,8 @@ def plan_render_chunks(weight: np.ndarray, n_workers: int, policy: ChunkPolicy =
     edges = [0]
     for j in range(1, k):
         e = int(np.searchsorted(cum, cum[-1] * j / k)) + 1
-        free = [s for s in range(max(1, e - policy.snap), min(n, e + policy.snap + 1)) if not edited[s - 1]]
+        # a chunk may start fresh where its first frame or the one before has no edit (the renderers reset there)
+        free = [s for s in range(max(1, e - policy.snap), min(n, e + policy.snap + 1)) if not (edited[s - 1] and edited[s])]
         if free:
             e = min(free, key=lambda s: abs(s - e))
         if e - edges[-1] >= policy.min_frames and n - e >= policy.min_frames:
@@ -85,7 +88,7 @@ def plan_render_chunks(weight: np.ndarray, n_workers: int, policy: ChunkPolicy =
     chunks = []
     for i, (a, b) in enumerate(zip(edges, edges[1:])):
         run = a
-        while run > 0 and edited[run - 1]:
+        while run > 0 and edited[run - 1] and edited[a]:
             run -= 1
         chunks.append(Chunk(i, a, b, a - run))
     return chunks
@@ -98,6 +101,7 @@ class ChunkedRender:
     chunks: list[Chunk]
     executor: Any
     backend: str  # "local" | "ray"
+    start_seconds: float = 0.0  # starting the executor's workers for this job (0: already running)
 
 
 def plan_chunked_render(session, info, plan, options, policy: ChunkPolicy | None = None) -> ChunkedRender | None:
@@ -109,11 +113,16 @@ def plan_chunked_render(session, info, plan, options, policy: ChunkPolicy | None
         return None
     if not parallel.ray and parallel.n_workers < 2:
         return None
-    executor = session.executor()
-    chunks = plan_render_chunks(plan.weight, executor.n_workers, policy)
+    chunks = plan_render_chunks(plan.weight, parallel.n_workers, policy)
     if len(chunks) < 2:
         return None
-    return ChunkedRender(chunks, executor, "ray" if parallel.ray else "local")
+    t = time.perf_counter()
+    started = session._executor is None
+    executor = session.executor()
+    if executor.n_workers != parallel.n_workers:  # Ray without a worker count: one per CPU of the cluster
+        chunks = plan_render_chunks(plan.weight, executor.n_workers, policy)
+    return ChunkedRender(chunks, executor, "ray" if parallel.ray else "local",
+                         time.perf_counter() - t if started else 0.0)
 
 
 # --- the job file and the worker side -------------------------------------------------------------------
@@ -224,15 +233,16 @@ def render_chunk(state: _RenderWorker, item: RenderChunk, report) -> ChunkResult
     t_render = t_encode = 0.0
     replayed = rendered_warmup = 0
     t0 = time.perf_counter()
-    first = c.start
-    if c.warmup:
-        if hasattr(renderer, "advance"):  # exact: the serial state at c.start, no pixels needed
-            for i in range(c.start - c.warmup, c.start):
-                renderer.advance(i, job.targets[i], float(job.weights[i]), None if job.va is None else job.va[i])
-            replayed = c.warmup
-        else:
-            first = c.start - min(c.warmup, RENDER_WARMUP)
-            rendered_warmup = c.start - first
+    # The warp renderer's state is replayed exactly (advance: no pixels needed). A renderer on top of it
+    # (warp+refine) has its warp part replayed and renders the last RENDER_WARMUP frames before the chunk
+    # (the refiner's smoothing decays within them); others (neural) render those frames only.
+    advance = getattr(renderer, "advance", None) or getattr(getattr(renderer, "warp", None), "advance", None)
+    first = c.start if hasattr(renderer, "advance") else max(0, c.start - RENDER_WARMUP)
+    if c.warmup and advance is not None:
+        for i in range(c.start - c.warmup, first):
+            advance(i, job.targets[i], float(job.weights[i]), None if job.va is None else job.va[i])
+        replayed = max(0, first - (c.start - c.warmup))
+    rendered_warmup = c.start - first
     folder = Path(job.folder)
     segment = folder / f"segment-{c.index:04d}.mp4"
     sbs_segment = folder / f"side-by-side-{c.index:04d}.mp4" if job.side_by_side else None
@@ -347,6 +357,7 @@ def render_chunked(session, job: ChunkedRender, video: Path, info, track, pool, 
     stages = {"render": sum(r.render_seconds for r in results),
               "encode": sum(r.encode_seconds for r in results) + t_join}
     parallel = {"backend": job.backend, "workers": job.executor.n_workers, "chunks": len(results),
+                "executor_start_seconds": job.start_seconds,
                 "chunk_frames": [[c.start, c.stop] for c in job.chunks],
                 "warmup_frames_replayed": sum(r.replayed for r in results),
                 "warmup_frames_rendered": sum(r.rendered_warmup for r in results),
