@@ -63,7 +63,9 @@ def compare(video: Path, workspace: Path, out: Path, workers: int, warm: bool = 
     serial.analyze(video)
     serial.edit(video, edits, out / "warmup.mp4", EditOptions(overwrite=True))  # decoder, pool: cached from here on
     row = {"frames": probe_video(video).n_frames, "load_before": load()}
+    cpu = time.process_time()
     r = serial.edit(video, edits, out / "serial.mp4", EditOptions(overwrite=True))
+    row["serial_cpu_s"] = time.process_time() - cpu  # the whole (cached) edit: mostly its render + encode
     row["serial_s"] = render_encode_seconds(r.report)
     with Session(workspace=workspace, progress=False, parallel=ParallelOptions(workers=workers)) as par:
         par._cache = serial._cache  # the same pool and decoder objects: time the render, not their builds
@@ -74,8 +76,10 @@ def compare(video: Path, workspace: Path, out: Path, workers: int, warm: bool = 
         row["chunks"] = r.report["parallel"]["chunks"] if r.report["parallel"] else 0
         row["replayed"] = r.report["parallel"]["warmup_frames_replayed"] if r.report["parallel"] else 0
         if warm:
+            cpu = time.process_time()
             r = par.edit(video, edits, out / "chunked.mp4", EditOptions(overwrite=True))
             row["warm_s"] = render_encode_seconds(r.report)
+            row["chunked_cpu_s"] = time.process_time() - cpu + (r.report["parallel"] or {}).get("worker_cpu_seconds", 0.0)
     row["worst_psnr_db"] = worst_psnr(out / "serial.mp4", out / "chunked.mp4")
     row["load_after"] = load()
     return row
@@ -106,6 +110,7 @@ def main() -> None:
               f"{row['cold_total_s']:.1f} s), {row['warm_s']:.1f} s warm; speed-up {row['serial_s'] / row['cold_s']:.2f}x "
               f"cold, {row['serial_s'] / row['warm_s']:.2f}x warm; {row['chunks']} chunks, {row['replayed']} frames "
               f"replayed at seams; worst frame PSNR serial vs chunked {row['worst_psnr_db']:.1f} dB; "
+              f"CPU time serial {row['serial_cpu_s']:.1f} s, chunked (main + workers) {row['chunked_cpu_s']:.1f} s; "
               f"load {row['load_before']} -> {row['load_after']}")
         if args.break_even:
             render_chunks.DEFAULT_POLICY = dataclasses.replace(render_chunks.DEFAULT_POLICY, min_video_frames=0)
@@ -113,7 +118,8 @@ def main() -> None:
                 clip = cut(args.video, n, tmp / f"first{n}.mp4")
                 r = compare(clip, workspace, tmp, args.workers, warm=True)
                 print(f"first {n} frames: serial {r['serial_s']:.2f} s, workers={args.workers} cold "
-                      f"{r['cold_s']:.2f} s, warm {r['warm_s']:.2f} s ({r['chunks']} chunks); load {r['load_after']}")
+                      f"{r['cold_s']:.2f} s, warm {r['warm_s']:.2f} s ({r['chunks']} chunks); CPU serial "
+                      f"{r['serial_cpu_s']:.1f} s, chunked {r['chunked_cpu_s']:.1f} s; load {r['load_after']}")
 
 
 if __name__ == "__main__":

@@ -2,10 +2,10 @@
 frame for frame, timestamps, audio packets, disclosure and credentials; a killed worker fails the job
 cleanly; the same edit on a real local Ray instance.
 
-The clip is GRID's 3-s talker with speech audio (75 frames, 25 fps, AAC), cut into 3 chunks of ~25
+The clip is GRID's 3-s talker with speech audio (75 frames, 25 fps, AAC), cut into 4 chunks of 15-20
 frames (the default policy keeps videos this short serial; the tests lower its thresholds). The edit
-covers frames 20-60, so one boundary lands on a frame without an edit and one inside the edit, where
-the chunk replays the edit's earlier frames (WarpRenderer.advance) to continue the serial state.
+covers frames 20-59: two boundaries sit at its start and end (the chunks start fresh) and one inside it,
+where the chunk replays the edit's earlier frames (WarpRenderer.advance) to continue the serial state.
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ def grid_clip(videos_dir):
 
 @pytest.fixture(scope="module")
 def short_chunks():
-    """Chunk even a 3-s clip, in chunks of at least 20 frames."""
+    """Chunk even a 3-s clip, in chunks of at least 15 frames."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(render_chunks, "DEFAULT_POLICY",
-                   dataclasses.replace(render_chunks.DEFAULT_POLICY, min_video_frames=0, min_frames=20))
+                   dataclasses.replace(render_chunks.DEFAULT_POLICY, min_video_frames=0, min_frames=15))
         yield
 
 
@@ -123,11 +123,11 @@ def test_chunked_edit_equals_the_serial_edit(chunked_edit, serial_edit, grid_cli
 
 def test_chunked_edit_keyframes_start_every_segment(chunked_edit):
     starts = [a for a, _ in chunked_edit.report["parallel"]["chunk_frames"]]
-    pts = frame_timestamps(chunked_edit.output)
     with av.open(str(chunked_edit.output)) as c:
-        s = c.streams.video[0]
-        keys = {float(p.pts * s.time_base) for p in c.demux(s) if p.size and p.is_keyframe}
-    assert {float(pts[i]) for i in starts} <= {round(k, 6) for k in keys} | keys
+        packets = [p for p in c.demux(c.streams.video[0]) if p.size]
+    shown = sorted(p.pts for p in packets)  # presentation order: frame i has the i-th smallest pts
+    keys = {p.pts for p in packets if p.is_keyframe}
+    assert {shown[i] for i in starts} <= keys
 
 
 def test_chunked_edit_carries_credentials_and_a_sidecar(chunked_edit, grid_clip):

@@ -172,6 +172,7 @@ class ChunkResult:
     replayed: int  # warm-up frames replayed with advance()
     rendered_warmup: int  # warm-up frames rendered and dropped
     pix_fmt: str
+    cpu_seconds: float = 0.0  # CPU time of the worker process on this chunk (all its threads: the encoder's too)
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,7 @@ def render_chunk(state: _RenderWorker, item: RenderChunk, report) -> ChunkResult
     """Warm up, render and encode one chunk into its segment(s) (the executor's task)."""
     from dfm.io.video import VideoWriter, iter_frames
 
+    cpu = time.process_time()
     job, renderer = state.load(item.job)
     c = item.chunk
     renderer.reset()
@@ -284,7 +286,7 @@ def render_chunk(state: _RenderWorker, item: RenderChunk, report) -> ChunkResult
         written = writer.frames_written
     frames_report = [f for f in renderer.report.frames if c.start <= f.index < c.stop]
     return ChunkResult(c.index, str(segment), str(sbs_segment) if sbs_segment else None, frames_report, written,
-                       t_render, t_encode, replayed, rendered_warmup, pix_fmt)
+                       t_render, t_encode, replayed, rendered_warmup, pix_fmt, time.process_time() - cpu)
 
 
 # --- the main process side -----------------------------------------------------------------------------
@@ -361,7 +363,8 @@ def render_chunked(session, job: ChunkedRender, video: Path, info, track, pool, 
                 "chunk_frames": [[c.start, c.stop] for c in job.chunks],
                 "warmup_frames_replayed": sum(r.replayed for r in results),
                 "warmup_frames_rendered": sum(r.rendered_warmup for r in results),
-                "join_seconds": t_join, "render_encode_wall_seconds": time.perf_counter() - wall}
+                "join_seconds": t_join, "worker_cpu_seconds": sum(r.cpu_seconds for r in results),
+                "render_encode_wall_seconds": time.perf_counter() - wall}
     return ChunkedResult(written, results[0].pix_fmt, report, stages, parallel)
 
 
