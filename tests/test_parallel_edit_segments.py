@@ -44,8 +44,12 @@ def test_boundaries_move_onto_frames_without_an_edit_and_balance_the_cost():
     w = _weights(472, (12, 247))
     chunks = plan_render_chunks(w, 2, ChunkPolicy(min_frames=24))
     assert len(chunks) == 4
-    cost = [float(np.where(w[c.start:c.stop] > 0, 3.0, 1.0).sum()) for c in chunks]
-    assert max(cost) < 1.6 * min(cost)
+    policy = ChunkPolicy(min_frames=24)
+    frames_cost = [float(np.where(w[c.start:c.stop] > 0, policy.edit_cost, 1.0).sum()) for c in chunks]
+    cost = [f + policy.replay_cost * c.warmup for f, c in zip(frames_cost, chunks)]
+    assert max(cost) < 1.5 * min(cost)
+    longest_replay = max(range(4), key=lambda i: chunks[i].warmup)
+    assert chunks[longest_replay].warmup > 100 and frames_cost[longest_replay] == min(frames_cost)  # replay counted
     # one boundary near the edit's end snaps onto it: that chunk needs no warm-up
     w2 = _weights(200, (0, 105))  # the even split (frame 100) is inside the edit
     chunks2 = plan_render_chunks(w2, 1, ChunkPolicy(min_frames=20, per_worker=2, edit_cost=1.0, snap=12))

@@ -5,8 +5,10 @@
 
 1. The main process writes one job file into the workspace (`tmp/.render.dfm-HOST-PID-*.tmp/job.pkl`): the plan's
    per-frame arrays, the appearance pool, the renderer's name, parameters and trained-model folders, the
-   input's VideoInfo and the face model's path (the track is read from the analysis cache). Chunks carry
-   that path and their frame range only, so nothing big is pickled per chunk.
+   input's VideoInfo and the face model's path; the track is read from the analysis cache (it goes into
+   the job file only when the cache does not hold this very track). Chunks carry that path and their
+   frame range only, so nothing big is pickled per chunk. The folder is private (mode 0700) and deleted
+   at the end; one left by a killed job is deleted by the next chunked render of the workspace.
 2. Each worker loads the job once (the pool, the track, the face model, its renderer) and, per chunk,
    renders its frames and encodes them into a video-only segment with the serial writer's settings
    (`VideoWriter.like`: codec, crf or lossless, pixel format, the input's timestamps). Frames outside
@@ -50,14 +52,17 @@ RENDER_WARMUP = 16
 
 @dataclass(frozen=True)
 class ChunkPolicy:
-    """When chunking pays. Measured on 2 cores (benchmarks/bench_parallel_render.py --break-even): a
-    worker's job set-up (job file, pool and model load) costs about a second and the join a fraction of
-    one, so a video renders serially below `min_video_frames`; each chunk has at least `min_frames`."""
+    """When chunking pays. Per job, chunking adds the job file, each worker's load of it (pool, track,
+    face model: about a second) and the join (a fraction of one), and, the first time, the workers' start;
+    so a video renders serially below `min_video_frames` (5 s at 24 fps) and each chunk has at least
+    `min_frames`. `benchmarks/bench_parallel_render.py --break-even` prints serial vs chunked times on
+    cuts of the Pexels clip to check the threshold on a machine."""
 
     min_video_frames: int = 120
     min_frames: int = 24
     per_worker: int = 2  # chunks per worker: one that finishes early takes the next, uneven costs even out
     edit_cost: float = 3.0  # an edited frame costs about this many pass-through frames (render + encode vs encode)
+    replay_cost: float = 0.7  # ... and replaying one (WarpRenderer.advance) this many
     snap: int = 12  # move a boundary up to this many frames onto a frame without an edit (no warm-up there)
 
 
@@ -65,33 +70,51 @@ DEFAULT_POLICY = ChunkPolicy()
 
 
 def plan_render_chunks(weight: np.ndarray, n_workers: int, policy: ChunkPolicy = DEFAULT_POLICY) -> list[Chunk]:
-    """Contiguous chunks covering every frame once, of about equal cost (edited frames cost more), with
-    boundaries next to frames without an edit where one is within `policy.snap`; `warmup` = the frames of
-    the edit running into the chunk (0 when the chunk's first frame or the one before it has no edit)."""
+    """Contiguous chunks covering every frame once, of about equal cost (edited frames cost more, and so
+    does replaying the edit that runs into a chunk), with boundaries next to frames without an edit where
+    one is within `policy.snap`; `warmup` = the frames of the edit running into the chunk (0 when the
+    chunk's first frame or the one before it has no edit)."""
     weight = np.asarray(weight, np.float32)
     n = len(weight)
     k = max(1, min(n_workers * policy.per_worker, n // max(1, policy.min_frames)))
     if k < 2:
         return [Chunk(0, 0, n, 0)]
     edited = weight > 0
-    cum = np.cumsum(np.where(edited, policy.edit_cost, 1.0))
-    edges = [0]
-    for j in range(1, k):
-        e = int(np.searchsorted(cum, cum[-1] * j / k)) + 1
-        # a chunk may start fresh where its first frame or the one before has no edit (the renderers reset there)
-        free = [s for s in range(max(1, e - policy.snap), min(n, e + policy.snap + 1)) if not (edited[s - 1] and edited[s])]
-        if free:
-            e = min(free, key=lambda s: abs(s - e))
-        if e - edges[-1] >= policy.min_frames and n - e >= policy.min_frames:
-            edges.append(e)
-    edges.append(n)
-    chunks = []
-    for i, (a, b) in enumerate(zip(edges, edges[1:])):
+    cum = np.concatenate([[0.0], np.cumsum(np.where(edited, policy.edit_cost, 1.0))])  # cost of frames [0, i)
+
+    def warmup(a: int) -> int:
         run = a
-        while run > 0 and edited[run - 1] and edited[a]:
+        while 0 < run and a < n and edited[run - 1] and edited[a]:
             run -= 1
-        chunks.append(Chunk(i, a, b, a - run))
-    return chunks
+        return a - run
+
+    def cut(target: float) -> list[int]:
+        """Boundaries giving chunks of about `target` cost each (frames + replay), snapped, long enough."""
+        edges = [0]
+        for _ in range(1, k):
+            a = edges[-1]
+            e = int(np.searchsorted(cum, cum[a] + max(target - policy.replay_cost * warmup(a), 0.0)))
+            # a chunk may start fresh where its first frame or the one before has no edit (the renderers reset there)
+            free = [s for s in range(max(1, e - policy.snap), min(n, e + policy.snap + 1))
+                    if not (edited[s - 1] and edited[s])]
+            if free:
+                e = min(free, key=lambda s: abs(s - e))
+            e = max(e, a + policy.min_frames)
+            if n - e < policy.min_frames:
+                break
+            edges.append(e)
+        return edges + [n]
+
+    edges = cut(cum[-1] / k)
+    replay = policy.replay_cost * sum(warmup(a) for a in edges[:-1])
+    edges = cut((cum[-1] + replay) / k)  # the replays the first cut implies, shared out too
+    return [Chunk(i, a, b, warmup(a)) for i, (a, b) in enumerate(zip(edges, edges[1:]))]
+
+
+def chunk_cost(weight: np.ndarray, chunk: Chunk, policy: ChunkPolicy = DEFAULT_POLICY) -> float:
+    """A chunk's estimated cost in pass-through frames (its frames, edited ones dearer, and its replay)."""
+    edited = int((np.asarray(weight)[chunk.start:chunk.stop] > 0).sum())
+    return edited * policy.edit_cost + (chunk.n_frames - edited) + chunk.warmup * policy.replay_cost
 
 
 @dataclass(frozen=True)
@@ -102,6 +125,7 @@ class ChunkedRender:
     executor: Any
     backend: str  # "local" | "ray"
     start_seconds: float = 0.0  # starting the executor's workers for this job (0: already running)
+    costs: list[float] = field(default_factory=list)  # chunk_cost of each chunk
 
 
 def plan_chunked_render(session, info, plan, options, policy: ChunkPolicy | None = None) -> ChunkedRender | None:
@@ -122,7 +146,8 @@ def plan_chunked_render(session, info, plan, options, policy: ChunkPolicy | None
     if executor.n_workers != parallel.n_workers:  # Ray without a worker count: one per CPU of the cluster
         chunks = plan_render_chunks(plan.weight, executor.n_workers, policy)
     return ChunkedRender(chunks, executor, "ray" if parallel.ray else "local",
-                         time.perf_counter() - t if started else 0.0)
+                         time.perf_counter() - t if started else 0.0,
+                         [chunk_cost(plan.weight, c, policy) for c in chunks])
 
 
 # --- the job file and the worker side -------------------------------------------------------------------
@@ -333,17 +358,20 @@ def render_chunked(session, job: ChunkedRender, video: Path, info, track, pool, 
         job_file = folder / "job.pkl"
         with open(job_file, "wb") as f:
             pickle.dump(record, f, protocol=pickle.HIGHEST_PROTOCOL)
-        items = [RenderChunk(str(job_file), c) for c in job.chunks]
+        # dearest first (a worker that finishes early takes the next): the last chunk to start is a cheap one
+        order = sorted(range(len(job.chunks)), key=lambda i: -job.costs[i]) if job.costs else list(range(len(job.chunks)))
+        items = [RenderChunk(str(job_file), job.chunks[i]) for i in order]
         with stage_progress("render", info.n_frames, options.hooks, f"render {video.name} ({len(items)} chunks)",
                             bar=session.progress) as bar:
             cancel = options.hooks.cancel if options.hooks is not None else None
             try:
-                results = job.executor.map(render_chunk, items, RenderSetup(), on_progress=bar.update, cancel=cancel,
-                                           sizes=[c.n_frames for c in job.chunks])
+                done = job.executor.map(render_chunk, items, RenderSetup(), on_progress=bar.update, cancel=cancel,
+                                        sizes=[item.chunk.n_frames for item in items])
             except BaseException:
                 if job.backend == "local":  # a failed map stops its pool: the next job starts a fresh one
                     session.close()
                 raise
+        results = sorted(done, key=lambda r: r.index)
         t_join = time.perf_counter()
         written = sum(r.written for r in results)
         if written != info.n_frames:
