@@ -163,7 +163,7 @@ class RenderJob:
     va: np.ndarray | None  # (T, 2)
     renderer: str
     params: dict[str, Any]
-    trained: dict[str, str | None]  # kind -> folder of this video's trained model
+    trained: dict[str, str]  # kind -> folder of this video's trained model (the one the renderer needs)
     model_path: str  # the ICT face model
     track_cache: str | None  # the analysis cache holding the track (None: `track` below)
     track_key: str
@@ -242,7 +242,7 @@ class _RenderWorker:
         key = np.round(track.identity, 5).tobytes()
         if key not in self.meshes:
             self.meshes = {key: RenderMesh.build(model, track.identity)}
-        trained = {k: (Path(v) if v else None) for k, v in job.trained.items()}
+        trained = {k: Path(v) for k, v in job.trained.items()}
         ctx = RendererContext(model, self.meshes[key], track, job.pool, dict(job.params), trained=trained.get)
         self.renderer = make_renderer(job.renderer, ctx)
         self.job, self.job_file = job, job_file
@@ -335,6 +335,7 @@ def render_chunked(session, job: ChunkedRender, video: Path, info, track, pool, 
     from dfm.pipelines.renderer_train import trained_renderer
     from dfm.render.occlusion import track_key
     from dfm.render.pool import FramePool
+    from dfm.render.registry import needs_training
     from dfm.render.renderer import RenderReport
 
     wall = time.perf_counter()
@@ -349,7 +350,7 @@ def render_chunked(session, job: ChunkedRender, video: Path, info, track, pool, 
             info=info, video=str(video), targets=np.asarray(plan.target, np.float32),
             weights=np.asarray(plan.weight, np.float32), va=None if plan.va is None else np.asarray(plan.va, np.float32),
             renderer=options.renderer, params=dict(options.render),
-            trained={k: (str(p) if (p := trained_renderer(track, k)) is not None else None) for k in ("refiner", "neural")},
+            trained={kind: str(trained_renderer(track, kind)) for kind in filter(None, [needs_training(options.renderer)])},
             model_path=str(session.store.path("ict-face-model")), track_cache=str(cache) if in_cache else None,
             track_key=track_key(track), track=None if in_cache else track,
             # a fresh pool object: the original's feature cache is keyed by this process's object ids
