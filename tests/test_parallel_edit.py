@@ -178,3 +178,38 @@ def test_ray_edit_equals_the_serial_edit(short_chunks, session, serial_edit, gri
         result = s.edit(grid_clip, EDITS, out, EditOptions(lossless=True))
     assert result.report["parallel"]["backend"] == "ray" and result.report["parallel"]["chunks"] >= 3
     _same_edit(result, serial_edit, grid_clip)
+
+
+REFINED_MIN_PSNR = 45.0  # warp+refine: the refiner's smoothing is re-run over RENDER_WARMUP frames, not replayed
+
+
+def test_warp_refine_chunked_edit_equals_the_serial_edit(short_chunks, session, serial_edit, grid_clip, tmp_path):
+    """The renderer on top of the warp renderer: built in the workers from its trained folder; its warp
+    part replayed, the refiner warmed up by rendering. The refiner here is an untrained network (seeded):
+    its residual is arbitrary but fixed, and what is tested is the chunking, not the refiner."""
+    import json
+    import shutil
+
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
+    from dfm.pipelines.renderer_train import renderer_dir
+    from dfm.render.neural.refiner import MouthRefinerNet, RefinerConfig
+
+    folder = renderer_dir(session.analyze(grid_clip), "refiner", "all")
+    torch.manual_seed(0)
+    net = MouthRefinerNet(RefinerConfig())
+    folder.mkdir(parents=True)
+    save_file({"net." + k: v.contiguous() for k, v in net.state_dict().items()}, str(folder / "checkpoint.safetensors"))
+    (folder / "card.json").write_text(json.dumps({"kind": "refiner", "config": {"refiner": RefinerConfig().to_dict()}}))
+    options = EditOptions(lossless=True, renderer="warp+refine")
+    try:
+        serial = _like(session, ParallelOptions(workers=1)).edit(grid_clip, EDITS, tmp_path / "serial.mp4", options)
+        with _like(session, ParallelOptions(workers=2)) as s:
+            chunked = s.edit(grid_clip, EDITS, tmp_path / "chunked.mp4", options)
+    finally:
+        shutil.rmtree(folder)
+    assert chunked.report["parallel"]["warmup_frames_rendered"] > 0
+    _same_edit(chunked, serial, grid_clip, edited_min_psnr=REFINED_MIN_PSNR)
+    # the refiner did change the mouth: these are not the warp renderer's frames
+    assert any(not np.array_equal(a, b) for a, b in zip(_images(serial.output), _images(serial_edit.output)))

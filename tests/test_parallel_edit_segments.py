@@ -41,15 +41,21 @@ def test_chunks_cover_every_frame_once_and_warm_up_from_the_edits_start(n, runs,
 
 
 def test_boundaries_move_onto_frames_without_an_edit_and_balance_the_cost():
-    w = _weights(472, (12, 247))
-    chunks = plan_render_chunks(w, 2, ChunkPolicy(min_frames=24))
-    assert len(chunks) == 4
-    policy = ChunkPolicy(min_frames=24)
-    frames_cost = [float(np.where(w[c.start:c.stop] > 0, policy.edit_cost, 1.0).sum()) for c in chunks]
-    cost = [f + policy.replay_cost * c.warmup for f, c in zip(frames_cost, chunks)]
-    assert max(cost) < 1.5 * min(cost)
-    longest_replay = max(range(4), key=lambda i: chunks[i].warmup)
-    assert chunks[longest_replay].warmup > 100 and frames_cost[longest_replay] == min(frames_cost)  # replay counted
+    from dfm.pipelines.render_chunks import chunk_cost
+
+    w = _weights(472, (12, 247))  # the Pexels clip's half edit
+    for policy in (ChunkPolicy(min_frames=24), ChunkPolicy(min_frames=24, replay_cost=0.0)):
+        cost = sorted((chunk_cost(w, c, policy) for c in plan_render_chunks(w, 2, policy)), reverse=True)
+        loads = [0.0, 0.0]
+        for c in cost:  # dearest first, each to the worker free first
+            loads[loads.index(min(loads))] += c
+        assert max(loads) < 1.1 * sum(cost) / 2, cost  # both workers finish at about the same time
+    # replays are dear: one long edit is cut once (one seam inside it), not three times
+    assert len(plan_render_chunks(w, 2, ChunkPolicy(min_frames=24))) == 2
+    assert len(plan_render_chunks(w, 2, ChunkPolicy(min_frames=24, replay_cost=0.0))) == 4
+    # edits with gaps between them: the boundaries fall into the gaps, no replay, a chunk more per worker
+    gaps = plan_render_chunks(_weights(480, (10, 110), (130, 230), (250, 350), (370, 470)), 2, ChunkPolicy(min_frames=24))
+    assert len(gaps) == 4 and all(c.warmup == 0 for c in gaps)
     # one boundary near the edit's end snaps onto it: that chunk needs no warm-up
     w2 = _weights(200, (0, 105))  # the even split (frame 100) is inside the edit
     chunks2 = plan_render_chunks(w2, 1, ChunkPolicy(min_frames=20, per_worker=2, edit_cost=1.0, snap=12))

@@ -60,9 +60,12 @@ class ChunkPolicy:
 
     min_video_frames: int = 120
     min_frames: int = 24
-    per_worker: int = 2  # chunks per worker: one that finishes early takes the next, uneven costs even out
-    edit_cost: float = 3.0  # an edited frame costs about this many pass-through frames (render + encode vs encode)
-    replay_cost: float = 0.7  # ... and replaying one (WarpRenderer.advance) this many
+    per_worker: int = 2  # up to this many chunks per worker: one that finishes early takes the next
+    balance_margin: float = 0.1  # one chunk per worker is chosen only if the cost model says 10% faster
+    # costs in pass-through frames (decode + encode), CPU time on the Pexels clip: an edited frame (render
+    # + encode) about 3.5, replaying one (WarpRenderer.advance: the flow's rasterisations) about 0.8
+    edit_cost: float = 3.5
+    replay_cost: float = 0.8
     snap: int = 12  # move a boundary up to this many frames onto a frame without an edit (no warm-up there)
 
 
@@ -73,11 +76,15 @@ def plan_render_chunks(weight: np.ndarray, n_workers: int, policy: ChunkPolicy =
     """Contiguous chunks covering every frame once, of about equal cost (edited frames cost more, and so
     does replaying the edit that runs into a chunk), with boundaries next to frames without an edit where
     one is within `policy.snap`; `warmup` = the frames of the edit running into the chunk (0 when the
-    chunk's first frame or the one before it has no edit)."""
+    chunk's first frame or the one before it has no edit).
+
+    One chunk per worker, or `per_worker` per worker (a worker that finishes early takes the next, so
+    misestimated costs even out), whichever the cost model says finishes first: every boundary inside an
+    edit costs a replay, so a long edit is often better cut in fewer chunks."""
     weight = np.asarray(weight, np.float32)
     n = len(weight)
-    k = max(1, min(n_workers * policy.per_worker, n // max(1, policy.min_frames)))
-    if k < 2:
+    most = max(1, min(n_workers * policy.per_worker, n // max(1, policy.min_frames)))
+    if most < 2:
         return [Chunk(0, 0, n, 0)]
     edited = weight > 0
     cum = np.concatenate([[0.0], np.cumsum(np.where(edited, policy.edit_cost, 1.0))])  # cost of frames [0, i)
@@ -88,7 +95,7 @@ def plan_render_chunks(weight: np.ndarray, n_workers: int, policy: ChunkPolicy =
             run -= 1
         return a - run
 
-    def cut(target: float) -> list[int]:
+    def cut(k: int, target: float) -> list[int]:
         """Boundaries giving chunks of about `target` cost each (frames + replay), snapped, long enough."""
         edges = [0]
         for _ in range(1, k):
@@ -105,10 +112,23 @@ def plan_render_chunks(weight: np.ndarray, n_workers: int, policy: ChunkPolicy =
             edges.append(e)
         return edges + [n]
 
-    edges = cut(cum[-1] / k)
-    replay = policy.replay_cost * sum(warmup(a) for a in edges[:-1])
-    edges = cut((cum[-1] + replay) / k)  # the replays the first cut implies, shared out too
-    return [Chunk(i, a, b, warmup(a)) for i, (a, b) in enumerate(zip(edges, edges[1:]))]
+    def plan(k: int) -> list[Chunk]:
+        edges = cut(k, cum[-1] / k)
+        replay = policy.replay_cost * sum(warmup(a) for a in edges[:-1])
+        edges = cut(k, (cum[-1] + replay) / k)  # the replays the first cut implies, shared out too
+        return [Chunk(i, a, b, warmup(a)) for i, (a, b) in enumerate(zip(edges, edges[1:]))]
+
+    def finish(chunks: list[Chunk]) -> float:
+        """When the last worker finishes, dearest chunks first (as render_chunked submits them)."""
+        loads = [0.0] * n_workers
+        for c in sorted((chunk_cost(weight, c, policy) for c in chunks), reverse=True):
+            loads[int(np.argmin(loads))] += c
+        return max(loads)
+
+    plans = [plan(k) for k in sorted({min(n_workers, most), most})]
+    # fewer, bigger chunks must win clearly: their balance rests on the cost estimates alone
+    return min(plans, key=lambda p: (finish(p) * (1.0 if len(p) == len(plans[-1]) else 1.0 + policy.balance_margin),
+                                     -len(p)))
 
 
 def chunk_cost(weight: np.ndarray, chunk: Chunk, policy: ChunkPolicy = DEFAULT_POLICY) -> float:
