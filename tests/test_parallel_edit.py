@@ -213,3 +213,8 @@ def test_warp_refine_chunked_edit_equals_the_serial_edit(short_chunks, session, 
     _same_edit(chunked, serial, grid_clip, edited_min_psnr=REFINED_MIN_PSNR)
     # the refiner did change the mouth: these are not the warp renderer's frames
     assert any(not np.array_equal(a, b) for a, b in zip(_images(serial.output), _images(serial_edit.output)))
+    # and frames outside the edit are the input's, bit-exact (the refined renderer hands them back as they came)
+    outside = session.plan(grid_clip, EDITS).weight == 0
+    inputs = _images(grid_clip)
+    assert outside.sum() > 20
+    assert all(np.array_equal(x, inputs[k]) for k, x in enumerate(_images(serial.output)) if outside[k])

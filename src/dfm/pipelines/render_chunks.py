@@ -318,7 +318,7 @@ def render_chunk(state: _RenderWorker, item: RenderChunk, report) -> ChunkResult
             if out is None:
                 break
             original = originals.pop(0)
-            if out.index < c.start:  # a rendered warm-up frame
+            if original.index < c.start:  # a rendered warm-up frame
                 continue
             t0 = time.perf_counter()
             writer.write(out)
