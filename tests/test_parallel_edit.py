@@ -51,7 +51,7 @@ def short_chunks():
 
 def _like(session, parallel):
     """A session sharing the test session's workspace, models and caches, with other parallel options."""
-    return dataclasses.replace(session, parallel=parallel, _executor=None, _models=session.models)
+    return dataclasses.replace(session, parallel=parallel, _workers=None, _models=session.models)  # its own workers
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +166,7 @@ def test_a_killed_worker_fails_the_job_and_leaves_no_files(short_chunks, session
         assert list(tmp_path.iterdir()) == []  # no output, no sidecar, no temporaries beside them
         leftovers = [p for p in (s.workspace / "tmp").iterdir() if p.name.startswith(".render.")]
         assert leftovers == []  # the job folder with its segments is gone
-        assert s._executor is None  # the dead pool was dropped: the session's next job starts a fresh one
+        assert s.executor()._pool is None  # the broken pool was stopped: the session's next job starts a fresh one
     finally:
         s.close()
 

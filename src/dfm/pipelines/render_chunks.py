@@ -144,7 +144,7 @@ class ChunkedRender:
     chunks: list[Chunk]
     executor: Any
     backend: str  # "local" | "ray"
-    start_seconds: float = 0.0  # starting the executor's workers for this job (0: already running)
+    start_seconds: float = 0.0  # getting the session's executor (its workers' start, unless they were running)
     costs: list[float] = field(default_factory=list)  # chunk_cost of each chunk
 
 
@@ -161,12 +161,10 @@ def plan_chunked_render(session, info, plan, options, policy: ChunkPolicy | None
     if len(chunks) < 2:
         return None
     t = time.perf_counter()
-    started = session._executor is None
-    executor = session.executor()
+    executor = session.executor()  # started here unless the session's analysis (or an earlier job) did
     if executor.n_workers != parallel.n_workers:  # Ray without a worker count: one per CPU of the cluster
         chunks = plan_render_chunks(plan.weight, executor.n_workers, policy)
-    return ChunkedRender(chunks, executor, "ray" if parallel.ray else "local",
-                         time.perf_counter() - t if started else 0.0,
+    return ChunkedRender(chunks, executor, "ray" if parallel.ray else "local", time.perf_counter() - t,
                          [chunk_cost(plan.weight, c, policy) for c in chunks])
 
 
@@ -385,13 +383,9 @@ def render_chunked(session, job: ChunkedRender, video: Path, info, track, pool, 
         with stage_progress("render", info.n_frames, options.hooks, f"render {video.name} ({len(items)} chunks)",
                             bar=session.progress) as bar:
             cancel = options.hooks.cancel if options.hooks is not None else None
-            try:
-                done = job.executor.map(render_chunk, items, RenderSetup(), on_progress=bar.update, cancel=cancel,
-                                        sizes=[item.chunk.n_frames for item in items])
-            except BaseException:
-                if job.backend == "local":  # a failed map stops its pool: the next job starts a fresh one
-                    session.close()
-                raise
+            # a failed map stops its workers; the executor starts fresh ones for the session's next job
+            done = job.executor.map(render_chunk, items, RenderSetup(), on_progress=bar.update, cancel=cancel,
+                                    sizes=[item.chunk.n_frames for item in items])
         results = sorted(done, key=lambda r: r.index)
         t_join = time.perf_counter()
         written = sum(r.written for r in results)
