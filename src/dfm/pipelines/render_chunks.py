@@ -54,11 +54,11 @@ RENDER_WARMUP = 16
 class ChunkPolicy:
     """When chunking pays. Per job, chunking adds the job file, each worker's load of it (pool, track,
     face model: about a second) and the join (a fraction of one), and, the first time, the workers' start;
-    so a video renders serially below `min_video_frames` (5 s at 24 fps) and each chunk has at least
-    `min_frames`. `benchmarks/bench_parallel_render.py --break-even` prints serial vs chunked times on
+    so a video renders serially below `min_video_frames` (about 6 s at 24 fps; the chunked analysis uses
+    the same threshold) and each chunk has at least `min_frames`. `benchmarks/bench_parallel_render.py --break-even` prints serial vs chunked times on
     cuts of the Pexels clip to check the threshold on a machine."""
 
-    min_video_frames: int = 120
+    min_video_frames: int = 150
     min_frames: int = 24
     per_worker: int = 2  # up to this many chunks per worker: one that finishes early takes the next
     balance_margin: float = 0.1  # one chunk per worker is chosen only if the cost model says 10% faster
