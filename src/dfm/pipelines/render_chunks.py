@@ -406,6 +406,8 @@ def render_chunked(session, job: ChunkedRender, video: Path, info, track, pool, 
                 "chunk_frames": [[c.start, c.stop] for c in job.chunks],
                 "warmup_frames_replayed": sum(r.replayed for r in results),
                 "warmup_frames_rendered": sum(r.rendered_warmup for r in results),
+                "chunk_seconds": [{"render": r.render_seconds, "encode": r.encode_seconds, "cpu": r.cpu_seconds}
+                                  for r in results],
                 "join_seconds": t_join, "worker_cpu_seconds": sum(r.cpu_seconds for r in results),
                 "render_encode_wall_seconds": time.perf_counter() - wall}
     return ChunkedResult(written, results[0].pix_fmt, report, stages, parallel)
