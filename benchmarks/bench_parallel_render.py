@@ -98,20 +98,22 @@ def main() -> None:
     ap.add_argument("video", nargs="?", type=Path, default=PEXELS)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--break-even", action="store_true")
+    ap.add_argument("--skip-full", action="store_true", help="only the break-even cuts")
     ap.add_argument("--workspace", type=Path, default=None)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         workspace = args.workspace or tmp / "workspace"
         print(f"cores: {os.cpu_count()}, load average (1/5/15 min) at start: {load()}")
-        row = compare(args.video, workspace, tmp, args.workers)
-        print(f"{args.video.name}: {row['frames']} frames, half edited; render+encode serial {row['serial_s']:.1f} s, "
-              f"workers={args.workers}: {row['cold_s']:.1f} s cold (pool started for the job; whole edit "
-              f"{row['cold_total_s']:.1f} s), {row['warm_s']:.1f} s warm; speed-up {row['serial_s'] / row['cold_s']:.2f}x "
-              f"cold, {row['serial_s'] / row['warm_s']:.2f}x warm; {row['chunks']} chunks, {row['replayed']} frames "
-              f"replayed at seams; worst frame PSNR serial vs chunked {row['worst_psnr_db']:.1f} dB; "
-              f"CPU time serial {row['serial_cpu_s']:.1f} s, chunked (main + workers) {row['chunked_cpu_s']:.1f} s; "
-              f"load {row['load_before']} -> {row['load_after']}")
+        row = None if args.skip_full else compare(args.video, workspace, tmp, args.workers)
+        if row is not None:
+            print(f"{args.video.name}: {row['frames']} frames, half edited; render+encode serial {row['serial_s']:.1f} s, "
+                  f"workers={args.workers}: {row['cold_s']:.1f} s cold (pool started for the job; whole edit "
+                  f"{row['cold_total_s']:.1f} s), {row['warm_s']:.1f} s warm; speed-up {row['serial_s'] / row['cold_s']:.2f}x "
+                  f"cold, {row['serial_s'] / row['warm_s']:.2f}x warm; {row['chunks']} chunks, {row['replayed']} frames "
+                  f"replayed at seams; worst frame PSNR serial vs chunked {row['worst_psnr_db']:.1f} dB; "
+                  f"CPU time serial {row['serial_cpu_s']:.1f} s, chunked (main + workers) {row['chunked_cpu_s']:.1f} s; "
+                  f"load {row['load_before']} -> {row['load_after']}")
         if args.break_even:
             render_chunks.DEFAULT_POLICY = dataclasses.replace(render_chunks.DEFAULT_POLICY, min_video_frames=0)
             for n in (48, 96, 144, 240):
