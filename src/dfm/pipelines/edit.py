@@ -167,7 +167,7 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
 
 def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, info, signing) -> EditResult:
     from dfm.edits import EditList
-    from dfm.io.video import VideoWriter, iter_frames
+    from dfm.pipelines.render_chunks import plan_chunked_render, render_chunked
     from dfm.provenance.job import EditCredentials
 
     stages: dict[str, float] = {}
@@ -211,6 +211,69 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
     input_sha = session.file_hash(video)
     credentials = EditCredentials(*signing, video=video, input_sha256=input_sha, edits=edit_list, seed=plan.seed,
                                   disclosure=DISCLOSURE, version=__version__)
+    chunked = plan_chunked_render(session, info, plan, options)  # None: serial (one worker, or a short video)
+    parallel = None
+    if chunked is not None:
+        with contextlib.ExitStack() as stack:
+            # each file is signed (C2PA) when it is complete and before it appears at its path
+            done = render_chunked(session, chunked, video, info, track, pool, plan, options,
+                                  output=stack.enter_context(credentials.output(output)),
+                                  side_by_side=None if options.side_by_side is None else stack.enter_context(
+                                      credentials.output(options.side_by_side, side_by_side=True)),
+                                  metadata=disclosure_metadata(input_sha))
+        stages.update(done.stages)
+        stages["sign"] = credentials.seconds
+        n_written, pix_fmt, render_report, parallel = done.frames_written, done.pix_fmt, done.report, done.parallel
+        warnings += _format_notes(info, pix_fmt)
+    else:
+        n_written, pix_fmt = _render_serial(session, video, output, info, renderer, plan, options, credentials,
+                                            input_sha, stages, warnings)
+        render_report = renderer.report
+    warnings += credentials.warnings
+    if n_written != info.n_frames:
+        raise DfmError(f"wrote {n_written} frames but the input has {info.n_frames}")
+
+    render_summary = render_report.summary()
+    fallbacks = {r: n for r, n in render_summary["fallback_frames"].items() if n}
+    if fallbacks:
+        warnings.append("no frame of the person showed the needed appearance for "
+                        + ", ".join(f"{r} in {n} frame(s)" for r, n in fallbacks.items())
+                        + ": pure warp plus a dark mouth cavity was used there")
+    report = {
+        "input": str(video), "output": str(output), "side_by_side": str(options.side_by_side) if options.side_by_side else None,
+        "frames": info.n_frames, "edited_frames": int((plan.weight > 0).sum()), "fps": info.fps,
+        "size": [info.width, info.height], "audio_copied": info.has_audio, "pix_fmt": pix_fmt,
+        "seconds": stages, "analysis_seconds": track.meta.get("seconds", {}),
+        "render_fps": render_summary["edited"] / stages["render"] if stages["render"] > 0 else None,
+        "render_encode_fps": info.n_frames / (parallel["render_encode_wall_seconds"] if parallel
+                                              else stages["render"] + stages["encode"]),
+        "preserve_speech": bool(plan.speech_channels), "seed": plan.seed,
+        "decoder": decoder_info, "render": render_summary, "subject": track.meta.get("subject"), "warnings": warnings,
+        "credentials": credentials.summary(), "parallel": parallel,
+    }
+    sidecar = {
+        "disclosure": DISCLOSURE,
+        "manipulated": True,
+        "tool": "DFM (Deep Facial Manipulator)",
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "input": {"path": str(video), "sha256": input_sha},
+        "output": {"path": str(output), "sha256": sha256_file(output)},
+        "edits": json.loads(edit_list.to_json()),
+        "seed": plan.seed,
+        "preserve_speech": bool(plan.speech_channels),
+        "versions": model_versions(session),
+        "report": {k: report[k] for k in ("frames", "edited_frames", "warnings")},
+        "credentials": credentials.summary(),
+    }
+    atomic_write_text(sidecar_path(output), json.dumps(sidecar, indent=2))
+    return EditResult(output, sidecar_path(output), report, options.side_by_side)
+
+
+def _render_serial(session, video: Path, output: Path, info, renderer, plan, options: EditOptions, credentials,
+                   input_sha: str, stages: dict[str, float], warnings: list[str]) -> tuple[int, str]:
+    """Render and encode in this process, one frame after another; returns (frames written, pixel format)."""
+    from dfm.io.video import VideoWriter, iter_frames
+
     t = time.perf_counter()
     t_render = 0.0
     n_written = 0
@@ -253,40 +316,5 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
     stages["render"] = t_render
     stages["sign"] = credentials.seconds
     stages["encode"] = time.perf_counter() - t - t_render - stages["sign"]
-    warnings += credentials.warnings
-    if n_written != info.n_frames:
-        raise DfmError(f"wrote {n_written} frames but the input has {info.n_frames}")
+    return n_written, writer.pix_fmt
 
-    render_summary = renderer.report.summary()
-    fallbacks = {r: n for r, n in render_summary["fallback_frames"].items() if n}
-    if fallbacks:
-        warnings.append("no frame of the person showed the needed appearance for "
-                        + ", ".join(f"{r} in {n} frame(s)" for r, n in fallbacks.items())
-                        + ": pure warp plus a dark mouth cavity was used there")
-    report = {
-        "input": str(video), "output": str(output), "side_by_side": str(options.side_by_side) if options.side_by_side else None,
-        "frames": info.n_frames, "edited_frames": int((plan.weight > 0).sum()), "fps": info.fps,
-        "size": [info.width, info.height], "audio_copied": info.has_audio, "pix_fmt": writer.pix_fmt,
-        "seconds": stages, "analysis_seconds": track.meta.get("seconds", {}),
-        "render_fps": render_summary["edited"] / stages["render"] if stages["render"] > 0 else None,
-        "render_encode_fps": info.n_frames / (stages["render"] + stages["encode"]),
-        "preserve_speech": bool(plan.speech_channels), "seed": plan.seed,
-        "decoder": decoder_info, "render": render_summary, "subject": track.meta.get("subject"), "warnings": warnings,
-        "credentials": credentials.summary(),
-    }
-    sidecar = {
-        "disclosure": DISCLOSURE,
-        "manipulated": True,
-        "tool": "DFM (Deep Facial Manipulator)",
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "input": {"path": str(video), "sha256": input_sha},
-        "output": {"path": str(output), "sha256": sha256_file(output)},
-        "edits": json.loads(edit_list.to_json()),
-        "seed": plan.seed,
-        "preserve_speech": bool(plan.speech_channels),
-        "versions": model_versions(session),
-        "report": {k: report[k] for k in ("frames", "edited_frames", "warnings")},
-        "credentials": credentials.summary(),
-    }
-    atomic_write_text(sidecar_path(output), json.dumps(sidecar, indent=2))
-    return EditResult(output, sidecar_path(output), report, options.side_by_side)

@@ -346,6 +346,29 @@ class WarpRenderer:
         rep.timings_ms["total"] = (time.perf_counter() - t_start) * 1e3
         return result
 
+    def advance(self, index: int, target_expression: np.ndarray, weight: float,
+                target_va: np.ndarray | None = None) -> None:
+        """Move the temporal state (source choices, cross-fades) on exactly as `render_frame` would for this
+        frame, without drawing it (no pixels needed: the choices depend on geometry only). A chunk of a video
+        that starts inside an edit replays the edit's earlier frames with this, so it continues from the
+        state a serial render has there; nothing is added to the report."""
+        self._target_va = None if target_va is None else np.asarray(target_va, np.float32)
+        if not weight > 0.0 or not (0 <= index < self.track.n_frames) or not self.geometry.valid[index]:
+            self._end_of_edit()
+            return
+        p = self.params
+        e_orig = self.geometry.expression[index]
+        e_tgt = self.target_expression(index, target_expression, weight)
+        p_orig = self._project(self.mesh.vertices(e_orig), index)
+        p_tgt = self._project(self.mesh.vertices(e_tgt), index)
+        face_px = p.face_size_cm * float(self.geometry.scale[index])
+        flow = compute_flow(self.mesh, p_orig, p_tgt, (self.track.height, self.track.width), face_px, margin=p.margin,
+                            scale=p.flow_scale, max_side=p.max_work_side)
+        if flow is None:
+            return
+        rep = FrameReport(index=int(index), weight=float(weight), edited=False, disoccluded_px=int(flow.disoccluded.sum()))
+        self._choose_sources(index, flow, e_orig, e_tgt, rep)
+
     def _keep_mask(self, index: int, image: np.ndarray, grid: CropGrid, user: np.ndarray | None,
                    rep: FrameReport) -> np.ndarray | None:
         """(crop_h, crop_w) float32 mask of input pixels to keep over the flow crop: the caller's keep_mask
@@ -385,15 +408,14 @@ class WarpRenderer:
         return project_points(self.mesh, self.occlusion.model.points, t.expression[index], t.rotation[index],
                               t.translation[index], float(t.scale[index]))
 
-    def _appearance(self, index: int, flow: FaceFlow, warped: np.ndarray, e_orig: np.ndarray, e_tgt: np.ndarray,
-                    face_px: float, rep: FrameReport) -> tuple[np.ndarray, "_Box"]:
-        """Retrieve, match and blend region appearance into the warped crop; returns the uint8 crop and
-        the box (crop slices) where it changed anything."""
-        t_start = time.perf_counter()
+    def _choose_sources(self, index: int, flow: FaceFlow, e_orig: np.ndarray, e_tgt: np.ndarray, rep: FrameReport
+                        ) -> tuple[dict[str, list[tuple[int, float]]], MouthShape | None]:
+        """The temporal source choice of every region for this frame ([(source, weight)] per region, from
+        the hysteresis selectors), recorded in `rep`, and the target's inner-mouth shape (None: closed).
+        It depends on geometry only (meshes, flow masks, pool entries), never on pixels."""
         p = self.params
         g = self.geometry
-        part = flow.part
-        mouth_work = part == PART_MOUTH
+        mouth_work = flow.part == PART_MOUTH
         has_mouth = bool(mouth_work.any())
         target_shape = None
         if has_mouth:
@@ -429,6 +451,17 @@ class WarpRenderer:
             if main >= 0:
                 rep.source_videos[r] = self.pool.frames[main].video
         rep.fallback = {r: any(s == NONE for s, _ in c) for r, c in choices.items()}
+        return choices, target_shape
+
+    def _appearance(self, index: int, flow: FaceFlow, warped: np.ndarray, e_orig: np.ndarray, e_tgt: np.ndarray,
+                    face_px: float, rep: FrameReport) -> tuple[np.ndarray, "_Box"]:
+        """Retrieve, match and blend region appearance into the warped crop; returns the uint8 crop and
+        the box (crop slices) where it changed anything."""
+        t_start = time.perf_counter()
+        part = flow.part
+        mouth_work = part == PART_MOUTH
+        has_mouth = bool(mouth_work.any())
+        choices, target_shape = self._choose_sources(index, flow, e_orig, e_tgt, rep)
 
         t_sel = time.perf_counter()
         skin_sources = any(s >= 0 for r, c in choices.items() if r != "mouth" for s, _ in c)
@@ -651,4 +684,5 @@ class WarpRenderer:
             image = frame if is_array else frame.image
             va = None if target_va is None else target_va[index]
             out = self.render_frame(index, image, targets[index], float(weights[index]), target_va=va)
-            yield out if (is_array or out is image) else frame.with_image(out)
+            # a frame left as it was comes back as the input object (its decoded planes, its timestamp)
+            yield out if is_array else frame if out is image else frame.with_image(out)

@@ -242,4 +242,5 @@ class RefinedRenderer:
             image = frame if is_array else frame.image
             va = None if target_va is None else target_va[index]
             out = self.render_frame(index, image, targets[index], float(weights[index]), target_va=va)
-            yield out if (is_array or out is image) else frame.with_image(out)
+            # a frame left as it was comes back as the input object (its decoded planes, its timestamp)
+            yield out if is_array else frame if out is image else frame.with_image(out)

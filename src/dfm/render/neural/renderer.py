@@ -122,4 +122,5 @@ class NeuralRenderer:
                 yield frame
                 continue
             out = self.render_frame(index, image, targets[index], float(weights[index]))
-            yield out if (is_array or out is image) else frame.with_image(out)
+            # a frame left as it was comes back as the input object (its decoded planes, its timestamp)
+            yield out if is_array else frame if out is image else frame.with_image(out)

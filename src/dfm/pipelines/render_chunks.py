@@ -1,0 +1,424 @@
+"""An edit's render + encode in frame-range chunks on the session's executor, joined without re-encoding.
+
+    job = plan_chunked_render(session, info, plan, options)      # None: render serially (short video, 1 worker)
+    done = render_chunked(session, job, video, info, track, pool, plan, options, output=tmp, metadata=...)
+
+1. The main process writes one job file into the workspace (`tmp/.render.dfm-HOST-PID-*.tmp/job.pkl`): the plan's
+   per-frame arrays, the appearance pool, the renderer's name, parameters and trained-model folders, the
+   input's VideoInfo and the face model's path; the track is read from the analysis cache (it goes into
+   the job file only when the cache does not hold this very track). Chunks carry that path and their
+   frame range only, so nothing big is pickled per chunk. The folder is private (mode 0700) and deleted
+   at the end; one left by a killed job is deleted by the next chunked render of the workspace.
+2. Each worker loads the job once (the pool, the track, the face model, its renderer) and, per chunk,
+   renders its frames and encodes them into a video-only segment with the serial writer's settings
+   (`VideoWriter.like`: codec, crf or lossless, pixel format, the input's timestamps). Frames outside
+   every edit are the decoded frames, passed through as in the serial path.
+3. Seams: the renderers carry state across frames (the warp renderer's source choices and
+   cross-fades, the refiner's smoothed residual, the neural renderer's previous outputs), reset by
+   every frame without an edit. A chunk that starts inside an edit replays the frames of that edit
+   before it with the warp renderer's `advance` (source choices only, no pixels: exactly the serial
+   state). warp+refine replays its warp part so and renders the `RENDER_WARMUP` frames before the chunk
+   (dropped) for the refiner's smoothing, which decays within them; neural renders those frames only.
+   Those two are therefore close to the serial result, not exact.
+   Boundaries are moved onto frames without an edit where one is near, so most chunks need none.
+4. The segments are joined packet for packet (`dfm.io.segments`), the input's audio muxed once, the
+   disclosure tags written; the caller's credentials step signs the file as in the serial path.
+
+A side-by-side video is chunked the same way (a second segment per chunk, joined with the audio).
+A failed chunk (an exception, a killed worker) fails the job with the chunk named; the job folder
+(segments, job file) is deleted whatever happens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dfm.parallel.chunks import Chunk
+
+# Frames rendered (not just replayed) before a chunk for renderers without `advance`: the refiner's
+# exponential smoothing (weight 0.5 on the past) leaves 0.5**16 of a stale residual, and the neural
+# renderer looks back 2 frames.
+RENDER_WARMUP = 16
+
+
+@dataclass(frozen=True)
+class ChunkPolicy:
+    """When chunking pays. Per job, chunking adds the job file, each worker's load of it (pool, track,
+    face model: about a second) and the join (a fraction of one), and, the first time, the workers' start;
+    so a video renders serially below `min_video_frames` (about 6 s at 24 fps; the chunked analysis uses
+    the same threshold) and each chunk has at least `min_frames`. `benchmarks/bench_parallel_render.py --break-even` prints serial vs chunked times on
+    cuts of the Pexels clip to check the threshold on a machine."""
+
+    min_video_frames: int = 150
+    min_frames: int = 24
+    per_worker: int = 2  # up to this many chunks per worker: one that finishes early takes the next
+    balance_margin: float = 0.1  # one chunk per worker is chosen only if the cost model says 10% faster
+    # costs in pass-through frames (decode + encode), CPU time on the Pexels clip: an edited frame (render
+    # + encode) about 3.5, replaying one (WarpRenderer.advance: the flow's rasterisations) about 0.8
+    edit_cost: float = 3.5
+    replay_cost: float = 0.8
+    snap: int = 12  # move a boundary up to this many frames onto a frame without an edit (no warm-up there)
+
+
+DEFAULT_POLICY = ChunkPolicy()
+
+
+def plan_render_chunks(weight: np.ndarray, n_workers: int, policy: ChunkPolicy = DEFAULT_POLICY) -> list[Chunk]:
+    """Contiguous chunks covering every frame once, of about equal cost (edited frames cost more, and so
+    does replaying the edit that runs into a chunk), with boundaries next to frames without an edit where
+    one is within `policy.snap`; `warmup` = the frames of the edit running into the chunk (0 when the
+    chunk's first frame or the one before it has no edit).
+
+    One chunk per worker, or `per_worker` per worker (a worker that finishes early takes the next, so
+    misestimated costs even out), whichever the cost model says finishes first: every boundary inside an
+    edit costs a replay, so a long edit is often better cut in fewer chunks."""
+    weight = np.asarray(weight, np.float32)
+    n = len(weight)
+    most = max(1, min(n_workers * policy.per_worker, n // max(1, policy.min_frames)))
+    if most < 2:
+        return [Chunk(0, 0, n, 0)]
+    edited = weight > 0
+    cum = np.concatenate([[0.0], np.cumsum(np.where(edited, policy.edit_cost, 1.0))])  # cost of frames [0, i)
+
+    def warmup(a: int) -> int:
+        run = a
+        while 0 < run and a < n and edited[run - 1] and edited[a]:
+            run -= 1
+        return a - run
+
+    def cut(k: int, target: float) -> list[int]:
+        """Boundaries giving chunks of about `target` cost each (frames + replay), snapped, long enough."""
+        edges = [0]
+        for _ in range(1, k):
+            a = edges[-1]
+            e = int(np.searchsorted(cum, cum[a] + max(target - policy.replay_cost * warmup(a), 0.0)))
+            # a chunk may start fresh where its first frame or the one before has no edit (the renderers reset there)
+            free = [s for s in range(max(1, e - policy.snap), min(n, e + policy.snap + 1))
+                    if not (edited[s - 1] and edited[s])]
+            if free:
+                e = min(free, key=lambda s: abs(s - e))
+            e = max(e, a + policy.min_frames)
+            if n - e < policy.min_frames:
+                break
+            edges.append(e)
+        return edges + [n]
+
+    def plan(k: int) -> list[Chunk]:
+        edges = cut(k, cum[-1] / k)
+        replay = policy.replay_cost * sum(warmup(a) for a in edges[:-1])
+        edges = cut(k, (cum[-1] + replay) / k)  # the replays the first cut implies, shared out too
+        return [Chunk(i, a, b, warmup(a)) for i, (a, b) in enumerate(zip(edges, edges[1:]))]
+
+    def finish(chunks: list[Chunk]) -> float:
+        """When the last worker finishes, dearest chunks first (as render_chunked submits them)."""
+        loads = [0.0] * n_workers
+        for c in sorted((chunk_cost(weight, c, policy) for c in chunks), reverse=True):
+            loads[int(np.argmin(loads))] += c
+        return max(loads)
+
+    plans = [plan(k) for k in sorted({min(n_workers, most), most})]
+    # fewer, bigger chunks must win clearly: their balance rests on the cost estimates alone
+    return min(plans, key=lambda p: (finish(p) * (1.0 if len(p) == len(plans[-1]) else 1.0 + policy.balance_margin),
+                                     -len(p)))
+
+
+def chunk_cost(weight: np.ndarray, chunk: Chunk, policy: ChunkPolicy = DEFAULT_POLICY) -> float:
+    """A chunk's estimated cost in pass-through frames (its frames, edited ones dearer, and its replay)."""
+    edited = int((np.asarray(weight)[chunk.start:chunk.stop] > 0).sum())
+    return edited * policy.edit_cost + (chunk.n_frames - edited) + chunk.warmup * policy.replay_cost
+
+
+@dataclass(frozen=True)
+class ChunkedRender:
+    """A planned chunked render: the chunks and the executor that will run them."""
+
+    chunks: list[Chunk]
+    executor: Any
+    backend: str  # "local" | "ray"
+    start_seconds: float = 0.0  # getting the session's executor (its workers' start, unless they were running)
+    costs: list[float] = field(default_factory=list)  # chunk_cost of each chunk
+
+
+def plan_chunked_render(session, info, plan, options, policy: ChunkPolicy | None = None) -> ChunkedRender | None:
+    """The chunked render of this edit, or None when it should stay serial: one worker, a video too short
+    to gain (policy.min_video_frames), or a plan that gives fewer than 2 chunks."""
+    policy = policy or DEFAULT_POLICY
+    parallel = session.parallel
+    if parallel.serial or info.n_frames < policy.min_video_frames:
+        return None
+    if not parallel.ray and parallel.n_workers < 2:
+        return None
+    chunks = plan_render_chunks(plan.weight, parallel.n_workers, policy)
+    if len(chunks) < 2:
+        return None
+    t = time.perf_counter()
+    executor = session.executor()  # started here unless the session's analysis (or an earlier job) did
+    if executor.n_workers != parallel.n_workers:  # Ray without a worker count: one per CPU of the cluster
+        chunks = plan_render_chunks(plan.weight, executor.n_workers, policy)
+    return ChunkedRender(chunks, executor, "ray" if parallel.ray else "local", time.perf_counter() - t,
+                         [chunk_cost(plan.weight, c, policy) for c in chunks])
+
+
+# --- the job file and the worker side -------------------------------------------------------------------
+
+@dataclass
+class RenderJob:
+    """What every chunk of one render needs (written once, loaded once per worker)."""
+
+    info: Any  # dfm.io.video.VideoInfo of the input
+    video: str
+    targets: np.ndarray  # (T, 53) plan
+    weights: np.ndarray  # (T,)
+    va: np.ndarray | None  # (T, 2)
+    renderer: str
+    params: dict[str, Any]
+    trained: dict[str, str]  # kind -> folder of this video's trained model (the one the renderer needs)
+    model_path: str  # the ICT face model
+    track_cache: str | None  # the analysis cache holding the track (None: `track` below)
+    track_key: str
+    track: Any = None
+    pool: Any = None  # FramePool
+    lossless: bool = False
+    side_by_side: bool = False
+    folder: str = ""  # where the segments go
+
+
+@dataclass(frozen=True)
+class RenderChunk:
+    """One chunk's work item: the job file, the chunk's frames."""
+
+    job: str
+    chunk: Chunk
+
+    def describe(self) -> str:
+        return self.chunk.describe()
+
+
+@dataclass
+class ChunkResult:
+    index: int
+    segment: str
+    side_by_side: str | None
+    frames: list  # FrameReport per frame of the chunk
+    written: int
+    render_seconds: float
+    encode_seconds: float
+    replayed: int  # warm-up frames replayed with advance()
+    rendered_warmup: int  # warm-up frames rendered and dropped
+    pix_fmt: str
+    cpu_seconds: float = 0.0  # CPU time of the worker process on this chunk (all its threads: the encoder's too)
+
+
+@dataclass(frozen=True)
+class RenderSetup:
+    """The worker state of chunked renders: one slot, so a worker holds one job's pool at a time."""
+
+    key: str = "dfm.render"
+
+    def __call__(self) -> "_RenderWorker":
+        return _RenderWorker()
+
+
+@dataclass
+class _RenderWorker:
+    models: dict[str, Any] = field(default_factory=dict)  # face model path -> FaceModel
+    meshes: dict[bytes, Any] = field(default_factory=dict)  # identity -> RenderMesh (last one)
+    job_file: str | None = None
+    job: RenderJob | None = None
+    renderer: Any = None
+
+    def load(self, job_file: str):
+        if job_file == self.job_file:
+            return self.job, self.renderer
+        from dfm.face.model import FaceModel
+        from dfm.face.track import FaceTrack
+        from dfm.render.mesh import RenderMesh
+        from dfm.render.occlusion import track_key
+        from dfm.render.registry import RendererContext, make_renderer
+
+        self.job_file = self.job = self.renderer = None  # the last job's pool goes before the next one loads
+        with open(job_file, "rb") as f:
+            job: RenderJob = pickle.load(f)
+        track = job.track
+        if track is None:
+            track = FaceTrack.load(job.track_cache)
+            track.meta["cache"] = job.track_cache
+            if track_key(track) != job.track_key:
+                raise RuntimeError(f"the analysis cache {job.track_cache} changed during the render")
+        if job.model_path not in self.models:
+            self.models = {job.model_path: FaceModel.load(job.model_path)}
+        model = self.models[job.model_path]
+        key = np.round(track.identity, 5).tobytes()
+        if key not in self.meshes:
+            self.meshes = {key: RenderMesh.build(model, track.identity)}
+        trained = {k: Path(v) for k, v in job.trained.items()}
+        ctx = RendererContext(model, self.meshes[key], track, job.pool, dict(job.params), trained=trained.get)
+        self.renderer = make_renderer(job.renderer, ctx)
+        self.job, self.job_file = job, job_file
+        return self.job, self.renderer
+
+
+def render_chunk(state: _RenderWorker, item: RenderChunk, report) -> ChunkResult:
+    """Warm up, render and encode one chunk into its segment(s) (the executor's task)."""
+    from dfm.io.video import VideoWriter, iter_frames
+
+    cpu = time.process_time()
+    job, renderer = state.load(item.job)
+    c = item.chunk
+    renderer.reset()
+    t_render = t_encode = 0.0
+    replayed = rendered_warmup = 0
+    t0 = time.perf_counter()
+    # The warp renderer's state is replayed exactly (advance: no pixels needed). A renderer on top of it
+    # (warp+refine) has its warp part replayed and renders the last RENDER_WARMUP frames before the chunk
+    # (the refiner's smoothing decays within them); others (neural) render those frames only.
+    advance = getattr(renderer, "advance", None) or getattr(getattr(renderer, "warp", None), "advance", None)
+    first = c.start if hasattr(renderer, "advance") else max(0, c.start - RENDER_WARMUP)
+    if c.warmup and advance is not None:
+        for i in range(c.start - c.warmup, first):
+            advance(i, job.targets[i], float(job.weights[i]), None if job.va is None else job.va[i])
+        replayed = max(0, first - (c.start - c.warmup))
+    rendered_warmup = c.start - first
+    folder = Path(job.folder)
+    segment = folder / f"segment-{c.index:04d}.mp4"
+    sbs_segment = folder / f"side-by-side-{c.index:04d}.mp4" if job.side_by_side else None
+    info = job.info
+    with contextlib.ExitStack() as stack:
+        writer = stack.enter_context(VideoWriter.like(info, segment, copy_audio=False, lossless=job.lossless,
+                                                      overwrite=True))
+        sbs = None
+        if sbs_segment is not None:  # the serial side-by-side writer's settings, without the audio
+            sbs = stack.enter_context(VideoWriter(sbs_segment, width=2 * info.width, height=info.height,
+                                                  rate=info.rate, overwrite=True))
+        originals: list = []  # the input frame of the output being rendered (render_video is 1:1, in order)
+
+        def remember(frames):
+            for f in frames:
+                originals.append(f)
+                yield f
+
+        rendered = renderer.render_video(remember(iter_frames(job.video, first, c.stop)), job.targets, job.weights,
+                                         job.va)
+        t_render += time.perf_counter() - t0
+        while True:
+            t0 = time.perf_counter()
+            out = next(rendered, None)
+            t_render += time.perf_counter() - t0
+            if out is None:
+                break
+            original = originals.pop(0)
+            if original.index < c.start:  # a rendered warm-up frame
+                continue
+            t0 = time.perf_counter()
+            writer.write(out)
+            if sbs is not None:
+                sbs.write(np.concatenate([np.asarray(original.image), np.asarray(out.image)], axis=1),
+                          timestamp=original.timestamp)
+            t_encode += time.perf_counter() - t0
+            report(1)
+        pix_fmt = writer.pix_fmt
+        written = writer.frames_written
+    frames_report = [f for f in renderer.report.frames if c.start <= f.index < c.stop]
+    return ChunkResult(c.index, str(segment), str(sbs_segment) if sbs_segment else None, frames_report, written,
+                       t_render, t_encode, replayed, rendered_warmup, pix_fmt, time.process_time() - cpu)
+
+
+# --- the main process side -----------------------------------------------------------------------------
+
+@dataclass
+class ChunkedResult:
+    frames_written: int
+    pix_fmt: str
+    report: Any  # RenderReport merged over the chunks, in frame order
+    stages: dict[str, float]  # render / encode seconds (summed over the workers)
+    parallel: dict[str, Any]  # the job report's "parallel" entry
+
+
+def render_chunked(session, job: ChunkedRender, video: Path, info, track, pool, plan, options, *, output: Path,
+                   side_by_side: Path | None, metadata: dict[str, str]) -> ChunkedResult:
+    """Render and encode `job`'s chunks on its executor and join them into `output` (and `side_by_side`)."""
+    from dfm.io.files import remove_stale_temporaries, temp_prefix
+    from dfm.io.segments import join_segments
+    from dfm.parallel import ChunkFailed
+    from dfm.pipelines.base import stage_progress
+    from dfm.pipelines.renderer_train import trained_renderer
+    from dfm.render.occlusion import track_key
+    from dfm.render.pool import FramePool
+    from dfm.render.registry import needs_training
+    from dfm.render.renderer import RenderReport
+
+    wall = time.perf_counter()
+    target = Path(session.workspace) / "tmp" / "render"  # the job folder is named after it (and this process)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target)  # job folders of killed jobs
+    folder = Path(tempfile.mkdtemp(dir=target.parent, prefix=temp_prefix(target), suffix=".tmp"))
+    try:
+        cache = track.meta.get("cache")
+        in_cache = bool(cache) and Path(cache).exists() and _cache_matches(Path(cache), track)
+        record = RenderJob(
+            info=info, video=str(video), targets=np.asarray(plan.target, np.float32),
+            weights=np.asarray(plan.weight, np.float32), va=None if plan.va is None else np.asarray(plan.va, np.float32),
+            renderer=options.renderer, params=dict(options.render),
+            trained={kind: str(trained_renderer(track, kind)) for kind in filter(None, [needs_training(options.renderer)])},
+            model_path=str(session.store.path("ict-face-model")), track_cache=str(cache) if in_cache else None,
+            track_key=track_key(track), track=None if in_cache else track,
+            # a fresh pool object: the original's feature cache is keyed by this process's object ids
+            pool=FramePool(pool.frames, pool.occlusion, pool.excluded) if pool is not None else None,
+            lossless=options.lossless, side_by_side=side_by_side is not None, folder=str(folder))
+        job_file = folder / "job.pkl"
+        with open(job_file, "wb") as f:
+            pickle.dump(record, f, protocol=pickle.HIGHEST_PROTOCOL)
+        # dearest first (a worker that finishes early takes the next): the last chunk to start is a cheap one
+        order = sorted(range(len(job.chunks)), key=lambda i: -job.costs[i]) if job.costs else list(range(len(job.chunks)))
+        items = [RenderChunk(str(job_file), job.chunks[i]) for i in order]
+        with stage_progress("render", info.n_frames, options.hooks, f"render {video.name} ({len(items)} chunks)",
+                            bar=session.progress) as bar:
+            cancel = options.hooks.cancel if options.hooks is not None else None
+            # a failed map stops its workers; the executor starts fresh ones for the session's next job
+            done = job.executor.map(render_chunk, items, RenderSetup(), on_progress=bar.update, cancel=cancel,
+                                    sizes=[item.chunk.n_frames for item in items])
+        results = sorted(done, key=lambda r: r.index)
+        t_join = time.perf_counter()
+        written = sum(r.written for r in results)
+        if written != info.n_frames:
+            raise ChunkFailed(f"the chunks wrote {written} frames but the input has {info.n_frames}")
+        audio = video if info.has_audio else None
+        join_segments([r.segment for r in results], output, audio_from=audio, metadata=metadata, rotation=info.rotation)
+        if side_by_side is not None:
+            join_segments([r.side_by_side for r in results], side_by_side, audio_from=audio, metadata=metadata)
+        t_join = time.perf_counter() - t_join
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    report = RenderReport([f for r in results for f in r.frames])
+    stages = {"render": sum(r.render_seconds for r in results),
+              "encode": sum(r.encode_seconds for r in results) + t_join}
+    parallel = {"backend": job.backend, "workers": job.executor.n_workers, "chunks": len(results),
+                "executor_start_seconds": job.start_seconds,
+                "chunk_frames": [[c.start, c.stop] for c in job.chunks],
+                "warmup_frames_replayed": sum(r.replayed for r in results),
+                "warmup_frames_rendered": sum(r.rendered_warmup for r in results),
+                "chunk_seconds": [{"render": r.render_seconds, "encode": r.encode_seconds, "cpu": r.cpu_seconds}
+                                  for r in results],
+                "join_seconds": t_join, "worker_cpu_seconds": sum(r.cpu_seconds for r in results),
+                "render_encode_wall_seconds": time.perf_counter() - wall}
+    return ChunkedResult(written, results[0].pix_fmt, report, stages, parallel)
+
+
+def _cache_matches(cache: Path, track) -> bool:
+    """Whether the analysis cache file holds this very track (the workers read it from there)."""
+    from dfm.face.track import FaceTrack
+    from dfm.render.occlusion import track_key
+
+    try:
+        return track_key(FaceTrack.load(cache)) == track_key(track)
+    except Exception:
+        return False
