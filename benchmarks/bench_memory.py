@@ -5,10 +5,15 @@ then its packets repeated with shifted timestamps: no re-encode per loop), and p
 RSS of `analyze_video` and of `Session.edit` (analysis cached, two 5 s edits), each in a fresh process.
 Memory must stay flat apart from the compact per-frame arrays of the track (a few kB a frame).
 Run: DFM_ASSETS=../shared/models .venv/bin/python benchmarks/bench_memory.py [SECONDS ...]   (default 30 180 600)
+     [--work DIR]  keep the clips and analysis caches in DIR (reused by a later run) instead of a temp folder
+     [--only analysis|edit]  run one stage; `edit` needs the analysis cached in DIR by an earlier run
+The edit's peak is that of the whole process tree (the edit's own process and any child it waits for,
+e.g. the C2PA signer): ru_maxrss of the process and of its reaped children, whichever is larger.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -79,23 +84,38 @@ def loop_clip(base: Path, out: Path, seconds: float) -> None:
 def main() -> None:
     from dfm.assets import AssetStore
 
-    lengths = [float(a) for a in sys.argv[1:]] or [30.0, 180.0, 600.0]
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("seconds", nargs="*", type=float, default=[30.0, 180.0, 600.0])
+    ap.add_argument("--work", type=Path, default=None, help="keep clips and caches here (default: a temp folder)")
+    ap.add_argument("--only", choices=("analysis", "edit"), default=None)
+    args = ap.parse_args()
     source = AssetStore.from_env().path("sample-video")
     print(f"peak RSS of analysis and edit, 1280x720 {source.name} upscaled and looped; {os.cpu_count()} CPU cores")
     print(f"{'length':>8s} {'frames':>7s} {'analysis MB':>12s} {'(s)':>7s} {'edit MB':>9s} {'(s)':>7s}")
     with tempfile.TemporaryDirectory() as tmp:
-        base = Path(tmp) / "base720.mp4"
-        make_base_clip(source, base)
-        for seconds in lengths:
-            clip = Path(tmp) / f"loop{int(seconds)}.mp4"
-            ws = Path(tmp) / f"ws{int(seconds)}"
-            ws.mkdir()
-            loop_clip(base, clip, seconds)
-            a = run_fresh(ANALYZE, str(clip), str(ws))
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        base = work / "base720.mp4"
+        if not base.exists():
+            make_base_clip(source, base.with_suffix(".part.mp4"))
+            base.with_suffix(".part.mp4").rename(base)
+        for seconds in args.seconds:
+            clip = work / f"loop{int(seconds)}.mp4"
+            ws = work / f"ws{int(seconds)}"
+            ws.mkdir(exist_ok=True)
+            if not clip.exists():
+                loop_clip(base, clip.with_suffix(".part.mp4"), seconds)
+                clip.with_suffix(".part.mp4").rename(clip)
+            a = {"frames": 0, "peak_rss_mb": float("nan"), "wall": float("nan")}
+            if args.only != "edit":
+                a = run_fresh(ANALYZE, str(clip), str(ws))
             print(f"{seconds:7.0f}s {a['frames']:7d} {a['peak_rss_mb']:12.0f} {a['wall']:7.0f} ", end="", flush=True)
-            e = run_fresh(EDIT, str(clip), str(ws))
-            print(f"{e['peak_rss_mb']:9.0f} {e['wall']:7.0f}", flush=True)
-            clip.unlink()
+            if args.only != "analysis":
+                e = run_fresh(EDIT, str(clip), str(ws))
+                print(f"{e['peak_rss_mb']:9.0f} {e['wall']:7.0f}", end="", flush=True)
+            print(flush=True)
+            if args.work is None:
+                clip.unlink()
 
 
 if __name__ == "__main__":

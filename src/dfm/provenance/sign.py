@@ -25,6 +25,7 @@ from typing import Any, Iterator, Mapping
 from dfm.errors import DfmError, InputError
 from dfm.io.files import atomic_output, temp_prefix
 from dfm.provenance.identity import SigningIdentity
+from dfm.provenance.memory import release_free_memory
 
 MP4 = "video/mp4"
 
@@ -73,6 +74,7 @@ def signed_output(path: str | os.PathLike, manifest: Mapping[str, Any], identity
     pending = PendingOutput(Path(tmp))
     try:
         yield pending
+        release_free_memory()  # the signer buffers ~2x the file: give it the heap the finished work left free
         pending.result = sign_video(pending.unsigned, path, manifest, identity, ingredient=ingredient,
                                     ingredient_file=ingredient_file)
     finally:
