@@ -7,8 +7,8 @@ Memory must stay flat apart from the compact per-frame arrays of the track (a fe
 Run: DFM_ASSETS=../shared/models .venv/bin/python benchmarks/bench_memory.py [SECONDS ...]   (default 30 180 600)
      [--work DIR]  keep the clips and analysis caches in DIR (reused by a later run) instead of a temp folder
      [--only analysis|edit]  run one stage; `edit` needs the analysis cached in DIR by an earlier run
-The edit's peak is that of the whole process tree (the edit's own process and any child it waits for,
-e.g. the C2PA signer): ru_maxrss of the process and of its reaped children, whichever is larger.
+Each stage runs in one process with no child processes (decoding, encoding and the C2PA signing run inside
+it), so its ru_maxrss is the job's whole peak; it includes the signing step at the edit's end.
 """
 
 from __future__ import annotations
