@@ -94,7 +94,6 @@ def vocabulary() -> dict[str, Any]:
     from dfm.affect.regions import INTENSITY_LEVELS, LABELS
     from dfm.edits.validate import minimum_edit_frames
     from dfm.face.expressions import EXPRESSION_NAMES
-
     from dfm.render.registry import RENDERERS
 
     return {"labels": list(LABELS), "intensities": list(INTENSITY_LEVELS), "blendshapes": list(EXPRESSION_NAMES),
