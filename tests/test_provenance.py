@@ -363,3 +363,31 @@ def test_the_heap_is_released_after_the_video_is_written_and_before_it_is_signed
     _sign(tmp_path / "config", source, out)
     assert len(seen) == 1 and seen[0][0] == 1 and seen[0][1] > 1000 and not seen[0][2]
     assert read_credentials(out).state == "valid"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak RSS read from /proc")
+def test_signing_a_large_file_holds_about_one_copy_of_it_in_memory(tmp_path):
+    # a valid MP4 made large by a second top-level mdat box (64 MB of random bytes, covered by the hash):
+    # the library keeps its intermediate copy in a temp file (BACKING_STORE_MB), so the signer's peak stays
+    # near one file's size (two before: ~2.1x measured on this file)
+    source, big = tmp_path / "input.mp4", tmp_path / "big.mp4"
+    _write_clip(source, n=4)
+    payload = np.random.default_rng(1).integers(0, 256, 64 << 20, dtype=np.uint8).tobytes()
+    big.write_bytes(source.read_bytes() + (8 + len(payload)).to_bytes(4, "big") + b"mdat" + payload)
+    script = textwrap.dedent(f"""
+        import json
+        from pathlib import Path
+        from dfm.provenance import ingredient, resolve_identity, sign_video
+        def hwm():
+            return next(int(l.split()[1]) * 1024 for l in open("/proc/self/status") if l.startswith("VmHWM"))
+        identity, _ = resolve_identity(config_dir=Path({str(tmp_path / 'config')!r}), env={{}})
+        before = hwm()
+        sign_video({str(big)!r}, {str(tmp_path / 'signed.mp4')!r}, {{"claim_generator_info": [{{"name": "dfm", "version": "t"}}],
+                   "assertions": []}}, identity, ingredient=ingredient("big.mp4", "0" * 64))
+        print(json.dumps({{"grew": hwm() - before}}))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    grew = json.loads(out.stdout)["grew"]
+    assert grew < 1.4 * big.stat().st_size, f"signing {big.stat().st_size >> 20} MB raised the peak by {grew >> 20} MB"
+    cred = read_credentials(tmp_path / "signed.mp4")
+    assert cred.state == "valid" and cred.signature_valid and not cred.failures
