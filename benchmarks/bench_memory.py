@@ -8,7 +8,8 @@ Run: DFM_ASSETS=../shared/models .venv/bin/python benchmarks/bench_memory.py [SE
      [--work DIR]  keep the clips and analysis caches in DIR (reused by a later run) instead of a temp folder
      [--only analysis|edit]  run one stage; `edit` needs the analysis cached in DIR by an earlier run
 Each stage runs in one process with no child processes (decoding, encoding and the C2PA signing run inside
-it), so its ru_maxrss is the job's whole peak; it includes the signing step at the edit's end.
+it; `analyze_video` is called without a dfm.parallel executor, and the edit finds its analysis cached, so no
+chunk workers start), so its ru_maxrss is the job's whole peak; it includes the signing step at the edit's end.
 """
 
 from __future__ import annotations
