@@ -8,8 +8,9 @@ Run: DFM_ASSETS=../shared/models .venv/bin/python benchmarks/bench_memory.py [SE
      [--work DIR]  keep the clips and analysis caches in DIR (reused by a later run) instead of a temp folder
      [--only analysis|edit]  run one stage; `edit` needs the analysis cached in DIR by an earlier run
 Each stage runs in one process with no child processes (decoding, encoding and the C2PA signing run inside
-it; `analyze_video` is called without a dfm.parallel executor, and the edit finds its analysis cached, so no
+it; `analyze_video` is called without a dfm.parallel executor and the edit's Session has workers=1, so no
 chunk workers start), so its ru_maxrss is the job's whole peak; it includes the signing step at the edit's end.
+The chunked paths (several worker processes) are measured by bench_parallel_render.py, not here.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ EDIT = r"""
 from dfm.pipelines.session import Session
 from dfm.pipelines.edit import EditOptions
 from dfm.edits import parse_edit_arg
-s = Session(workspace=workspace, progress=False)
+from dfm.parallel.options import ParallelOptions
+s = Session(workspace=workspace, progress=False, parallel=ParallelOptions(workers=1))  # serial: one process
 dur = probe_video(src).duration
 edits = [parse_edit_arg("happy:high:0.3-4.8"), parse_edit_arg(f"sad:high:{dur - 5.6:.2f}-{dur - 0.1:.2f}")]
 t = time.perf_counter()
