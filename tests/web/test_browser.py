@@ -1,6 +1,7 @@
 """End to end in a real browser (Debian's chromium, driven by Playwright): open the page, upload a
 clip, drag a `happy` edit on the timeline, reenact, wait for the result, check that the output video
-plays with the input's duration, and save a screenshot of the finished state (tests/web/out/)."""
+plays with the input's duration, and save a screenshot of the finished state (tests/web/out/); on the way,
+choose a renderer without a trained model and read the banner that says how to train it."""
 
 from __future__ import annotations
 
@@ -94,6 +95,19 @@ def test_browser_edit_reenact_compare(server, web_clip):
             page.wait_for_function("document.querySelector('#preview-note').textContent.includes('edit weight')",
                                    timeout=120_000)
             assert page.locator(".label-btn.active").inner_text() == "happy"
+            # the renderer control: a renderer this video has no model for says how to train it, then warp again
+            page.wait_for_function("document.querySelector('#renderer-select').options[1].textContent.includes('not trained')",
+                                   timeout=30_000)
+            assert page.evaluate("[...document.querySelector('#renderer-select').options].map(o => o.value)") == [
+                "warp", "warp+refine", "neural"]
+            page.select_option("#renderer-select", "warp+refine")
+            page.wait_for_selector("#banner:not([hidden])", timeout=10_000)
+            banner = page.inner_text("#banner-text")
+            assert banner.startswith("the warp+refine renderer has no trained model for this video; train it with `dfm renderer train ")
+            assert banner.endswith(" --refiner`")
+            assert page.input_value("#renderer-select") == "warp" and page.evaluate("S.renderer") == "warp"
+            page.screenshot(path=str(OUT / "renderer.png"))
+            page.click("#banner-close")
             page.click("#reenact")
             page.wait_for_function("!document.querySelector('#result-box').hidden", timeout=300_000)
             page.wait_for_function("document.querySelector('#output-video').readyState >= 2", timeout=60_000)

@@ -6,8 +6,11 @@ list, so moving the playhead costs one frame render and changing an edit costs o
 
     p = Previewer(session, "clip.mp4")
     result = p.frame(edits, at=2.0)       # PreviewResult: image (H, W, 3) uint8, index, weight, timings
+    p.frame(edits, at=2.0, renderer="warp+refine")   # any renderer of dfm.render.registry, built once each
 
-The output equals `Session.preview` for the same edits (a fresh renderer state for every frame).
+The output equals `Session.preview` for the same edits (a fresh renderer state for every frame). A
+renderer without a trained model for the video raises RendererNotTrained (an InputError) whose one line
+names the command that trains it, before any frame is rendered.
 """
 
 from __future__ import annotations
@@ -53,10 +56,10 @@ class Previewer:
         self._lock = threading.Lock()
         self._plans: OrderedDict[str, Any] = OrderedDict()
         self._frames: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._renderer = None
+        self._renderers: dict[str, Any] = {}  # by renderer name; all share the track, decoder and pool
         self._decoder = None
         self._track = None
-        self._results: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._results: OrderedDict[tuple[str, str, int], np.ndarray] = OrderedDict()  # (renderer, edits, frame)
         self._reader = None  # an open forward decoder (iter_frames) and the index it last produced
         self._reader_at = -1
 
@@ -73,15 +76,18 @@ class Previewer:
                 renderer.reset()
                 renderer.render_frame(i, self._frame(i), target, 1.0)
 
-    def frame(self, edits, at: float | None = None, index: int | None = None) -> PreviewResult:
-        """The frame at `at` seconds (or frame `index`) with `edits` (EditList or list of Edit) applied."""
+    def frame(self, edits, at: float | None = None, index: int | None = None, renderer: str = "warp") -> PreviewResult:
+        """The frame at `at` seconds (or frame `index`) with `edits` (EditList or list of Edit) applied by
+        the renderer named `renderer` (warp | warp+refine | neural)."""
         from dfm.edits import EditList
+        from dfm.render.registry import check_renderer_name
 
         edit_list = edits if isinstance(edits, EditList) else EditList(list(edits))
+        name = check_renderer_name(renderer)
         with self._lock:
             timings: dict[str, float] = {}
             t = time.perf_counter()
-            renderer = self._ensure_renderer()
+            renderer = self._ensure_renderer(name)
             timings["warm"] = time.perf_counter() - t
             track = self._track
             i = track.frame_index_at(float(at)) if index is None else int(np.clip(index, 0, track.n_frames - 1))
@@ -89,9 +95,9 @@ class Previewer:
             key = edit_list.to_json()
             plan = self._plan(key, edit_list)
             timings["plan"] = time.perf_counter() - t
-            done = self._results.get((key, i))
+            done = self._results.get((name, key, i))
             if done is not None:
-                self._results.move_to_end((key, i))
+                self._results.move_to_end((name, key, i))
                 return PreviewResult(done, i, float(plan.weight[i]), timings)
             t = time.perf_counter()
             image = self._frame(i)
@@ -101,23 +107,27 @@ class Previewer:
             if weight > 0:
                 renderer.reset()  # each preview is rendered as a fresh start, like Session.preview
                 image = renderer.render_frame(i, image, plan.target[i], weight, target_va=plan.va[i])
-                self._results[(key, i)] = image
+                self._results[(name, key, i)] = image
                 while len(self._results) > RESULT_CACHE:
                     self._results.popitem(last=False)
             timings["render"] = time.perf_counter() - t
             return PreviewResult(image, i, weight, timings)
 
     # ------------------------------------------------------------------------------------------ caches
-    def _ensure_renderer(self):
-        if self._renderer is None:
-            from dfm.render.renderer import WarpRenderer
+    def _ensure_renderer(self, name: str = "warp"):
+        renderer = self._renderers.get(name)
+        if renderer is None:
+            from dfm.pipelines.renderer_train import check_trained
 
             s = self.session
-            self._track = s.analyze(self.video)
-            self._decoder = s.decoder_for(self._track, person=self.person, collection=self.collection)[0]
+            if self._track is None:
+                self._track = s.analyze(self.video)
+            check_trained(name, self._track)  # before the decoder and the pool: a missing model fails fast
+            if self._decoder is None:
+                self._decoder = s.decoder_for(self._track, person=self.person, collection=self.collection)[0]
             pool = s.frame_pool(self.video, self._track, collection=self.collection)
-            self._renderer = WarpRenderer(s.render_mesh(self._track), self._track, pool)
-        return self._renderer
+            renderer = self._renderers[name] = s.renderer(name, self._track, pool)
+        return renderer
 
     def _plan(self, key: str, edit_list):
         plan = self._plans.get(key)

@@ -37,7 +37,8 @@ def make_executors(session: Any, projects: ProjectStore, warm_preview: Callable[
         edits = EditList.from_json_obj(spec.params["edits"], source="edit list")
         out = project.render_dir(spec.id) / "output.mp4"
         options = EditOptions(seed=int(spec.params.get("seed", 0)), person=project.person,
-                              collection=project.collection_paths, hooks=ctx.hooks)
+                              collection=project.collection_paths, hooks=ctx.hooks,
+                              renderer=str(spec.params.get("renderer", "warp")))
         result = session.with_subject(project.subject).edit(project.input, edits, out, options)
         r = result.report
         return {"output": out.name, "sidecar": result.sidecar.name, "frames": r["frames"],

@@ -112,6 +112,17 @@ class PersonsPublic(BaseModel):
 
 class RenderRequest(BaseModel):
     seed: int = 0
+    renderer: str = Field(default="warp", description="warp | warp+refine | neural (as `dfm edit --renderer`)")
+
+
+class RendererPublic(BaseModel):
+    name: str
+    trained: bool  # warp needs no training: always true
+    message: str | None = None  # why it cannot be used yet: the command that trains it
+
+
+class RenderersPublic(BaseModel):
+    data: list[RendererPublic]
 
 
 class ErrorPublic(BaseModel):

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, HTTPException, Query
 from fastapi.responses import Response
 
 from dfm.app.web.deps import JobsDep, ProjectDep, ProjectsDep, StateDep
+from dfm.app.web.renderers import checked_renderer
 from dfm.app.web.routes.projects import analysed_track
 from dfm.edits import EditList
 from dfm.edits.validate import validate_edits
@@ -60,14 +61,18 @@ def get_edits(project: ProjectDep, projects: ProjectsDep) -> dict[str, Any]:
 @router.get("/api/projects/{id}/preview", response_class=Response,
             responses={200: {"content": {"image/png": {}}, "description": "the frame with the edits applied"}})
 def get_preview(project: ProjectDep, projects: ProjectsDep, jobs: JobsDep, state: StateDep,
-                t: float = Query(..., ge=0, description="time of the frame, seconds")) -> Response:
-    """PNG of the frame shown at `t` seconds with the current edits (fast once the project is warm)."""
+                t: float = Query(..., ge=0, description="time of the frame, seconds"),
+                renderer: str = Query("warp", description="warp | warp+refine | neural (as `dfm preview --renderer`)")
+                ) -> Response:
+    """PNG of the frame shown at `t` seconds with the current edits (fast once the project is warm); 422
+    with the training command (header X-DFM-Error: renderer) for a renderer without its trained model."""
     t0, cpu0 = time.perf_counter(), time.process_time()
-    analysed_track(project, jobs, state.session_for(project))
+    track = analysed_track(project, jobs, state.session_for(project))
+    renderer = checked_renderer(renderer, project, track, state.session.workspace)
     edits = projects.edits(project)
     t_lookup = time.perf_counter() - t0
     try:
-        result = state.previewer(project).frame(edits, at=t)
+        result = state.previewer(project).frame(edits, at=t, renderer=renderer)
     except DfmError as e:
         raise HTTPException(status_code=422, detail=str(e)) from None
     t = time.perf_counter()
@@ -89,6 +94,8 @@ def vocabulary() -> dict[str, Any]:
     from dfm.affect.regions import INTENSITY_LEVELS, LABELS
     from dfm.edits.validate import minimum_edit_frames
     from dfm.face.expressions import EXPRESSION_NAMES
+    from dfm.render.registry import RENDERERS
 
     return {"labels": list(LABELS), "intensities": list(INTENSITY_LEVELS), "blendshapes": list(EXPRESSION_NAMES),
+            "renderers": list(RENDERERS),
             "transition_frames": 20, "minimum_edit_frames": minimum_edit_frames(20)}

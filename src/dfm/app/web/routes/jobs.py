@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, HTTPException, Request
 from fastapi.responses import FileResponse, StreamingResponse
 
 from dfm.app.web.deps import JobsDep, ProjectDep, ProjectsDep, RunnerDep, StateDep
+from dfm.app.web.renderers import checked_renderer
 from dfm.app.web.routes.edits import checked_edits
 from dfm.app.web.routes.projects import analysed_track
 from dfm.app.web.schemas import JobPublic, JobSubmitted, RenderRequest
@@ -30,14 +31,16 @@ def job_status(jobs: JobStore, job_id: str):
 @router.post("/api/projects/{id}/render", status_code=202, response_model=JobSubmitted)
 def submit_render(project: ProjectDep, projects: ProjectsDep, jobs: JobsDep, runner: RunnerDep, state: StateDep,
                   body: RenderRequest | None = Body(default=None)) -> dict[str, Any]:
-    """Reenact the video with the current edits (`dfm edit`'s job); 202 with the job id."""
-    analysed_track(project, jobs, state.session_for(project))
+    """Reenact the video with the current edits (`dfm edit`'s job); 202 with the job id. A renderer without
+    its trained model is refused before the job is queued (422, the command that trains it)."""
+    track = analysed_track(project, jobs, state.session_for(project))
+    body = body or RenderRequest()
+    renderer = checked_renderer(body.renderer, project, track, state.session.workspace)
     edits = checked_edits(projects.edits(project).to_json_obj(), project, jobs, state.session_for(project))
     if len(edits) == 0:
         raise HTTPException(status_code=422, detail="no edits: add an edit on the timeline first")
-    seed = (body or RenderRequest()).seed
     status = runner.submit(JobSpec(kind="render", project=project.id,
-                                   params={"edits": edits.to_json_obj(), "seed": seed}))
+                                   params={"edits": edits.to_json_obj(), "seed": body.seed, "renderer": renderer}))
     projects.add_render(project.id, status.id)
     return {"job": status.id}
 

@@ -9,7 +9,7 @@ const LEVEL_VALUE = { low: 1 / 6, medium: 0.5, high: 5 / 6 };
 const S = {
   vocab: null, project: null, analysis: null, edits: [], selected: -1, undo: [], redo: [],
   editsValid: true, renderJob: null, view: "preview", drag: null, previewBusy: false, previewAgain: false,
-  serverOk: true, events: [],
+  serverOk: true, events: [], renderer: "warp", renderers: {},
 };
 
 // ------------------------------------------------------------------------------------------ helpers
@@ -24,7 +24,7 @@ async function api(path, options = {}) {
   if (!res.ok) {
     let detail = `${res.status} ${res.statusText}`;
     try { const body = await res.json(); if (body.detail) detail = typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail); } catch (_) {}
-    const err = new Error(detail); err.status = res.status; throw err;
+    const err = new Error(detail); err.status = res.status; err.kind = res.headers.get("X-DFM-Error"); throw err;
   }
   return res;
 }
@@ -167,6 +167,7 @@ async function openProject(id) {
   catch (e) { showBanner(`Could not open the project: ${e.message}`); return; }
   closeEvents();
   S.project = p; S.analysis = null; S.undo = []; S.redo = []; S.selected = -1; S.renderJob = null;
+  S.renderer = "warp"; S.renderers = {}; $("renderer-select").value = "warp"; showRenderers();
   location.hash = `p=${p.id}`;
   document.title = `${p.name} — DFM`;
   $("project-select").value = p.id;
@@ -265,9 +266,39 @@ async function loadAnalysis() {
   const valid = S.analysis.valid.filter(Boolean).length;
   $("analysis-state").textContent = `face found in ${valid} of ${S.analysis.frames} frames`;
   $("preview-wait").hidden = true;
-  updateReenact(); drawTimeline(); refreshPreview(); loadCoverage();
+  updateReenact(); drawTimeline(); refreshPreview(); loadCoverage(); loadRenderers();
   if (S.edits.length) syncEdits(0);
 }
+
+// -------------------------------------------------------------------------------------- renderer
+// warp needs no training; warp+refine and neural need a model trained on this video: the server says
+// which are ready, and for the others the one line with the command that trains them (shown in the banner).
+async function loadRenderers() {
+  const p = S.project;
+  try {
+    const r = await getJSON(`/api/projects/${p.id}/renderers`);
+    if (S.project !== p) return;
+    S.renderers = Object.fromEntries(r.data.map((x) => [x.name, x]));
+  } catch (_) { S.renderers = {}; }
+  showRenderers();
+}
+function showRenderers() {
+  for (const o of $("renderer-select").options) {
+    const st = S.renderers[o.value];
+    o.textContent = o.value + (st && !st.trained ? " (not trained)" : "");
+  }
+}
+function rendererRefused(message) {
+  // the chosen renderer cannot run on this video: say why (and how to train it), go back to warp
+  showBanner(message);
+  S.renderer = "warp"; $("renderer-select").value = "warp";
+  refreshPreview();
+}
+$("renderer-select").onchange = (e) => {
+  const name = e.target.value, st = S.renderers[name];
+  if (st && !st.trained) { rendererRefused(st.message); return; }
+  S.renderer = name; hideBanner(); refreshPreview();
+};
 
 // ------------------------------------------------------------------------------------------- jobs
 function closeEvents() { for (const es of S.events) es.close(); S.events = []; }
@@ -300,9 +331,12 @@ $("reenact").onclick = async () => {
   if (!S.project) return;
   try {
     await flushEdits();
-    const { job } = await sendJSON(`/api/projects/${S.project.id}/render`, "POST", { seed: 0 });
+    const { job } = await sendJSON(`/api/projects/${S.project.id}/render`, "POST", { seed: 0, renderer: S.renderer });
     followRender(job);
-  } catch (e) { showBanner(`Could not start reenacting: ${e.message}`); }
+  } catch (e) {
+    if (e.kind === "renderer") rendererRefused(e.message);
+    else showBanner(`Could not start reenacting: ${e.message}`);
+  }
 };
 function followRender(job) {
   S.renderJob = job;
@@ -423,7 +457,7 @@ async function refreshPreview() {
   const t = vin.currentTime || 0;
   const t0 = performance.now();
   try {
-    const res = await api(`/api/projects/${S.project.id}/preview?t=${t.toFixed(4)}`);
+    const res = await api(`/api/projects/${S.project.id}/preview?t=${t.toFixed(4)}&renderer=${encodeURIComponent(S.renderer)}`);
     const blob = await res.blob();
     const img = $("preview-image");
     const old = img.src;
@@ -433,7 +467,8 @@ async function refreshPreview() {
     $("preview-note").textContent = `frame ${res.headers.get("X-DFM-Frame")} · ${w > 0 ? `edit weight ${w.toFixed(2)}` : "unchanged"} · ${Math.round(performance.now() - t0)} ms`;
     $("preview-wait").hidden = true;
   } catch (e) {
-    if (e.status === 422) showEditError(e.message);
+    if (e.kind === "renderer") rendererRefused(e.message);
+    else if (e.status === 422) showEditError(e.message);
     else if (e.status !== 409) $("preview-note").textContent = `preview failed: ${e.message}`;
   } finally {
     S.previewBusy = false;
@@ -526,6 +561,8 @@ function buildControls() {
     b.onclick = () => changeSelected((e) => { if (e.label && e.label !== "neutral") e.intensity = level; });
     ib.appendChild(b);
   }
+  const rs = $("renderer-select");
+  for (const name of S.vocab.renderers || ["warp"]) { const o = document.createElement("option"); o.value = o.textContent = name; rs.appendChild(o); }
   const nn = $("nudge-name");
   for (const name of S.vocab.blendshapes) { const o = document.createElement("option"); o.value = o.textContent = name; nn.appendChild(o); }
   nn.value = "mouthSmile_L";
