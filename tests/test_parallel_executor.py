@@ -116,3 +116,20 @@ def test_ray_executor_killed_actor_fails_the_job_and_the_next_map_runs(ray_execu
         ray_executor.map(dying_chunk, plan_chunks(100, 2, min_frames=10), CountingSetup())
     out = ray_executor.map(square_chunk, plan_chunks(40, 2, min_frames=10), CountingSetup())
     assert [r[1] for r in out] == _expected(plan_chunks(40, 2, min_frames=10))
+
+
+def test_a_plain_script_without_a_main_guard_runs_once(tmp_path):
+    """Workers are spawned without re-running the user's script (no `if __name__ == '__main__'` needed)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "job.py"
+    script.write_text("from dfm.parallel import LocalExecutor, plan_chunks\n"
+                      "from dfm.parallel.testing import CountingSetup, square_chunk\n"
+                      "print('script ran', flush=True)\n"
+                      "with LocalExecutor(2) as ex:\n"
+                      "    out = ex.map(square_chunk, plan_chunks(40, 2, min_frames=10), CountingSetup())\n"
+                      "print('chunks', len(out), flush=True)\n")
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("script ran") == 1 and "chunks 2" in r.stdout

@@ -150,11 +150,12 @@ class LocalExecutor:
         for k in THREAD_ENV:  # the children import numpy with these set
             os.environ[k] = str(threads)
         try:
-            self._pool = ProcessPoolExecutor(self.n_workers, mp_context=ctx, initializer=_init_worker,
-                                             initargs=(threads, self._progress))
-            # start every worker now, while the environment says their thread counts
-            for f in [self._pool.submit(_ready) for _ in range(self.n_workers)]:
-                f.result()
+            with _main_module_hidden():
+                self._pool = ProcessPoolExecutor(self.n_workers, mp_context=ctx, initializer=_init_worker,
+                                                 initargs=(threads, self._progress))
+                # start every worker now, while the environment says their thread counts
+                for f in [self._pool.submit(_ready) for _ in range(self.n_workers)]:
+                    f.result()
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -235,6 +236,27 @@ class LocalExecutor:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Spawned workers start without re-running the user's script: multiprocessing would import `__main__`
+    in each child (a plain script calling Session().edit(...) without an `if __name__ == "__main__"` guard
+    would then run again in every worker). The tasks and setups are dfm's own module-level objects."""
+    import sys
+
+    main = sys.modules.get("__main__")
+    saved = {k: getattr(main, k) for k in ("__file__", "__spec__") if main is not None and hasattr(main, k)}
+    try:
+        for k in saved:
+            if k == "__spec__":
+                main.__spec__ = None
+            else:
+                delattr(main, k)
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(main, k, v)
 
 
 def _ignore(n: int) -> None:
