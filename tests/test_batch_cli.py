@@ -60,9 +60,12 @@ def _temporaries(folder: Path, name: str) -> list[Path]:
 
 # ------------------------------------------------------------------------------------------- analyze
 
-def test_batch_analyze_broken_files_among_good_ones(dfm_env, capsys, tmp_path, clips, broken):
+def test_batch_analyze_broken_files_among_good_ones(dfm_env, capsys, tmp_path, clips, broken, monkeypatch):
     from dfm.pipelines.batch import cached_analysis
     from dfm.pipelines.session import Session
+
+    # a workspace of its own: earlier tests of the suite may have analysed this clip in the shared one
+    monkeypatch.setenv("DFM_WORKSPACE", str(tmp_path / "workspace"))
 
     folder = tmp_path / "videos"
     folder.mkdir()
@@ -105,7 +108,7 @@ def test_batch_analyze_broken_files_among_good_ones(dfm_env, capsys, tmp_path, c
     try:
         assert cached_analysis(session, folder / "good.mp4") is None
     finally:
-        track.write_bytes(data)  # the edit tests below use it
+        track.write_bytes(data)
     assert cached_analysis(session, clips[0]) == track  # one cache entry per content, whatever the name
 
 
