@@ -302,6 +302,33 @@ def test_edited_frame_keeps_untouched_pixels_exact(clip: Path, tmp_path: Path) -
         assert np.abs((255 - a[box]).astype(int) - b[box]).mean() < 3
 
 
+@pytest.mark.parametrize("shape", [(36, 64), (37, 53)])
+def test_change_mask_and_chroma_blocks_match_the_reference(shape: tuple[int, int]) -> None:
+    """The writer's fast change mask equals any-channel inequality, and a chroma sample is taken from the
+    edit where any pixel of its 2x2 block (partial at odd edges) changed."""
+    rng = np.random.default_rng(3)
+    h, w = shape
+    base = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    image = base.copy()
+    image[rng.random((h, w)) < 0.05, rng.integers(0, 3)] ^= 1
+    image[h - 1, w - 1, 2] ^= 4  # the odd corner's partial block
+    changed = video.changed_pixels(image, base)
+    np.testing.assert_array_equal(changed, np.any(image != base, axis=2))
+
+    old = av.VideoFrame.from_ndarray(base, format="rgb24").reformat(format="yuv420p")
+    new = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+    new_u = np.frombuffer(new.planes[1], np.uint8).reshape(new.planes[1].height, -1)[:, :new.planes[1].width].copy()
+    old_u = np.frombuffer(old.planes[1], np.uint8).reshape(old.planes[1].height, -1)[:, :old.planes[1].width].copy()
+    merged = video._merge_planes(old, new, changed)
+    ph, pw = merged.planes[1].height, merged.planes[1].width
+    padded = np.zeros((2 * ph, 2 * pw), bool)
+    padded[:h, :w] = changed
+    block = padded.reshape(ph, 2, pw, 2).any(axis=(1, 3))
+    got = np.frombuffer(merged.planes[1], np.uint8).reshape(ph, -1)[:, :pw]
+    np.testing.assert_array_equal(got, np.where(block, new_u, old_u))
+    assert block[-1, -1]
+
+
 def test_default_quality_writer_from_arrays(tmp_path: Path) -> None:
     out = tmp_path / "arrays.mp4"
     yy, xx = np.mgrid[0:H, 0:W] / 16.0

@@ -38,7 +38,9 @@ from dfm.io.files import atomic_output
 # x264 quality by default: every unchanged frame of the Pexels clip decodes back at >= 45 dB PSNR
 # (crf 10: mean 48.5 dB, worst frame 45.6 dB; crf 12 leaves 3 frames and crf 14 51 frames below 45 dB).
 DEFAULT_CRF = 10
-DEFAULT_PRESET = "medium"
+# x264 'fast' rather than 'medium': on the Pexels clip at crf 10 it encodes in 21% less CPU time for a 2.5%
+# larger file and 0.1 dB lower mean PSNR (52.9 vs 53.0 dB, worst frame 49.6 dB either way; 2026-12-01).
+DEFAULT_PRESET = "fast"
 
 # Keys the MP4 muxer stores as standard iTunes-style tags; any other key switches the writer to
 # generic 'mdta' tags (movflags=use_metadata_tags) so that nothing is silently dropped.
@@ -750,7 +752,7 @@ class VideoWriter:
         if isinstance(frame, VideoFrame) and frame._base is not None:
             base, base_image = frame._base
             if base.format.name == self.pix_fmt and (base.width, base.height) == (coded_w, coded_h):
-                changed = np.any(image != base_image, axis=2)
+                changed = changed_pixels(image, base_image)
                 if self.rotation:
                     changed = np.rot90(changed, k=-(self.rotation // 90))
                 yuv = _merge_planes(base, yuv, changed)
@@ -849,9 +851,26 @@ def _merge_planes(base: av.VideoFrame, new: av.VideoFrame, changed: np.ndarray) 
             fy, fx = -(-h // ph), -(-w // pw)
             padded = np.zeros((ph * fy, pw * fx), bool)
             padded[:h, :w] = changed
-            mask = padded.reshape(ph, fy, pw, fx).any(axis=(1, 3))
+            mask = np.zeros((ph, pw), bool)
+            for dy in range(fy):  # strided ORs: numpy's any() over small axes is ~10x slower
+                for dx in range(fx):
+                    mask |= padded[dy::fy, dx::fx]
         np.copyto(out, old, where=~mask)
     return new
+
+
+def changed_pixels(image: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """(H, W) bool: pixels of two (H, W, C) uint8 images that differ in any channel (cv2's absdiff and
+    per-channel ORs: ~12x faster than np.any(image != base, axis=2) on a 640x360 frame)."""
+    import cv2
+
+    d = cv2.absdiff(np.ascontiguousarray(image), np.ascontiguousarray(base))
+    if d.ndim == 2:
+        return d != 0
+    out = d[..., 0].copy()
+    for c in range(1, d.shape[2]):
+        out |= d[..., c]
+    return out != 0
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -153,9 +153,10 @@ class LocalExecutor:
             with _main_module_hidden():
                 self._pool = ProcessPoolExecutor(self.n_workers, mp_context=ctx, initializer=_init_worker,
                                                  initargs=(threads, self._progress))
-                # start every worker now, while the environment says their thread counts
-                for f in [self._pool.submit(_ready) for _ in range(self.n_workers)]:
-                    f.result()
+                # start every worker now, while the environment says their thread counts: each submit to
+                # an idle pool launches one process (not waited for: they import while this one works on)
+                for _ in range(self.n_workers):
+                    self._pool.submit(_ready)
         finally:
             for k, v in saved.items():
                 if v is None:

@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -75,10 +76,14 @@ def disclosure_metadata(input_sha256: str) -> dict[str, str]:
 
 
 def model_versions(session) -> dict[str, Any]:
-    import mediapipe
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:  # read from the installed package's metadata: importing mediapipe here costs a second or more
+        mediapipe_version = version("mediapipe")
+    except PackageNotFoundError:
+        mediapipe_version = None
     store = session.store
-    out: dict[str, Any] = {"dfm": __version__, "mediapipe": mediapipe.__version__, "python": platform.python_version()}
+    out: dict[str, Any] = {"dfm": __version__, "mediapipe": mediapipe_version, "python": platform.python_version()}
     for name in ("ict-face-model", "face-landmarker", "fer-mini-xception"):
         p = store.find(name)
         out[name] = {"file": p.name, "sha256": session.file_hash(p)} if p else None
@@ -188,24 +193,34 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
     check_trained(options.renderer, track)  # a renderer without its trained model fails before the work
 
     edit_list = edits if isinstance(edits, EditList) else EditList(list(edits))
-    step(options.hooks, "decoder")
-    t = time.perf_counter()
-    decoder, decoder_info = session.decoder_for(track, person=options.person, collection=collection,
-                                                labels=sorted({e.label for e in edit_list.edits if e.label}))
-    warnings += decoder_info.get("warnings", [])
-    stages["decoder"] = time.perf_counter() - t
+    with ThreadPoolExecutor(1, thread_name_prefix="dfm-pool") as background, _blas_single_threaded(session):
+        # A parallel session builds the appearance pool (a pass over the video's pixels, on the workers)
+        # while this thread fits the decoder and plans: neither needs the other. A collection's videos may
+        # need analysing, which the decoder does too: then one after the other.
+        pooled = None
+        if not session.parallel.serial and not collection:
+            pooled = background.submit(_timed, session.frame_pool, video, track)
+        step(options.hooks, "decoder")
+        t = time.perf_counter()
+        decoder, decoder_info = session.decoder_for(track, person=options.person, collection=collection,
+                                                    labels=sorted({e.label for e in edit_list.edits if e.label}))
+        warnings += decoder_info.get("warnings", [])
+        stages["decoder"] = time.perf_counter() - t
 
-    step(options.hooks, "plan")
-    t = time.perf_counter()
-    plan = session.plan(video, edit_list, decoder=decoder, track=track, seed=options.seed,
-                        transition_frames=options.transition_frames, preserve_speech=options.preserve_speech)
-    stages["plan"] = time.perf_counter() - t
-    warnings += subject_warnings(track.meta.get("subject"))
+        step(options.hooks, "plan")
+        t = time.perf_counter()
+        plan = session.plan(video, edit_list, decoder=decoder, track=track, seed=options.seed,
+                            transition_frames=options.transition_frames, preserve_speech=options.preserve_speech)
+        stages["plan"] = time.perf_counter() - t
+        warnings += subject_warnings(track.meta.get("subject"))
 
-    step(options.hooks, "pool")
-    t = time.perf_counter()
-    pool = session.frame_pool(video, track, collection=collection)
-    stages["pool"] = time.perf_counter() - t
+        step(options.hooks, "pool")
+        t = time.perf_counter()
+        if pooled is not None:  # "pool": the wait for it after the plan; "pool_build": its own duration
+            pool, stages["pool_build"] = pooled.result()
+        else:
+            pool = session.frame_pool(video, track, collection=collection)
+        stages["pool"] = time.perf_counter() - t
 
     renderer = session.renderer(options.renderer, track, pool, options.render)
     input_sha = session.file_hash(video)
@@ -267,6 +282,23 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
     }
     atomic_write_text(sidecar_path(output), json.dumps(sidecar, indent=2))
     return EditResult(output, sidecar_path(output), report, options.side_by_side)
+
+
+def _blas_single_threaded(session):
+    """In a parallel session this process's BLAS uses one thread from the decoder fit to the render: the
+    workers use the cores, and on these small matrices (decoder, occlusion fit) a second BLAS thread
+    mostly spins (the Pexels pool: the same wall time, 35% more CPU)."""
+    if session.parallel.serial:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _timed(fn, *args):
+    t = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t
 
 
 def _render_serial(session, video: Path, output: Path, info, renderer, plan, options: EditOptions, credentials,

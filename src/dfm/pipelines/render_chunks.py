@@ -235,33 +235,49 @@ class _RenderWorker:
     job_file: str | None = None
     job: RenderJob | None = None
     renderer: Any = None
+    track_slot: tuple = ()  # (cache path, track key, FaceTrack): the last track read from a cache
+
+    def mesh(self, model_path: str, identity: np.ndarray):
+        """(FaceModel, RenderMesh) for this identity: loaded once, the last one kept."""
+        from dfm.face.model import FaceModel
+        from dfm.render.mesh import RenderMesh
+
+        if model_path not in self.models:
+            self.models = {model_path: FaceModel.load(model_path)}
+        model = self.models[model_path]
+        key = np.round(identity, 5).tobytes()
+        if key not in self.meshes:
+            self.meshes = {key: RenderMesh.build(model, identity)}
+        return model, self.meshes[key]
+
+    def cached_track(self, cache: str, key: str):
+        """The track in the analysis cache `cache`, checked to be the one the job was planned on (the last
+        one is kept: the pool scan and the render of one edit read the same)."""
+        from dfm.face.track import FaceTrack
+        from dfm.render.occlusion import track_key
+
+        if self.track_slot[:2] == (cache, key):
+            return self.track_slot[2]
+        self.track_slot = ()
+        track = FaceTrack.load(cache)
+        track.meta["cache"] = cache
+        if track_key(track) != key:
+            raise RuntimeError(f"the analysis cache {cache} changed during the job")
+        self.track_slot = (cache, key, track)
+        return track
 
     def load(self, job_file: str):
         if job_file == self.job_file:
             return self.job, self.renderer
-        from dfm.face.model import FaceModel
-        from dfm.face.track import FaceTrack
-        from dfm.render.mesh import RenderMesh
-        from dfm.render.occlusion import track_key
         from dfm.render.registry import RendererContext, make_renderer
 
         self.job_file = self.job = self.renderer = None  # the last job's pool goes before the next one loads
         with open(job_file, "rb") as f:
             job: RenderJob = pickle.load(f)
-        track = job.track
-        if track is None:
-            track = FaceTrack.load(job.track_cache)
-            track.meta["cache"] = job.track_cache
-            if track_key(track) != job.track_key:
-                raise RuntimeError(f"the analysis cache {job.track_cache} changed during the render")
-        if job.model_path not in self.models:
-            self.models = {job.model_path: FaceModel.load(job.model_path)}
-        model = self.models[job.model_path]
-        key = np.round(track.identity, 5).tobytes()
-        if key not in self.meshes:
-            self.meshes = {key: RenderMesh.build(model, track.identity)}
+        track = job.track if job.track is not None else self.cached_track(job.track_cache, job.track_key)
+        model, mesh = self.mesh(job.model_path, track.identity)
         trained = {k: Path(v) for k, v in job.trained.items()}
-        ctx = RendererContext(model, self.meshes[key], track, job.pool, dict(job.params), trained=trained.get)
+        ctx = RendererContext(model, mesh, track, job.pool, dict(job.params), trained=trained.get)
         self.renderer = make_renderer(job.renderer, ctx)
         self.job, self.job_file = job, job_file
         return self.job, self.renderer
@@ -363,7 +379,7 @@ def render_chunked(session, job: ChunkedRender, video: Path, info, track, pool, 
     folder = Path(tempfile.mkdtemp(dir=target.parent, prefix=temp_prefix(target), suffix=".tmp"))
     try:
         cache = track.meta.get("cache")
-        in_cache = bool(cache) and Path(cache).exists() and _cache_matches(Path(cache), track)
+        in_cache = bool(cache) and Path(cache).exists() and cache_holds(Path(cache), track_key(track))
         record = RenderJob(
             info=info, video=str(video), targets=np.asarray(plan.target, np.float32),
             weights=np.asarray(plan.weight, np.float32), va=None if plan.va is None else np.asarray(plan.va, np.float32),
@@ -413,12 +429,15 @@ def render_chunked(session, job: ChunkedRender, video: Path, info, track, pool, 
     return ChunkedResult(written, results[0].pix_fmt, report, stages, parallel)
 
 
-def _cache_matches(cache: Path, track) -> bool:
-    """Whether the analysis cache file holds this very track (the workers read it from there)."""
-    from dfm.face.track import FaceTrack
+def cache_holds(cache: Path, key: str) -> bool:
+    """Whether the analysis cache file holds the track whose `track_key` is `key` (workers read it from
+    there). Reads only the two arrays the key hashes, not the whole track."""
+    from types import SimpleNamespace
+
     from dfm.render.occlusion import track_key
 
     try:
-        return track_key(FaceTrack.load(cache)) == track_key(track)
+        with np.load(cache, allow_pickle=False) as z:
+            return track_key(SimpleNamespace(expression=z["expression"], translation=z["translation"])) == key
     except Exception:
         return False

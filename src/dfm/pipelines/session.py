@@ -131,14 +131,29 @@ class Session:
         key = ("pool", self.file_hash(video), np.round(track.identity, 5).tobytes(),
                None if indices is None else np.asarray(indices).tobytes(), tuple(self.file_hash(c) for c in collection))
         if key not in self._cache:
-            allowed = np.arange(track.n_frames) if indices is None else np.asarray(indices)
-            pool = FramePool.build(track, iter_frames(video), allowed, mesh, video=str(video))
+            if indices is None and self._chunks_pool_scan(track):
+                from dfm.pipelines.pool_chunks import build_pool_chunked
+
+                pool = build_pool_chunked(self.executor(), track, str(video), mesh,
+                                          str(self.store.path("ict-face-model")), label=str(video))
+            else:
+                allowed = np.arange(track.n_frames) if indices is None else np.asarray(indices)
+                pool = FramePool.build(track, iter_frames(video), allowed, mesh, video=str(video))
             for other in collection:
                 other_track = self.analyze(other, identity=track.identity)
                 pool = pool.merged(FramePool.build(other_track, iter_frames(other), np.arange(other_track.n_frames),
                                                    mesh, video=str(other)))
             self._cache[key] = pool
         return self._cache[key]
+
+    def _chunks_pool_scan(self, track: FaceTrack) -> bool:
+        """Whether a pool's pixel pass runs on the workers: a parallel session and a video long enough
+        that the chunked render would be used too (its workers then hold the mesh already)."""
+        from dfm.pipelines.render_chunks import DEFAULT_POLICY
+
+        if self.parallel.serial or track.n_frames < DEFAULT_POLICY.min_video_frames:
+            return False
+        return self.parallel.ray or self.parallel.n_workers >= 2
 
     def decoder_for(self, track: FaceTrack, person: str | None = None,
                     collection: Sequence[str | os.PathLike] = (), labels: Sequence[str] = ()):

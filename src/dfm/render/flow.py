@@ -235,6 +235,43 @@ def mouth_view(mesh: RenderMesh, projected: np.ndarray, frame_hw: tuple[int, int
     return MouthView(grid, shown)
 
 
+@dataclass
+class FlowGeometry:
+    """The geometry half of a frame's flow (no displacement field): the work grid, the target mesh on it,
+    where each work pixel samples the original, and which inner-mouth pixels the original does not show.
+    It is all the renderer's source choice reads (WarpRenderer.advance needs nothing more)."""
+
+    grid: CropGrid
+    raster: Raster  # the target mesh on the work grid
+    coverage: np.ndarray  # (h, w) bool
+    part: np.ndarray  # (h, w) int8: PART_* of the covering triangle, -1 if none
+    source: np.ndarray  # (h, w, 2) frame position of the same surface point in the original
+    disoccluded: np.ndarray  # (h, w) bool: inner-mouth pixels the original frame does not show
+
+
+def flow_geometry(mesh: RenderMesh, original: np.ndarray, target: np.ndarray, frame_hw: tuple[int, int],
+                  face_size: float, *, margin: float = 0.25, scale: float = 0.5, max_side: int = 200,
+                  grid: CropGrid | None = None) -> FlowGeometry | None:
+    """The first half of `compute_flow` (same arguments); None if the face is outside the frame."""
+    if grid is None:
+        face_pts = np.concatenate([original[mesh.face_vertices], target[mesh.face_vertices]])
+        box = face_box(face_pts, frame_hw, margin * face_size + 2.0)
+        if box is None:
+            return None
+        grid = CropGrid.make(box, scale, max_side)
+    raster = rasterize_on_grid(mesh, target, grid)
+    coverage = raster.triangle >= 0
+    part = np.where(coverage, mesh.triangle_part[np.maximum(raster.triangle, 0)], -1).astype(np.int8)
+    src = sample_positions(raster, mesh, original)
+    disoccluded = np.zeros_like(coverage)
+    mouth = part == PART_MOUTH
+    if mouth.any():
+        view = mouth_view(mesh, original, frame_hw, grow=-1)
+        shown = view.lookup(src) if view is not None else np.zeros_like(mouth)
+        disoccluded = mouth & ~shown
+    return FlowGeometry(grid, raster, coverage, part, src, disoccluded)
+
+
 def compute_flow(mesh: RenderMesh, original: np.ndarray, target: np.ndarray, frame_hw: tuple[int, int],
                  face_size: float, *, margin: float = 0.25, scale: float = 0.5, max_side: int = 200,
                  grid: CropGrid | None = None, still_px: float = 0.02) -> FaceFlow | None:
@@ -246,38 +283,26 @@ def compute_flow(mesh: RenderMesh, original: np.ndarray, target: np.ndarray, fra
     and its cap. still_px: displacements below this (pixels) count as no motion (`FaceFlow.moving`).
     Returns None if the face is outside the frame.
     """
-    pad = margin * face_size
-    if grid is None:
-        face_pts = np.concatenate([original[mesh.face_vertices], target[mesh.face_vertices]])
-        box = face_box(face_pts, frame_hw, pad + 2.0)
-        if box is None:
-            return None
-        grid = CropGrid.make(box, scale, max_side)
-    raster = rasterize_on_grid(mesh, target, grid)
-    coverage = raster.triangle >= 0
-    part = np.where(coverage, mesh.triangle_part[np.maximum(raster.triangle, 0)], -1).astype(np.int8)
-    src = sample_positions(raster, mesh, original)
+    geo = flow_geometry(mesh, original, target, frame_hw, face_size, margin=margin, scale=scale, max_side=max_side,
+                        grid=grid)
+    if geo is None:
+        return None
+    grid, coverage = geo.grid, geo.coverage
     pos = grid.work_positions()
-    disp = np.where(coverage[..., None], src - pos, 0.0).astype(np.float32)
+    disp = np.where(coverage[..., None], geo.source - pos, 0.0).astype(np.float32)
 
     # extend outside the face and fade out across the margin
-    margin_work = max(pad * 0.5 * (grid.sx + grid.sy), 1.0)
+    margin_work = max(margin * face_size * 0.5 * (grid.sx + grid.sy), 1.0)
     ext = push_pull_fill(disp, coverage.astype(np.float32))
     dist = cv2.distanceTransform((~coverage).astype(np.uint8), cv2.DIST_L2, 5)
     falloff = (1.0 - _smoothstep(dist / margin_work)).astype(np.float32)
     disp = np.where(coverage[..., None], disp, ext * falloff[..., None])
 
-    disoccluded = np.zeros_like(coverage)
-    mouth = part == PART_MOUTH
-    if mouth.any():
-        view = mouth_view(mesh, original, frame_hw, grow=-1)
-        shown = view.lookup(src) if view is not None else np.zeros_like(mouth)
-        disoccluded = mouth & ~shown
     map_work = (pos + disp).astype(np.float32)
     if mesh.eye_rims:  # lids opening wider than the original's: stretch the original's eye (render/eyes.py)
-        map_work = widen_eye_openings(map_work, pos, part == PART_EYE, mesh.eye_rims, original, target)
+        map_work = widen_eye_openings(map_work, pos, geo.part == PART_EYE, mesh.eye_rims, original, target)
         disp = map_work - pos
     size = np.maximum(np.abs(disp[..., 0]), np.abs(disp[..., 1]))
-    return FaceFlow(grid=grid, raster=raster, map_work=map_work, coverage=coverage,
-                    part=part, falloff=falloff, moving=size > still_px, disoccluded=disoccluded,
+    return FaceFlow(grid=grid, raster=geo.raster, map_work=map_work, coverage=coverage,
+                    part=geo.part, falloff=falloff, moving=size > still_px, disoccluded=geo.disoccluded,
                     max_displacement_px=float(size.max()) if size.size else 0.0)

@@ -105,64 +105,35 @@ class FramePool:
         in `occlusion[video]` (the renderer uses it to keep occluders' pixels), and the left-out frames
         in `excluded`.
         """
-        occ_params = (OcclusionParams() if occlusion is True else occlusion) or None
-        allowed = np.unique(np.asarray(indices, np.int64))
-        allowed = allowed[(allowed >= 0) & (allowed < track.n_frames)]
-        ok = np.asarray(track.valid, bool)[allowed]
-        if max_residual is not None:
-            ok &= np.asarray(track.residual)[allowed] <= max_residual
-        allowed = allowed[ok]
-        candidates = allowed
-        if occ_params is not None and len(allowed) < occ_params.min_frames:
-            occ_params = None
-        cap = None if max_frames is None else (int(np.ceil(1.5 * max_frames)) if occ_params is not None else max_frames)
-        if cap is not None and len(allowed) > cap:
-            candidates = np.sort(allowed[_farthest_points(_selection_features(track, allowed, mesh), cap)])
-        wanted = set(int(i) for i in candidates)
+        plan = PoolPlan.for_track(track, indices, mesh, max_frames=max_frames, max_residual=max_residual,
+                                  occlusion=occlusion)
+        scan = scan_pool_frames(plan, track, frames, mesh, video=video, max_face_px=max_face_px, pad=pad)
+        return cls.assemble(plan, track, mesh, [scan], video=video)
+
+    @classmethod
+    def assemble(cls, plan: "PoolPlan", track: FaceTrack, mesh: RenderMesh, scans: Sequence["PoolScan"], *,
+                 video: str = "") -> "FramePool":
+        """The pool from the scans of a video's frames (`scan_pool_frames` over the whole video, or over
+        frame ranges in any order, e.g. on parallel workers): the occlusion detector fitted on every scored
+        frame, occluded frames left out, then the final spread of at most `plan.max_frames`."""
         entries: dict[int, PoolFrame] = {}
-        scored: list[int] = []
-        feats: list[np.ndarray] = []
-        pts = sample_points(mesh, occ_params.cell_cm)[0] if occ_params is not None else None
-
-        def add(i: int, image) -> None:
-            image = np.asarray(getattr(image, "image", image))
-            if pts is not None:
-                xy = project_points(mesh, pts, track.expression[i], track.rotation[i], track.translation[i],
-                                    float(track.scale[i]))
-                feats.append(frame_features(image, xy, 15.0 * float(track.scale[i]), occ_params.blur))
-                scored.append(i)
-            if i not in wanted:
-                return
-            entry = _crop_frame(track, i, image, mesh, video, max_face_px, pad)
-            if min(entry.crop.shape[:2]) >= 8:  # a face (almost) outside the frame lends nothing
-                entries[i] = entry
-
-        if callable(frames):
-            for i in candidates:
-                add(int(i), frames(int(i)))
-        elif isinstance(frames, (list, tuple, np.ndarray)):
-            for i in (allowed if pts is not None else candidates):
-                add(int(i), frames[int(i)])
-        else:
-            allowed_set = set(int(i) for i in allowed) if pts is not None else wanted
-            last = max(allowed_set) if allowed_set else -1
-            for i, image in enumerate(frames):
-                if i in allowed_set:
-                    add(i, image)
-                if i >= last:
-                    break
+        for s in scans:
+            entries.update(s.entries)
+        scored = np.concatenate([s.scored for s in scans]) if scans else np.zeros(0, np.int64)
         occ: dict[str, VideoOcclusion] = {}
         excluded = np.zeros(0, np.int64)
-        if pts is not None and len(scored) >= occ_params.min_frames:
-            vo = analyse_video(mesh, track, np.asarray(scored), np.stack(feats), occ_params)
+        if plan.occlusion is not None and len(scored) >= plan.occlusion.min_frames:
+            order = np.argsort(scored, kind="stable")
+            feats = np.concatenate([s.features for s in scans if len(s.scored)])[order]
+            vo = analyse_video(mesh, track, scored[order], feats, plan.occlusion)
             if vo is not None:
                 occ[video] = vo
                 excluded = vo.excluded
                 for i in excluded:
                     entries.pop(int(i), None)
         keep = np.array(sorted(entries), np.int64)
-        if max_frames is not None and len(keep) > max_frames:
-            keep = np.sort(keep[_farthest_points(_selection_features(track, keep, mesh), max_frames)])
+        if plan.max_frames is not None and len(keep) > plan.max_frames:
+            keep = np.sort(keep[_farthest_points(_selection_features(track, keep, mesh), plan.max_frames)])
         return cls([entries[int(i)] for i in keep], occlusion=occ, excluded={video: excluded} if len(excluded) else {})
 
     def merged(self, other: "FramePool") -> "FramePool":
@@ -179,6 +150,97 @@ class FramePool:
             if vo.key == key:
                 return vo
         return None
+
+
+@dataclass(frozen=True, eq=False)
+class PoolPlan:
+    """Which frames a pool build reads, decided from the track alone (no pixels): `allowed` the usable
+    frames (the occlusion detector scores them all), `candidates` those whose crops are kept (the
+    expression spread, with room for the ones occlusion will drop)."""
+
+    allowed: np.ndarray  # (N,) int64, sorted
+    candidates: np.ndarray  # (M,) int64, sorted subset of allowed
+    occlusion: OcclusionParams | None
+    points: np.ndarray | None  # the occlusion detector's sample points on the mesh
+    max_frames: int | None
+
+    @classmethod
+    def for_track(cls, track: FaceTrack, indices: Sequence[int] | np.ndarray, mesh: RenderMesh, *,
+                  max_frames: int | None = 240, max_residual: float | None = None,
+                  occlusion: OcclusionParams | bool | None = True) -> "PoolPlan":
+        occ_params = (OcclusionParams() if occlusion is True else occlusion) or None
+        allowed = np.unique(np.asarray(indices, np.int64))
+        allowed = allowed[(allowed >= 0) & (allowed < track.n_frames)]
+        ok = np.asarray(track.valid, bool)[allowed]
+        if max_residual is not None:
+            ok &= np.asarray(track.residual)[allowed] <= max_residual
+        allowed = allowed[ok]
+        candidates = allowed
+        if occ_params is not None and len(allowed) < occ_params.min_frames:
+            occ_params = None
+        cap = None if max_frames is None else (int(np.ceil(1.5 * max_frames)) if occ_params is not None else max_frames)
+        if cap is not None and len(allowed) > cap:
+            candidates = np.sort(allowed[_farthest_points(_selection_features(track, allowed, mesh), cap)])
+        points = sample_points(mesh, occ_params.cell_cm)[0] if occ_params is not None else None
+        return cls(allowed, candidates, occ_params, points, max_frames)
+
+    @property
+    def reads(self) -> np.ndarray:
+        """The frames a scan must see: every allowed one when occlusion scores them, else the candidates."""
+        return self.allowed if self.occlusion is not None else self.candidates
+
+
+@dataclass
+class PoolScan:
+    """What one pass over (part of) a video gave a pool build: the occlusion features of the frames it
+    scored and the crops of the candidates it saw."""
+
+    scored: np.ndarray  # (S,) int64 frame indices
+    features: np.ndarray  # (S, F) occlusion features (empty when occlusion is off)
+    entries: dict[int, PoolFrame]
+
+
+def scan_pool_frames(plan: PoolPlan, track: FaceTrack, frames: FrameSource, mesh: RenderMesh, *, video: str = "",
+                     max_face_px: float | None = 400.0, pad: float = 0.15,
+                     frame_range: tuple[int, int] | None = None) -> PoolScan:
+    """Score and crop the frames of `plan` that `frames` holds (see FramePool.build for the sources).
+    frame_range (start, stop): an iterable source yields exactly that range of the video (a chunk)."""
+    wanted = set(int(i) for i in plan.candidates)
+    entries: dict[int, PoolFrame] = {}
+    scored: list[int] = []
+    feats: list[np.ndarray] = []
+    pts, occ = plan.points, plan.occlusion
+
+    def add(i: int, image) -> None:
+        image = np.asarray(getattr(image, "image", image))
+        if pts is not None:
+            xy = project_points(mesh, pts, track.expression[i], track.rotation[i], track.translation[i],
+                                float(track.scale[i]))
+            feats.append(frame_features(image, xy, 15.0 * float(track.scale[i]), occ.blur))
+            scored.append(i)
+        if i not in wanted:
+            return
+        entry = _crop_frame(track, i, image, mesh, video, max_face_px, pad)
+        if min(entry.crop.shape[:2]) >= 8:  # a face (almost) outside the frame lends nothing
+            entries[i] = entry
+
+    if callable(frames):
+        for i in plan.candidates:
+            add(int(i), frames(int(i)))
+    elif isinstance(frames, (list, tuple, np.ndarray)):
+        for i in plan.reads:
+            add(int(i), frames[int(i)])
+    else:
+        start, stop = frame_range or (0, track.n_frames)
+        reads = set(int(i) for i in plan.reads if start <= i < stop)
+        last = max(reads) if reads else -1
+        for i, image in enumerate(frames, start):
+            if i > last:
+                break
+            if i in reads:
+                add(i, image)
+    features = np.stack(feats) if feats else np.zeros((0, 0), np.float32)
+    return PoolScan(np.array(scored, np.int64), features, entries)
 
 
 def _crop_frame(track: FaceTrack, i: int, image: np.ndarray, mesh: RenderMesh, video: str,

@@ -1,0 +1,82 @@
+"""A video's appearance-pool scan in frame-range chunks on the session's executor.
+
+    pool = build_pool_chunked(executor, track, video, mesh, model_path)     # == FramePool.build(...)
+
+`FramePool.build` is three steps (dfm.render.pool): the plan (which frames to score and crop: geometry
+only), the scan (decode every frame, the occlusion detector's features of the scored ones, the crops of
+the candidates: the costly pixel pass) and the assembly (the occlusion fit over all scored frames, the
+occluded frames dropped, the final spread). Here the scan runs on the workers, one frame range each, and
+this process assembles the scans: the same pool as the one-pass build, because the assembly orders the
+scored frames by index before fitting and the scan of a frame does not depend on any other frame.
+Workers keep the face model and the identity's mesh in the render state (render_chunks.RenderSetup), so
+the chunked render that follows finds them loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from dfm.parallel.chunks import Chunk, plan_chunks
+from dfm.pipelines.render_chunks import RenderSetup, cache_holds
+
+MIN_SCAN_FRAMES = 48  # no scan chunk shorter (decoder start and the track's load cost ~0.1-0.4 s each)
+
+
+@dataclass(frozen=True)
+class PoolScanChunk:
+    """One frame range of one video for a worker: the plan, and the track by its cache path (or itself)."""
+
+    chunk: Chunk
+    video: str
+    plan: Any  # dfm.render.pool.PoolPlan
+    model_path: str
+    track_cache: str | None
+    track_key: str
+    track: Any = None  # the FaceTrack when the cache does not hold it
+    max_face_px: float | None = 400.0
+    pad: float = 0.15
+
+    def describe(self) -> str:
+        return f"pool scan {self.chunk.describe()}"
+
+
+def scan_pool_chunk(state, item: PoolScanChunk, report: Callable[[int], None]):
+    """The executor's task: decode the chunk's frames and scan them (dfm.render.pool.scan_pool_frames)."""
+    from dfm.io.video import iter_frames
+    from dfm.render.pool import scan_pool_frames
+
+    track = item.track if item.track is not None else state.cached_track(item.track_cache, item.track_key)
+    _, mesh = state.mesh(item.model_path, track.identity)
+    c = item.chunk
+
+    def frames():
+        for f in iter_frames(item.video, c.start, c.stop):
+            yield f
+            report(1)
+
+    return scan_pool_frames(item.plan, track, frames(), mesh, video=item.video, max_face_px=item.max_face_px,
+                            pad=item.pad, frame_range=(c.start, c.stop))
+
+
+def build_pool_chunked(executor, track, video: str, mesh, model_path: str, *, label: str = "",
+                       on_progress: Callable[[int], None] | None = None, cancel: Callable[[], bool] | None = None):
+    """FramePool.build(track, iter_frames(video), all frames, mesh, video=label) with the scan on
+    `executor`'s workers (one range per worker)."""
+    from pathlib import Path
+
+    from dfm.render.occlusion import track_key
+    from dfm.render.pool import FramePool, PoolPlan
+
+    plan = PoolPlan.for_track(track, np.arange(track.n_frames), mesh)
+    chunks = plan_chunks(track.n_frames, executor.n_workers, min_frames=MIN_SCAN_FRAMES, per_worker=1)
+    cache = track.meta.get("cache")
+    key = track_key(track)
+    in_cache = bool(cache) and Path(cache).exists() and cache_holds(Path(cache), key)
+    items = [PoolScanChunk(c, str(video), plan, model_path, str(cache) if in_cache else None, key,
+                           None if in_cache else track) for c in chunks]
+    scans = executor.map(scan_pool_chunk, items, RenderSetup(), on_progress=on_progress, cancel=cancel,
+                         sizes=[c.n_frames for c in chunks])
+    return FramePool.assemble(plan, track, mesh, scans, video=label)
