@@ -6,7 +6,7 @@ import pytest
 
 from dfm.errors import Cancelled
 from dfm.parallel import ChunkFailed, LocalExecutor, ParallelOptions, SerialExecutor, make_executor, plan_chunks
-from dfm.parallel.testing import CountingSetup, dying_chunk, failing_chunk, square_chunk
+from dfm.parallel.testing import CountingSetup, dying_chunk, failing_chunk, square_chunk, warm_counter, warmed_chunk
 
 
 @pytest.mark.parametrize("n,workers,warmup", [(1, 2, 5), (47, 2, 5), (100, 2, 10), (1000, 4, 12), (7, 3, 0)])
@@ -70,6 +70,19 @@ def test_local_pool_same_result_models_loaded_once_per_worker_and_threads_limite
     from dfm.parallel import machine_cores
 
     assert {r[4] for r in out} == {str(max(1, machine_cores() // 2))}
+
+
+def test_local_pool_prepare_warms_idle_workers_before_the_next_map():
+    """prepare(setup, warm=...) builds the state and runs the warm-up in the idle workers; the next map
+    sees it done (each worker takes one of the queued warm-ups while idle)."""
+    import time
+
+    with LocalExecutor(2) as ex:
+        ex.map(warmed_chunk, plan_chunks(4, 2, min_frames=1, per_worker=1), CountingSetup())  # workers up, state built
+        ex.prepare(CountingSetup(), warm=warm_counter)
+        time.sleep(1.5)
+        seen = ex.map(warmed_chunk, plan_chunks(40, 2, min_frames=1, per_worker=10), CountingSetup())
+    assert {n for _, n in seen} == {1} and len({pid for pid, _ in seen}) == 2  # each worker warmed once
 
 
 def test_local_pool_failure_names_the_chunk():

@@ -89,8 +89,9 @@ class SerialExecutor:
                 raise ChunkFailed(f"{describe(item, k)} failed: {_why(e)}") from e
         return out
 
-    def prepare(self, setup: WorkerSetup) -> None:
-        """Nothing to start ahead: the state is built by the first map."""
+    def prepare(self, setup: WorkerSetup, warm: Task | None = None) -> None:
+        """Nothing to start ahead: the state is built by the first map (and `warm` is not needed: this
+        process warms up as it works)."""
 
     def close(self) -> None:
         self._states.clear()
@@ -192,13 +193,14 @@ class LocalExecutor:
             self.close(kill=True)  # running chunks stop now, not at their end
             raise
 
-    def prepare(self, setup: WorkerSetup) -> None:
+    def prepare(self, setup: WorkerSetup, warm: Task | None = None) -> None:
         """Start building `setup`'s state (loading models) in every worker now, while the caller does other
-        work; not waited for (a failure shows again when a map builds it)."""
+        work, then run `warm(state, None, report)` there (e.g. loading compiled kernels a later map
+        needs); not waited for (a failure shows again when a map builds it)."""
         if self._pool is None:
             self._start()
         for _ in range(self.n_workers):  # each takes seconds: the idle workers take one each
-            self._pool.submit(_run_in_worker, _prepared, setup, None)
+            self._pool.submit(_run_in_worker, warm or _prepared, setup, None)
 
     def _drain(self, on_progress: Callable[[int], None] | None) -> None:
         while not self._progress.empty():

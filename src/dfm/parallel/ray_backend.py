@@ -99,10 +99,11 @@ class RayExecutor:
             raise
         return results
 
-    def prepare(self, setup: WorkerSetup) -> None:
-        """Start building `setup`'s state on every actor now (queued before the chunks; not waited for)."""
+    def prepare(self, setup: WorkerSetup, warm: Task | None = None) -> None:
+        """Start building `setup`'s state on every actor now, then `warm(state, None, report)` (queued before
+        the chunks; not waited for)."""
         for a in self._actors:
-            a.run.remote(_prepared, setup, None)
+            a.run.remote(warm or _prepared, setup, None)
 
     def _replace(self, actor: Any) -> None:
         try:

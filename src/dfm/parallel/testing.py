@@ -24,6 +24,18 @@ def square_chunk(state: dict, item, report) -> tuple:
     return item.index, [i * i for i in range(item.start, item.stop)], state["pid"], state["runs"], state["threads"]
 
 
+def warm_counter(state: dict, item, report) -> None:
+    """A `prepare(..., warm=)` task taking a while (like loading kernels): marks the worker's state as warmed."""
+    import time
+
+    time.sleep(0.5)
+    state["warmed"] = state.get("warmed", 0) + 1
+
+
+def warmed_chunk(state: dict, item, report) -> tuple:
+    return state["pid"], state.get("warmed", 0)
+
+
 def failing_chunk(state: dict, item, report):
     if item.index == 1:
         raise ValueError("bad frame 7")

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from dfm.parallel.chunks import Chunk, plan_chunks
-from dfm.pipelines.render_chunks import RenderSetup, cache_holds
+from dfm.pipelines.render_chunks import RenderSetup, cache_holds, warm_render
 
 MIN_SCAN_FRAMES = 48  # no scan chunk shorter (decoder start and the track's load cost ~0.1-0.4 s each)
 
@@ -79,4 +79,6 @@ def build_pool_chunked(executor, track, video: str, mesh, model_path: str, *, la
                            None if in_cache else track) for c in chunks]
     scans = executor.map(scan_pool_chunk, items, RenderSetup(), on_progress=on_progress, cancel=cancel,
                          sizes=[c.n_frames for c in chunks])
+    # the render follows: its workers load the renderer's kernels while this process assembles
+    executor.prepare(RenderSetup(), warm=warm_render)
     return FramePool.assemble(plan, track, mesh, scans, video=label)

@@ -283,6 +283,15 @@ class _RenderWorker:
         return self.job, self.renderer
 
 
+def warm_render(state: _RenderWorker, item: None, report) -> None:
+    """Import the renderers and load the rasteriser's compiled kernels (a task for an idle worker before
+    its first chunk: about 2 s of a fresh process's first frame otherwise)."""
+    import dfm.render.renderer  # noqa: F401  (the warp renderer and what it imports)
+    from dfm.render.raster import warm_up
+
+    warm_up()
+
+
 def render_chunk(state: _RenderWorker, item: RenderChunk, report) -> ChunkResult:
     """Warm up, render and encode one chunk into its segment(s) (the executor's task)."""
     from dfm.io.video import VideoWriter, iter_frames

@@ -187,6 +187,14 @@ def available_backends() -> tuple[str, ...]:
     return ("numba", "numpy") if _numba_ok() else ("numpy",)
 
 
+def warm_up() -> None:
+    """Load the compiled kernels now (numba's import and its on-disk cache: a second or two of a fresh
+    process's first frame) by rasterising one small triangle with the argument types real calls use."""
+    v = np.array([[1.0, 1.0, 0.0], [6.0, 1.0, 0.0], [1.0, 6.0, 0.0]], np.float32)
+    tri = np.array([[0, 1, 2]], np.int32)
+    interpolate(rasterize(v, tri, 8, 8), v[:, :2], tri)
+
+
 def _numba_ok() -> bool:
     try:
         _numba_kernels()
