@@ -48,7 +48,7 @@ class FerEstimator:
     crop_size = 128  # cut at 128 and area-downsampled to 64: less aliasing than a direct 64 px warp
     crop_margin = 0.05  # see crops.py: FER2013 faces fill the image; looser crops bias towards happy
 
-    def __init__(self, weights_path: str | Path, batch_size: int = 64) -> None:
+    def __init__(self, weights_path: str | Path, batch_size: int = 16) -> None:
         self.net = load_mini_xception(weights_path)
         self.batch_size = batch_size
         self.class_names = FER_CLASS_NAMES

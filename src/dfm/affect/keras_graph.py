@@ -45,14 +45,19 @@ def _padding(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], mo
     return same_padding(x.shape[2], kernel[0], stride[0]), same_padding(x.shape[3], kernel[1], stride[1])
 
 
-def _pad(x: np.ndarray, pad_h: tuple[int, int], pad_w: tuple[int, int], value: float) -> np.ndarray:
-    """(C, N, H, W) -> contiguous (C, N, H + pads, W + pads), the border filled with `value`."""
-    if pad_h == (0, 0) and pad_w == (0, 0):
-        return np.ascontiguousarray(x)
+def _pad(x: np.ndarray, pad_h: tuple[int, int], pad_w: tuple[int, int], value: float, relu: bool = False) -> np.ndarray:
+    """(C, N, H, W) -> a new contiguous (C, N, H + pads, W + pads) with the border filled with `value`
+    (x itself when it is contiguous and needs neither padding nor relu); relu: max(x, 0) on the way."""
     c, n, h, w = x.shape
     (top, bottom), (left, right) = pad_h, pad_w
+    if top == bottom == left == right == 0:
+        return np.maximum(x, np.float32(0.0)) if relu else np.ascontiguousarray(x)
     out = np.empty((c, n, h + top + bottom, w + left + right), dtype=np.float32)
-    out[:, :, top : top + h, left : left + w] = x
+    inside = out[:, :, top : top + h, left : left + w]
+    if relu:
+        np.maximum(x, np.float32(0.0), out=inside)
+    else:
+        inside[...] = x
     # fill only the border strips (filling the whole buffer first would write it twice)
     out[:, :, :top] = value
     out[:, :, top + h :] = value
@@ -111,14 +116,27 @@ def _full_conv(xp: np.ndarray, weight: np.ndarray, block: int = 8192) -> np.ndar
 
 
 def _depthwise(xp: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Stride-1 per-channel correlation of padded xp (C, N, Hp, Wp) with kernel (KH, KW, C) -> (C, N, Hp, Wp),
+    """Stride-1 per-channel correlation of padded xp (C, N, Hp, Wp) with kernel (C, KH, KW) -> (C, N, Hp, Wp),
     valid outputs in the top-left of each image (see _full_conv)."""
     c, n, hp, wp = xp.shape
+    _, kh, kw = kernel.shape
+    if n * hp * wp < 1024:
+        # small images: OpenCV's ~5 us per call outweighs the work; multiply-add the shifted views instead
+        flat = xp.reshape(c, n * hp * wp)
+        length = n * hp * wp - ((kh - 1) * wp + (kw - 1))
+        out = np.zeros((c, n * hp * wp), dtype=np.float32)
+        acc, tap = out[:, :length], np.empty((c, length), dtype=np.float32)
+        for i in range(kh):
+            for j in range(kw):
+                np.multiply(flat[:, i * wp + j : i * wp + j + length], kernel[:, i, j : j + 1], out=tap)
+                acc += tap
+        return out.reshape(c, n, hp, wp)
     out = np.empty_like(xp)
     for ch in range(c):
-        # anchor (0, 0): output (y, x) reads rows y..y+KH-1, columns x..x+KW-1 (cv2 correlates, as TF does)
-        cv2.filter2D(xp[ch].reshape(n * hp, wp), cv2.CV_32F, np.ascontiguousarray(kernel[:, :, ch]),
-                     dst=out[ch].reshape(n * hp, wp), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
+        # all the batch's images stacked into one tall image; anchor (0, 0): output (y, x) reads rows
+        # y..y+KH-1 and columns x..x+KW-1 (OpenCV correlates, as TensorFlow does)
+        cv2.filter2D(xp[ch].reshape(n * hp, wp), cv2.CV_32F, kernel[ch], dst=out[ch].reshape(n * hp, wp),
+                     anchor=(0, 0), borderType=cv2.BORDER_CONSTANT)
     return out
 
 
@@ -149,12 +167,13 @@ class _Conv(_Node):
         if "depthwise_kernel" in weights:
             if cfg.get("depth_multiplier", 1) != 1:
                 raise AssetError(f"layer {name}: depth_multiplier != 1 is not supported")
-            self.depthwise = weights["depthwise_kernel"][:, :, :, 0].copy()  # (KH, KW, C)
+            self.depthwise = weights["depthwise_kernel"][:, :, :, 0].transpose(2, 0, 1).copy()  # (C, KH, KW)
             self.weight = weights["pointwise_kernel"][0, 0].T.copy()  # (F, C)
         else:
             self.weight = weights["kernel"].transpose(3, 0, 1, 2).copy()  # HWIO -> (F, KH, KW, C)
         bias = weights.get("bias")
         self.bias = None if bias is None else bias.astype(np.float32)
+        self.relu_input = False  # set by the graph when this layer reads a relu that nothing else reads
 
     def fold_batch_norm(self, scale: np.ndarray, shift: np.ndarray) -> None:
         """Absorb a following inference batch norm (y = x * scale + shift, per output channel)."""
@@ -163,7 +182,7 @@ class _Conv(_Node):
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         pad_h, pad_w = _padding(x, self.kernel, self.stride, self.padding)
-        xp = _pad(x, pad_h, pad_w, 0.0)
+        xp = _pad(x, pad_h, pad_w, 0.0, relu=self.relu_input)
         if self.depthwise is not None:
             spatial = _depthwise(xp, self.depthwise)
             if self.stride == (1, 1):
@@ -297,8 +316,9 @@ class KerasGraphNet:
         self._fold_batch_norms()
 
     def _fold_batch_norms(self) -> None:
-        """Fold each batch norm that is the only reader of a convolution into it (same output, fewer passes);
-        let activations overwrite inputs that nothing else reads."""
+        """Fold each batch norm that is the only reader of a convolution into it, and each relu that only a
+        convolution reads into that convolution's input padding (same output, fewer passes over memory);
+        let the other activations overwrite inputs that nothing else reads."""
         readers: dict[str, int] = {}
         for node in self.nodes:
             for name in node.inputs:
@@ -308,13 +328,25 @@ class KerasGraphNet:
             source = by_name.get(node.inputs[0])
             if isinstance(node, _BatchNorm) and isinstance(source, _Conv) and readers[source.name] == 1:
                 source.fold_batch_norm(node.scale, node.shift)
-                self.nodes[index] = _Alias(node.name, node.inputs)
+                self.nodes[index] = by_name[node.name] = _Alias(node.name, node.inputs)
+        for index, node in enumerate(self.nodes):
+            source = by_name.get(node.inputs[0])
+            if isinstance(node, _Conv) and isinstance(source, _Activation) and source.kind == "relu" and readers[source.name] == 1:
+                node.relu_input = True
+                self.nodes[self.nodes.index(source)] = by_name[source.name] = _Alias(source.name, source.inputs)
         for node in self.nodes:
             if isinstance(node, _Activation):
-                # in place when this is the input's only reader and the input is an array of its own (not the
-                # caller's input; an activation may pass its input through; an alias is its conv's only reader)
-                source = node.inputs[0]
-                node.in_place = readers[source] == 1 and source != self.input_name and not isinstance(by_name.get(source), _Activation)
+                node.in_place = self._may_overwrite(node.inputs[0], readers, by_name)
+
+    def _may_overwrite(self, name: str, readers: dict[str, int], by_name: dict[str, _Node]) -> bool:
+        """Whether the array under `name` has one reader, also through the layers that pass it on unchanged,
+        and is not the caller's input."""
+        while name != self.input_name and readers[name] == 1:
+            node = by_name[name]
+            if not isinstance(node, _Alias) and not (isinstance(node, _Activation) and node.kind == "linear"):
+                return True
+            name = node.inputs[0]
+        return False
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
