@@ -141,9 +141,10 @@ def _depthwise(xp: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 
 class _Node:
-    """One layer of the Keras graph; `inputs` names the layers it reads."""
+    """One layer of the Keras graph; `inputs` names the layers it reads. Subclasses read their Keras
+    config and weights in __init__ and evaluate planar (C, N, H, W) arrays (or (N, C) ones) in __call__."""
 
-    def __init__(self, name: str, inputs: list[str]) -> None:
+    def __init__(self, name: str, inputs: list[str], cfg: dict | None = None, weights: dict[str, np.ndarray] | None = None) -> None:
         self.name = name
         self.inputs = inputs
 
@@ -258,9 +259,6 @@ class _MaxPool(_Node):
 
 
 class _Add(_Node):
-    def __init__(self, name: str, inputs: list[str], cfg: dict, weights: dict[str, np.ndarray]) -> None:
-        super().__init__(name, inputs)
-
     def __call__(self, *xs: np.ndarray) -> np.ndarray:
         out = xs[0] + xs[1]
         for x in xs[2:]:
@@ -269,15 +267,13 @@ class _Add(_Node):
 
 
 class _GlobalAveragePool(_Node):
-    def __init__(self, name: str, inputs: list[str], cfg: dict, weights: dict[str, np.ndarray]) -> None:
-        super().__init__(name, inputs)
-
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return x.mean(axis=(2, 3), dtype=np.float32).T  # (C, N, H, W) -> (N, C)
 
 
 class _Alias(_Node):
-    """A batch norm folded into the convolution it reads: passes the value through."""
+    """A layer folded into a neighbour (a batch norm into the convolution it reads, a relu into the one
+    convolution that reads it): passes the value through."""
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return x
