@@ -1,4 +1,4 @@
-"""Throughput of the `fer` affect estimator on 2 CPU threads: aligned crop + preprocess + network.
+"""Throughput of the `fer` affect estimator on 2 OpenCV threads: aligned crop + preprocess + network.
 
 Frames come from the shared Pexels clip (decoding is timed separately and not counted). Without the
 tracker, each frame gets stand-in landmarks: points filling the fixed face box of the fer README (frame 30's
@@ -17,7 +17,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 
 from dfm.affect.crops import LEFT_EYE_CORNERS, RIGHT_EYE_CORNERS, face_crops
 from dfm.affect.fer import FerEstimator
@@ -60,14 +59,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    torch.set_num_threads(2)
     cv2.setNumThreads(2)
     start = time.perf_counter()
     frames = read_frames(args.video)
     decode_s = time.perf_counter() - start
     half = len(frames) // 2
     landmarks = np.stack([stand_in_landmarks(BOXES[0] if i < half else BOXES[1]) for i in range(len(frames))])
-    estimator = FerEstimator(args.assets / "fer" / "emotion_model.hdf5", batch_size=args.batch)
+    estimator = FerEstimator(args.assets / "fer" / "emotion_model.hdf5")  # --batch: crops per predict call
     estimator.predict(np.zeros((2, estimator.crop_size, estimator.crop_size, 3), np.uint8))  # warm-up
 
     best_total = best_crop = best_net = float("inf")
@@ -88,7 +86,7 @@ def main() -> None:
 
     n = len(frames)
     print(f"video: {args.video.name}, {n} frames {frames.shape[2]}x{frames.shape[1]} (decode {n / decode_s:.0f} frames/s, not counted)")
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, batch {args.batch}, best of {args.repeats}")
+    print(f"numpy {np.__version__}, OpenCV threads {cv2.getNumThreads()}, batch {args.batch}, best of {args.repeats}")
     print(f"crop (similarity warp to {estimator.crop_size}px): {n / best_crop:8.1f} frames/s")
     print(f"fer preprocess + network:              {n / best_net:8.1f} frames/s")
     print(f"fer total (crop + preprocess + net):   {n / best_total:8.1f} frames/s  (target >= 100)")

