@@ -7,7 +7,7 @@ import pytest
 
 from dfm.io.video import iter_frames
 from dfm.parallel import SerialExecutor
-from dfm.pipelines.pool_chunks import build_pool_chunked
+from dfm.pipelines.pool_chunks import scan_pool_chunked
 from dfm.render.pool import FramePool, PoolPlan, scan_pool_frames
 
 pytestmark = pytest.mark.integration
@@ -41,8 +41,10 @@ def test_chunked_pool_scan_equals_the_one_pass_build(session, sample_video, pexe
     track = pexels_track
     mesh = session.render_mesh(track)
     whole = FramePool.build(track, iter_frames(sample_video), np.arange(track.n_frames), mesh, video=str(sample_video))
-    chunked = build_pool_chunked(_ThreeWorkers(), track, str(sample_video), mesh,
-                                 str(session.store.path("ict-face-model")), label=str(sample_video))
+    plan, scans = scan_pool_chunked(_ThreeWorkers(), track, str(sample_video), mesh,
+                                    str(session.store.path("ict-face-model")))
+    assert len(scans) == 3
+    chunked = FramePool.assemble(plan, track, mesh, scans, video=str(sample_video))
     assert len(whole) > 100 and whole.occlusion  # the real thing: a full pool with the occlusion detector on
     _same_pool(whole, chunked)
 

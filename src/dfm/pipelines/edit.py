@@ -194,12 +194,12 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
 
     edit_list = edits if isinstance(edits, EditList) else EditList(list(edits))
     with ThreadPoolExecutor(1, thread_name_prefix="dfm-pool") as background, _blas_single_threaded(session):
-        # A parallel session builds the appearance pool (a pass over the video's pixels, on the workers)
-        # while this thread fits the decoder and plans: neither needs the other. A collection's videos may
-        # need analysing, which the decoder does too: then one after the other.
-        pooled = None
+        # A parallel session's workers make the appearance pool's pass over the video's pixels while this
+        # thread fits the decoder and plans (neither needs the other); the pool is assembled after. (A
+        # collection's videos may need analysing, which the decoder does too: then one after the other.)
+        scanning = None
         if not session.parallel.serial and not collection:
-            pooled = background.submit(_timed, session.frame_pool, video, track)
+            scanning = background.submit(_timed, session.scan_frame_pool, video, track)
         step(options.hooks, "decoder")
         t = time.perf_counter()
         decoder, decoder_info = session.decoder_for(track, person=options.person, collection=collection,
@@ -216,10 +216,10 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
 
         step(options.hooks, "pool")
         t = time.perf_counter()
-        if pooled is not None:  # "pool": the wait for it after the plan; "pool_build": its own duration
-            pool, stages["pool_build"] = pooled.result()
-        else:
-            pool = session.frame_pool(video, track, collection=collection)
+        scanned = None
+        if scanning is not None:  # "pool_scan": the workers' pass; "pool": the wait for it and the assembly
+            scanned, stages["pool_scan"] = scanning.result()
+        pool = session.frame_pool(video, track, collection=collection, scanned=scanned)
         stages["pool"] = time.perf_counter() - t
 
     renderer = session.renderer(options.renderer, track, pool, options.render)

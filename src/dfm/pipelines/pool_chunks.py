@@ -1,6 +1,7 @@
 """A video's appearance-pool scan in frame-range chunks on the session's executor.
 
-    pool = build_pool_chunked(executor, track, video, mesh, model_path)     # == FramePool.build(...)
+    plan, scans = scan_pool_chunked(executor, track, video, mesh, model_path)
+    pool = FramePool.assemble(plan, track, mesh, scans)                      # == FramePool.build(...)
 
 `FramePool.build` is three steps (dfm.render.pool): the plan (which frames to score and crop: geometry
 only), the scan (decode every frame, the occlusion detector's features of the scored ones, the crops of
@@ -61,14 +62,14 @@ def scan_pool_chunk(state, item: PoolScanChunk, report: Callable[[int], None]):
                             pad=item.pad, frame_range=(c.start, c.stop))
 
 
-def build_pool_chunked(executor, track, video: str, mesh, model_path: str, *, label: str = "",
-                       on_progress: Callable[[int], None] | None = None, cancel: Callable[[], bool] | None = None):
-    """FramePool.build(track, iter_frames(video), all frames, mesh, video=label) with the scan on
-    `executor`'s workers (one range per worker)."""
+def scan_pool_chunked(executor, track, video: str, mesh, model_path: str, *,
+                      on_progress: Callable[[int], None] | None = None, cancel: Callable[[], bool] | None = None):
+    """(plan, scans): the pixel pass of FramePool.build(track, iter_frames(video), all frames, mesh) on
+    `executor`'s workers, one range each; `FramePool.assemble(plan, track, mesh, scans)` makes the pool."""
     from pathlib import Path
 
     from dfm.render.occlusion import track_key
-    from dfm.render.pool import FramePool, PoolPlan
+    from dfm.render.pool import PoolPlan
 
     plan = PoolPlan.for_track(track, np.arange(track.n_frames), mesh)
     chunks = plan_chunks(track.n_frames, executor.n_workers, min_frames=MIN_SCAN_FRAMES, per_worker=1)
@@ -79,6 +80,6 @@ def build_pool_chunked(executor, track, video: str, mesh, model_path: str, *, la
                            None if in_cache else track) for c in chunks]
     scans = executor.map(scan_pool_chunk, items, RenderSetup(), on_progress=on_progress, cancel=cancel,
                          sizes=[c.n_frames for c in chunks])
-    # the render follows: its workers load the renderer's kernels while this process assembles
+    # the render follows: its workers load the renderer's kernels while this process assembles the pool
     executor.prepare(RenderSetup(), warm=warm_render)
-    return FramePool.assemble(plan, track, mesh, scans, video=label)
+    return plan, scans

@@ -121,21 +121,22 @@ class Session:
         return make_renderer(name, ctx)
 
     def frame_pool(self, video: str | os.PathLike, track: FaceTrack, collection: Sequence[str | os.PathLike] = (),
-                   indices: np.ndarray | None = None):
+                   indices: np.ndarray | None = None, scanned: tuple | None = None):
         """The frames whose appearance the warp renderer may copy: the video itself (or `indices` of it)
-        plus the person's collection videos; kept in memory for warm calls."""
+        plus the person's collection videos; kept in memory for warm calls. A long video's pixel pass
+        runs on the session's workers in a parallel session; `scanned` is that pass done beforehand
+        (`scan_frame_pool`)."""
         from dfm.io.video import iter_frames
         from dfm.render.pool import FramePool
 
         mesh = self.render_mesh(track)
-        key = ("pool", self.file_hash(video), np.round(track.identity, 5).tobytes(),
-               None if indices is None else np.asarray(indices).tobytes(), tuple(self.file_hash(c) for c in collection))
+        key = self._pool_key(video, track, collection, indices)
         if key not in self._cache:
-            if indices is None and self._chunks_pool_scan(track):
-                from dfm.pipelines.pool_chunks import build_pool_chunked
-
-                pool = build_pool_chunked(self.executor(), track, str(video), mesh,
-                                          str(self.store.path("ict-face-model")), label=str(video))
+            if scanned is None and indices is None:
+                scanned = self.scan_frame_pool(video, track)
+            if scanned is not None:
+                plan, scans = scanned
+                pool = FramePool.assemble(plan, track, mesh, scans, video=str(video))
             else:
                 allowed = np.arange(track.n_frames) if indices is None else np.asarray(indices)
                 pool = FramePool.build(track, iter_frames(video), allowed, mesh, video=str(video))
@@ -145,6 +146,20 @@ class Session:
                                                    mesh, video=str(other)))
             self._cache[key] = pool
         return self._cache[key]
+
+    def scan_frame_pool(self, video: str | os.PathLike, track: FaceTrack) -> tuple | None:
+        """(plan, scans): the pixel pass of this video's pool on the workers, for `frame_pool(scanned=)`;
+        None when the pool is in memory already or the session would not chunk it (serial, a short video)."""
+        if self._pool_key(video, track, (), None) in self._cache or not self._chunks_pool_scan(track):
+            return None
+        from dfm.pipelines.pool_chunks import scan_pool_chunked
+
+        return scan_pool_chunked(self.executor(), track, str(video), self.render_mesh(track),
+                                 str(self.store.path("ict-face-model")))
+
+    def _pool_key(self, video, track: FaceTrack, collection, indices) -> tuple:
+        return ("pool", self.file_hash(video), np.round(track.identity, 5).tobytes(),
+                None if indices is None else np.asarray(indices).tobytes(), tuple(self.file_hash(c) for c in collection))
 
     def _chunks_pool_scan(self, track: FaceTrack) -> bool:
         """Whether a pool's pixel pass runs on the workers: a parallel session and a video long enough
