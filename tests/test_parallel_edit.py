@@ -171,6 +171,31 @@ def test_a_killed_worker_fails_the_job_and_leaves_no_files(short_chunks, session
         s.close()
 
 
+def test_pool_scanned_on_the_workers_and_workers_started_in_the_callers_thread(short_chunks, session, serial_edit,
+                                                                              grid_clip, tmp_path, monkeypatch):
+    """With nothing in memory, the edit's appearance pool is scanned on the workers (in a background thread,
+    beside the decoder fit) and the result is still the serial edit. The workers are started in the
+    caller's thread even so: Ray ties its daemons to the thread that starts them (they die with it)."""
+    import threading
+
+    from dfm.pipelines.session import Session
+
+    first_use = []
+    real = Session.executor
+
+    def recording(self):
+        first_use.append(threading.current_thread() is threading.main_thread())
+        return real(self)
+
+    monkeypatch.setattr(Session, "executor", recording)
+    with dataclasses.replace(session, parallel=ParallelOptions(workers=2), _workers=None, _models=session.models,
+                             _cache={}) as s:
+        result = s.edit(grid_clip, EDITS, tmp_path / "scanned.mp4", EditOptions(lossless=True))
+    assert first_use and first_use[0] is True
+    assert result.report["seconds"]["pool_scan"] > 0  # the pool's pass ran on the workers
+    _same_edit(result, serial_edit, grid_clip)
+
+
 def test_ray_edit_equals_the_serial_edit(short_chunks, session, serial_edit, grid_clip, tmp_path):
     pytest.importorskip("ray")
     out = tmp_path / "ray.mp4"

@@ -198,7 +198,8 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
         # thread fits the decoder and plans (neither needs the other); the pool is assembled after. (A
         # collection's videos may need analysing, which the decoder does too: then one after the other.)
         scanning = None
-        if not session.parallel.serial and not collection:
+        if not collection and session.chunks_pool_scan(track):
+            session.executor()  # started in this thread: Ray's daemons die with the thread that started them
             scanning = background.submit(_timed, session.scan_frame_pool, video, track)
         step(options.hooks, "decoder")
         t = time.perf_counter()

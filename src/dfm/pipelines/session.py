@@ -150,7 +150,7 @@ class Session:
     def scan_frame_pool(self, video: str | os.PathLike, track: FaceTrack) -> tuple | None:
         """(plan, scans): the pixel pass of this video's pool on the workers, for `frame_pool(scanned=)`;
         None when the pool is in memory already or the session would not chunk it (serial, a short video)."""
-        if self._pool_key(video, track, (), None) in self._cache or not self._chunks_pool_scan(track):
+        if self._pool_key(video, track, (), None) in self._cache or not self.chunks_pool_scan(track):
             return None
         from dfm.pipelines.pool_chunks import scan_pool_chunked
 
@@ -161,7 +161,7 @@ class Session:
         return ("pool", self.file_hash(video), np.round(track.identity, 5).tobytes(),
                 None if indices is None else np.asarray(indices).tobytes(), tuple(self.file_hash(c) for c in collection))
 
-    def _chunks_pool_scan(self, track: FaceTrack) -> bool:
+    def chunks_pool_scan(self, track: FaceTrack) -> bool:
         """Whether a pool's pixel pass runs on the workers: a parallel session and a video long enough
         that the chunked render would be used too (its workers then hold the mesh already)."""
         from dfm.pipelines.render_chunks import DEFAULT_POLICY
