@@ -22,7 +22,7 @@ from dfm.edits import parse_edit_arg
 from dfm.errors import DfmError
 from dfm.io.video import frame_timestamps, iter_frames, probe_video
 from dfm.parallel import ParallelOptions
-from dfm.pipelines import render_chunks
+from dfm.pipelines import pool_chunks, render_chunks
 from dfm.pipelines.base import Hooks
 from dfm.pipelines.edit import EditOptions, sidecar_path
 
@@ -42,10 +42,11 @@ def grid_clip(videos_dir):
 
 @pytest.fixture(scope="module")
 def short_chunks():
-    """Chunk even a 3-s clip, in chunks of at least 15 frames."""
+    """Chunk even a 3-s clip, in chunks of at least 15 frames (and scan its appearance pool on the workers)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(render_chunks, "DEFAULT_POLICY",
                    dataclasses.replace(render_chunks.DEFAULT_POLICY, min_video_frames=0, min_frames=15))
+        mp.setattr(pool_chunks, "MIN_VIDEO_FRAMES", 0)
         yield
 
 
@@ -171,14 +172,19 @@ def test_a_killed_worker_fails_the_job_and_leaves_no_files(short_chunks, session
         s.close()
 
 
-def test_pool_scanned_on_the_workers_and_workers_started_in_the_callers_thread(short_chunks, session, serial_edit,
-                                                                              grid_clip, tmp_path, monkeypatch):
-    """With nothing in memory, the edit's appearance pool is scanned on the workers (in a background thread,
-    beside the decoder fit) and the result is still the serial edit. The workers are started in the
-    caller's thread even so: Ray ties its daemons to the thread that starts them (they die with it)."""
+def test_decoder_and_pool_prepared_on_the_workers_started_in_the_callers_thread(
+        short_chunks, session, serial_edit, grid_clip, tmp_path, monkeypatch):
+    """With nothing in memory or cached, the edit's decoder is fitted and its appearance pool scanned on the
+    workers (one map, waited for in a background thread) and the result is still the serial edit. The
+    workers are started in the caller's thread even so: Ray ties its daemons to the thread that starts them
+    (they die with it)."""
+    import shutil
     import threading
 
     from dfm.pipelines.session import Session
+
+    decoder_cache = Session._video_decoder_folder(session.analyze(grid_clip), "fast")
+    shutil.rmtree(decoder_cache, ignore_errors=True)
 
     first_use = []
     real = Session.executor
@@ -192,7 +198,8 @@ def test_pool_scanned_on_the_workers_and_workers_started_in_the_callers_thread(s
                              _cache={}) as s:
         result = s.edit(grid_clip, EDITS, tmp_path / "scanned.mp4", EditOptions(lossless=True))
     assert first_use and first_use[0] is True
-    assert result.report["seconds"]["pool_scan"] > 0  # the pool's pass ran on the workers
+    assert result.report["seconds"]["workers_prep"] > 0  # the decoder's fit and the pool's pass ran on the workers
+    assert (decoder_cache / "card.json").exists() and result.report["decoder"]["source"] == "this video's own frames"
     _same_edit(result, serial_edit, grid_clip)
 
 

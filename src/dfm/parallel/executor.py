@@ -64,6 +64,11 @@ def limit_threads(threads: int) -> None:
             sys.modules["torch"].set_num_threads(threads)
 
 
+def run_item(state: Any, item: Any, report: Callable[[int], None]) -> Any:
+    """The task of a map whose items are different kinds of work: each item runs itself, `item(state, report)`."""
+    return item(state, report)
+
+
 class SerialExecutor:
     """In this process, one chunk after another (tests, and workers=1 where a caller still wants chunks)."""
 

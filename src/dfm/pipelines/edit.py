@@ -172,7 +172,7 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
 
 def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, info, signing) -> EditResult:
     from dfm.edits import EditList
-    from dfm.pipelines.render_chunks import plan_chunked_render, render_chunked
+    from dfm.pipelines.render_chunks import plan_chunked_render, render_chunked, warm_render_workers
     from dfm.provenance.job import EditCredentials
 
     stages: dict[str, float] = {}
@@ -193,35 +193,44 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
     check_trained(options.renderer, track)  # a renderer without its trained model fails before the work
 
     edit_list = edits if isinstance(edits, EditList) else EditList(list(edits))
-    with ThreadPoolExecutor(1, thread_name_prefix="dfm-pool") as background, _blas_single_threaded(session):
-        # A parallel session's workers make the appearance pool's pass over the video's pixels while this
-        # thread fits the decoder and plans (neither needs the other); the pool is assembled after. (A
-        # collection's videos may need analysing, which the decoder does too: then one after the other.)
-        scanning = None
-        if not collection and session.chunks_pool_scan(track):
-            session.executor()  # started in this thread: Ray's daemons die with the thread that started them
-            scanning = background.submit(_timed, session.scan_frame_pool, video, track)
+    labels = sorted({e.label for e in edit_list.edits if e.label})
+    with ThreadPoolExecutor(1, thread_name_prefix="dfm-prep") as background, _blas_single_threaded(session):
+        # A parallel session's workers load the render state, fit this video's decoder and scan a long
+        # video's pool while this process builds a short video's pool (dfm.pipelines.edit_prep). A person's
+        # decoder or a collection (whose videos may need analysing) keep today's order in this process.
+        prep = None
+        if warm_render_workers(session, track) and options.person is None and not collection:
+            from dfm.pipelines.edit_prep import WorkerPrep
+
+            prep = WorkerPrep.start(session, background, video, track)
+        pool = None
+        if prep is None or not prep.scans_pool:
+            step(options.hooks, "pool")
+            t = time.perf_counter()
+            pool = session.frame_pool(video, track, collection=collection)
+            stages["pool"] = time.perf_counter() - t
+
         step(options.hooks, "decoder")
         t = time.perf_counter()
+        fitted, scanned = prep.result() if prep is not None else (None, None)
+        if prep is not None:  # the workers' share (decoder fit, pool scan), from its start
+            stages["workers_prep"] = time.perf_counter() - prep.started
         decoder, decoder_info = session.decoder_for(track, person=options.person, collection=collection,
-                                                    labels=sorted({e.label for e in edit_list.edits if e.label}))
+                                                    labels=labels, fitted=fitted)
         warnings += decoder_info.get("warnings", [])
         stages["decoder"] = time.perf_counter() - t
+        if pool is None:
+            step(options.hooks, "pool")
+            t = time.perf_counter()
+            pool = session.frame_pool(video, track, scanned=scanned)
+            stages["pool"] = time.perf_counter() - t
 
-        step(options.hooks, "plan")
-        t = time.perf_counter()
-        plan = session.plan(video, edit_list, decoder=decoder, track=track, seed=options.seed,
-                            transition_frames=options.transition_frames, preserve_speech=options.preserve_speech)
-        stages["plan"] = time.perf_counter() - t
-        warnings += subject_warnings(track.meta.get("subject"))
-
-        step(options.hooks, "pool")
-        t = time.perf_counter()
-        scanned = None
-        if scanning is not None:  # "pool_scan": the workers' pass; "pool": the wait for it and the assembly
-            scanned, stages["pool_scan"] = scanning.result()
-        pool = session.frame_pool(video, track, collection=collection, scanned=scanned)
-        stages["pool"] = time.perf_counter() - t
+    step(options.hooks, "plan")
+    t = time.perf_counter()
+    plan = session.plan(video, edit_list, decoder=decoder, track=track, seed=options.seed,
+                        transition_frames=options.transition_frames, preserve_speech=options.preserve_speech)
+    stages["plan"] = time.perf_counter() - t
+    warnings += subject_warnings(track.meta.get("subject"))
 
     renderer = session.renderer(options.renderer, track, pool, options.render)
     input_sha = session.file_hash(video)
@@ -294,12 +303,6 @@ def _blas_single_threaded(session):
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
-
-
-def _timed(fn, *args):
-    t = time.perf_counter()
-    out = fn(*args)
-    return out, time.perf_counter() - t
 
 
 def _render_serial(session, video: Path, output: Path, info, renderer, plan, options: EditOptions, credentials,

@@ -21,9 +21,13 @@ from typing import Any, Callable
 import numpy as np
 
 from dfm.parallel.chunks import Chunk, plan_chunks
-from dfm.pipelines.render_chunks import RenderSetup, cache_holds, warm_render
+from dfm.pipelines.render_chunks import RenderSetup, cache_holds
 
 MIN_SCAN_FRAMES = 48  # no scan chunk shorter (decoder start and the track's load cost ~0.1-0.4 s each)
+# Videos shorter than this build their pool in the main process while the workers load the render state
+# (render_chunks.RenderWarmup): the pass costs ~5.5 ms a frame, so below ~900 frames half of it on each
+# of 2 workers saves less than the workers' own load (~2.5 s) that the chunked scan would wait for.
+MIN_VIDEO_FRAMES = 900
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,9 @@ class PoolScanChunk:
 
     def describe(self) -> str:
         return f"pool scan {self.chunk.describe()}"
+
+    def __call__(self, state, report: Callable[[int], None]):
+        return scan_pool_chunk(state, self, report)
 
 
 def scan_pool_chunk(state, item: PoolScanChunk, report: Callable[[int], None]):
@@ -62,24 +69,27 @@ def scan_pool_chunk(state, item: PoolScanChunk, report: Callable[[int], None]):
                             pad=item.pad, frame_range=(c.start, c.stop))
 
 
-def scan_pool_chunked(executor, track, video: str, mesh, model_path: str, *,
-                      on_progress: Callable[[int], None] | None = None, cancel: Callable[[], bool] | None = None):
-    """(plan, scans): the pixel pass of FramePool.build(track, iter_frames(video), all frames, mesh) on
-    `executor`'s workers, one range each; `FramePool.assemble(plan, track, mesh, scans)` makes the pool."""
+def pool_scan_items(track, video: str, mesh, model_path: str, n_workers: int) -> tuple:
+    """(plan, items): the pool plan of the whole video and its scan chunks (one per worker) for a map."""
     from pathlib import Path
 
     from dfm.render.occlusion import track_key
     from dfm.render.pool import PoolPlan
 
     plan = PoolPlan.for_track(track, np.arange(track.n_frames), mesh)
-    chunks = plan_chunks(track.n_frames, executor.n_workers, min_frames=MIN_SCAN_FRAMES, per_worker=1)
+    chunks = plan_chunks(track.n_frames, n_workers, min_frames=MIN_SCAN_FRAMES, per_worker=1)
     cache = track.meta.get("cache")
     key = track_key(track)
     in_cache = bool(cache) and Path(cache).exists() and cache_holds(Path(cache), key)
-    items = [PoolScanChunk(c, str(video), plan, model_path, str(cache) if in_cache else None, key,
-                           None if in_cache else track) for c in chunks]
+    return plan, [PoolScanChunk(c, str(video), plan, model_path, str(cache) if in_cache else None, key,
+                                None if in_cache else track) for c in chunks]
+
+
+def scan_pool_chunked(executor, track, video: str, mesh, model_path: str, *,
+                      on_progress: Callable[[int], None] | None = None, cancel: Callable[[], bool] | None = None):
+    """(plan, scans): the pixel pass of FramePool.build(track, iter_frames(video), all frames, mesh) on
+    `executor`'s workers, one range each; `FramePool.assemble(plan, track, mesh, scans)` makes the pool."""
+    plan, items = pool_scan_items(track, video, mesh, model_path, executor.n_workers)
     scans = executor.map(scan_pool_chunk, items, RenderSetup(), on_progress=on_progress, cancel=cancel,
-                         sizes=[c.n_frames for c in chunks])
-    # the render follows: its workers load the renderer's kernels while this process assembles the pool
-    executor.prepare(RenderSetup(), warm=warm_render)
+                         sizes=[item.chunk.n_frames for item in items])
     return plan, scans

@@ -283,13 +283,43 @@ class _RenderWorker:
         return self.job, self.renderer
 
 
-def warm_render(state: _RenderWorker, item: None, report) -> None:
-    """Import the renderers and load the rasteriser's compiled kernels (a task for an idle worker before
-    its first chunk: about 2 s of a fresh process's first frame otherwise)."""
-    import dfm.render.renderer  # noqa: F401  (the warp renderer and what it imports)
-    from dfm.render.raster import warm_up
+@dataclass(frozen=True)
+class RenderWarmup:
+    """A task for idle workers before an edit's chunks (executor.prepare(RenderSetup(), warm=...)): import
+    the renderer, load the face model, this identity's mesh and the track, and the rasteriser's compiled
+    kernels, while the main process fits the decoder and builds the pool (about 2-3 s of each worker's
+    first chunk otherwise)."""
 
-    warm_up()
+    model_path: str
+    track_cache: str
+    track_key: str
+
+    def __call__(self, state: _RenderWorker, item: None, report) -> None:
+        import dfm.render.renderer  # noqa: F401  (the warp renderer and what it imports)
+        from dfm.render.raster import warm_up
+
+        track = state.cached_track(self.track_cache, self.track_key)
+        state.mesh(self.model_path, track.identity)
+        warm_up()
+
+
+def warm_render_workers(session, track) -> bool:
+    """Have the session's workers load the render state now, if this edit's render will be chunked
+    (a parallel session, a long enough video, the track in the analysis cache); True when asked. The
+    workers are started here, in the caller's thread (Ray ties its daemons to the thread that starts it)."""
+    from dfm.render.occlusion import track_key
+
+    cache = track.meta.get("cache")
+    if session.parallel.serial or track.n_frames < DEFAULT_POLICY.min_video_frames or not cache:
+        return False
+    if not session.parallel.ray and session.parallel.n_workers < 2:
+        return False
+    key = track_key(track)
+    if not cache_holds(Path(cache), key):
+        return False
+    session.executor().prepare(RenderSetup(), warm=RenderWarmup(str(session.store.path("ict-face-model")),
+                                                               str(cache), key))
+    return True
 
 
 def render_chunk(state: _RenderWorker, item: RenderChunk, report) -> ChunkResult:

@@ -157,23 +157,28 @@ class Session:
         return scan_pool_chunked(self.executor(), track, str(video), self.render_mesh(track),
                                  str(self.store.path("ict-face-model")))
 
+    def has_frame_pool(self, video: str | os.PathLike, track: FaceTrack) -> bool:
+        """Whether this video's own pool (no collection, every frame) is in memory."""
+        return self._pool_key(video, track, (), None) in self._cache
+
     def _pool_key(self, video, track: FaceTrack, collection, indices) -> tuple:
         return ("pool", self.file_hash(video), np.round(track.identity, 5).tobytes(),
                 None if indices is None else np.asarray(indices).tobytes(), tuple(self.file_hash(c) for c in collection))
 
     def chunks_pool_scan(self, track: FaceTrack) -> bool:
-        """Whether a pool's pixel pass runs on the workers: a parallel session and a video long enough
-        that the chunked render would be used too (its workers then hold the mesh already)."""
-        from dfm.pipelines.render_chunks import DEFAULT_POLICY
+        """Whether a pool's pixel pass runs on the workers: a parallel session and a long video
+        (dfm.pipelines.pool_chunks.MIN_VIDEO_FRAMES)."""
+        from dfm.pipelines import pool_chunks
 
-        if self.parallel.serial or track.n_frames < DEFAULT_POLICY.min_video_frames:
+        if self.parallel.serial or track.n_frames < pool_chunks.MIN_VIDEO_FRAMES:
             return False
         return self.parallel.ray or self.parallel.n_workers >= 2
 
     def decoder_for(self, track: FaceTrack, person: str | None = None,
-                    collection: Sequence[str | os.PathLike] = (), labels: Sequence[str] = ()):
+                    collection: Sequence[str | os.PathLike] = (), labels: Sequence[str] = (), fitted=None):
         """(decoder, info): the person's trained decoder, else one trained on this video plus its
-        collection; info says which, the coverage per label and warnings for thinly covered labels."""
+        collection; info says which, the coverage per label and warnings for thinly covered labels.
+        fitted: this video's own decoder trained elsewhere (`video_decoder_fit` on a worker)."""
         from dfm.decoder import PersonDecoder
 
         if person is not None:
@@ -189,7 +194,7 @@ class Session:
             decoder = fit_or_universal(PersonDecoder("fast"), va, expr, vids, frames)
             kind = f"this video + {len(collection)} collection video(s)"
         else:
-            decoder, kind = self.video_decoder(track), "this video's own frames"
+            decoder, kind = self.video_decoder(track, fitted=fitted), "this video's own frames"
         info: dict[str, Any] = {"source": kind, "warnings": []}
         if getattr(decoder, "decoder_", None) is None:
             info["coverage"] = ["no usable (VA, expression) pairs: the universal FACS prior decodes every label"]
@@ -230,13 +235,17 @@ class Session:
         r = self.renderer(renderer, track, self.frame_pool(video, track))
         return r.render_frame(index, image, plan.target[index], float(plan.weight[index]), target_va=plan.va[index])
 
-    def video_decoder(self, track: FaceTrack, preset: str = "fast"):
+    def video_decoder(self, track: FaceTrack, preset: str = "fast", fitted=None):
         """A decoder trained on one video's own (VA, expression) pairs (the video as its own collection),
-        blended with the universal FACS prior where its data is thin; cached beside the track."""
+        blended with the universal FACS prior where its data is thin; cached beside the track. fitted: that
+        decoder trained elsewhere (`VideoDecoderFit` on a worker), to cache and return."""
         from dfm.decoder import PersonDecoder
 
-        # "-2": decoders cached before the 10th-percentile rest face (dfm.decoder.person.rest_face) are retrained
-        folder = Path(track.meta["cache"]).with_suffix("") / f"decoder-{preset}-2"
+        folder = self._video_decoder_folder(track, preset)
+        if fitted is not None:
+            if fitted.is_fitted and getattr(fitted, "decoder_", None) is not None:
+                fitted.save(folder, overwrite=True)
+            return fitted
         if (folder / "card.json").exists():
             try:
                 cached = PersonDecoder.load(folder)
@@ -246,12 +255,18 @@ class Session:
                 if not isinstance(e, DfmError):
                     warnings.warn(f"cached decoder {folder} is damaged ({type(e).__name__}); training it again",
                                   CacheWarning, stacklevel=2)
-        va, expr, frames = track_pairs(track)
-        dec = fit_or_universal(PersonDecoder(preset), va, expr, np.zeros(len(va), np.int64), frames,
-                               {"video_sha256": track.meta.get("source_sha256")})
-        if dec.is_fitted and getattr(dec, "decoder_", None) is not None:
-            dec.save(folder, overwrite=True)
-        return dec
+        return self.video_decoder(track, preset, fitted=VideoDecoderFit.for_track(track, preset)(None, None))
+
+    def video_decoder_fit(self, track: FaceTrack, preset: str = "fast") -> "VideoDecoderFit | None":
+        """The work of `video_decoder` as an item for the workers (None when it is cached)."""
+        if (self._video_decoder_folder(track, preset) / "card.json").exists():
+            return None
+        return VideoDecoderFit.for_track(track, preset)
+
+    @staticmethod
+    def _video_decoder_folder(track: FaceTrack, preset: str) -> Path:
+        # "-2": decoders cached before the 10th-percentile rest face (dfm.decoder.person.rest_face) are retrained
+        return Path(track.meta["cache"]).with_suffix("") / f"decoder-{preset}-2"
 
     def plan(self, video: str | os.PathLike, edits, *, decoder=None, track: FaceTrack | None = None, seed: int = 0,
              transition_frames: int = 20, preserve_speech: bool | None = None, smoothing: float | None = 0.1):
@@ -326,6 +341,32 @@ def fit_or_universal(decoder, va, expr, video_ids, frames, data_info=None):
         from dfm.decoder.person import rest_face
 
         return PersonDecoder.universal(neutral=rest_face(expr) if len(expr) else None)
+
+
+@dataclass(frozen=True)
+class VideoDecoderFit:
+    """Training one video's own decoder (Session.video_decoder) as an item a worker runs (picklable; the
+    arrays are small): `item(state, report)` returns the fitted PersonDecoder."""
+
+    preset: str
+    va: np.ndarray
+    expression: np.ndarray
+    frames: np.ndarray
+    data_info: dict
+
+    @classmethod
+    def for_track(cls, track: FaceTrack, preset: str = "fast") -> "VideoDecoderFit":
+        va, expr, frames = track_pairs(track)
+        return cls(preset, va, expr, frames, {"video_sha256": track.meta.get("source_sha256")})
+
+    def describe(self) -> str:
+        return "the decoder's fit"
+
+    def __call__(self, state: Any, report: Any):
+        from dfm.decoder import PersonDecoder
+
+        return fit_or_universal(PersonDecoder(self.preset), self.va, self.expression,
+                                np.zeros(len(self.va), np.int64), self.frames, dict(self.data_info))
 
 
 def _file_state(path: str | os.PathLike) -> tuple[int, int]:
