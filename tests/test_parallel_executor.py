@@ -85,6 +85,21 @@ def test_local_pool_prepare_warms_idle_workers_before_the_next_map():
     assert {n for _, n in seen} == {1} and len({pid for pid, _ in seen}) == 2  # each worker warmed once
 
 
+def test_local_pool_prepare_after_map_waits_for_the_next_map_to_end():
+    """prepare_after_map queues the warm-up behind the next map (its chunks see no warm-up) and runs it once
+    that map is done, so the map after sees it."""
+    import time
+
+    with LocalExecutor(2) as ex:
+        ex.prepare_after_map(CountingSetup(), warm=warm_counter)
+        first = ex.map(warmed_chunk, plan_chunks(4, 2, min_frames=1, per_worker=1), CountingSetup())
+        time.sleep(1.5)
+        second = ex.map(warmed_chunk, plan_chunks(40, 2, min_frames=1, per_worker=10), CountingSetup())
+        third = ex.map(warmed_chunk, plan_chunks(40, 2, min_frames=1, per_worker=10), CountingSetup())
+    assert {n for _, n in first} == {0}
+    assert {n for _, n in second} == {1} and {n for _, n in third} == {1}  # once, not after every map
+
+
 def test_local_pool_failure_names_the_chunk():
     with LocalExecutor(2) as ex, pytest.raises(ChunkFailed, match=r"chunk 1 .* ValueError: bad frame 7"):
         ex.map(failing_chunk, plan_chunks(100, 2, min_frames=10), CountingSetup())

@@ -98,6 +98,9 @@ class SerialExecutor:
         """Nothing to start ahead: the state is built by the first map (and `warm` is not needed: this
         process warms up as it works)."""
 
+    def prepare_after_map(self, setup: WorkerSetup, warm: Task | None = None) -> None:
+        """Nothing to do ahead (see prepare)."""
+
     def close(self) -> None:
         self._states.clear()
 
@@ -145,6 +148,7 @@ class LocalExecutor:
         self.n_workers = n_workers
         self._threads = threads_per_worker or max(1, machine_cores() // n_workers)
         self._pool: ProcessPoolExecutor | None = None
+        self._after_map: list[tuple[WorkerSetup, Task | None]] = []
         self._start()
 
     def _start(self) -> None:
@@ -191,12 +195,16 @@ class LocalExecutor:
                 if cancel is not None and cancel():
                     raise Cancelled("cancelled")
             self._drain(on_progress)
-            return [f.result() for f in futures]
+            results = [f.result() for f in futures]
         except BaseException:
             for f in pending:
                 f.cancel()
             self.close(kill=True)  # running chunks stop now, not at their end
             raise
+        for queued in self._after_map:  # the workers are idle now: the caller has a serial step to do
+            self.prepare(*queued)
+        self._after_map = []
+        return results
 
     def prepare(self, setup: WorkerSetup, warm: Task | None = None) -> None:
         """Start building `setup`'s state (loading models) in every worker now, while the caller does other
@@ -206,6 +214,11 @@ class LocalExecutor:
             self._start()
         for _ in range(self.n_workers):  # each takes seconds: the idle workers take one each
             self._pool.submit(_run_in_worker, warm or _prepared, setup, None)
+
+    def prepare_after_map(self, setup: WorkerSetup, warm: Task | None = None) -> None:
+        """`prepare(setup, warm)` as soon as the next map ends (its workers are then idle while the caller
+        works on its result: e.g. after an analysis's tracking chunks, while the subject is chosen)."""
+        self._after_map.append((setup, warm))
 
     def _drain(self, on_progress: Callable[[int], None] | None) -> None:
         while not self._progress.empty():

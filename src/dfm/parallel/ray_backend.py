@@ -44,6 +44,7 @@ class RayExecutor:
     def __init__(self, n_workers: int | None = None, address: str | None = None) -> None:
         ray = _import_ray()
         self._ray = ray
+        self._after_map: list[tuple[WorkerSetup, Task | None]] = []
         self._started = not ray.is_initialized()
         if self._started:
             try:
@@ -97,7 +98,14 @@ class RayExecutor:
             for _, a in running.values():
                 self._replace(a)
             raise
+        for queued in self._after_map:  # the actors are idle now: the caller has a serial step to do
+            self.prepare(*queued)
+        self._after_map = []
         return results
+
+    def prepare_after_map(self, setup: WorkerSetup, warm: Task | None = None) -> None:
+        """`prepare(setup, warm)` as soon as the next map ends."""
+        self._after_map.append((setup, warm))
 
     def prepare(self, setup: WorkerSetup, warm: Task | None = None) -> None:
         """Start building `setup`'s state on every actor now, then `warm(state, None, report)` (queued before

@@ -172,7 +172,8 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
 
 def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, info, signing) -> EditResult:
     from dfm.edits import EditList
-    from dfm.pipelines.render_chunks import plan_chunked_render, render_chunked, warm_render_workers
+    from dfm.pipelines.render_chunks import (plan_chunked_render, render_chunked, warm_render_workers,
+                                             warm_renderer_after_tracking)
     from dfm.provenance.job import EditCredentials
 
     stages: dict[str, float] = {}
@@ -186,6 +187,7 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
         identity = person.identity  # the decoder learned expressions measured against this identity
         collection += [Path(v.path) for v in person.videos if Path(v.path).exists()
                        and Path(v.path).resolve() != video.resolve() and Path(v.path) not in collection]
+    warm_renderer_after_tracking(session, info)
     track = session.analyze(video, identity=identity, force=options.force_analysis, hooks=options.hooks)
     stages["analysis"] = time.perf_counter() - t
     from dfm.pipelines.renderer_train import check_trained

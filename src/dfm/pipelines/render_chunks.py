@@ -295,12 +295,29 @@ class RenderWarmup:
     track_key: str
 
     def __call__(self, state: _RenderWorker, item: None, report) -> None:
-        import dfm.render.renderer  # noqa: F401  (the warp renderer and what it imports)
-        from dfm.render.raster import warm_up
-
+        import_renderer(state, item, report)
         track = state.cached_track(self.track_cache, self.track_key)
         state.mesh(self.model_path, track.identity)
-        warm_up()
+
+
+def import_renderer(state: _RenderWorker, item: None, report) -> None:
+    """The part of RenderWarmup that needs no analysis: the warp renderer's modules and the rasteriser's
+    compiled kernels (~2 s of a fresh worker). A cold edit queues it for the end of its analysis's tracking
+    map, so idle workers do it while the main process chooses the subject and solves the identity."""
+    import dfm.render.renderer  # noqa: F401  (the warp renderer and what it imports)
+    from dfm.render.raster import warm_up
+
+    warm_up()
+
+
+def warm_renderer_after_tracking(session, info) -> None:
+    """Queue `import_renderer` on the session's workers for the end of their next map, if this edit's
+    render will be chunked (a parallel session, a long enough video); the workers start here."""
+    if session.parallel.serial or info.n_frames < DEFAULT_POLICY.min_video_frames:
+        return
+    if not session.parallel.ray and session.parallel.n_workers < 2:
+        return
+    session.executor().prepare_after_map(RenderSetup(), warm=import_renderer)
 
 
 def warm_render_workers(session, track) -> bool:
