@@ -62,10 +62,11 @@ class ChunkPolicy:
     min_frames: int = 24
     per_worker: int = 2  # up to this many chunks per worker: one that finishes early takes the next
     balance_margin: float = 0.1  # one chunk per worker is chosen only if the cost model says 10% faster
-    # costs in pass-through frames (decode + encode), CPU time on the Pexels clip: an edited frame (render
-    # + encode) about 3.5, replaying one (WarpRenderer.advance: the flow's rasterisations) about 0.8
-    edit_cost: float = 3.5
-    replay_cost: float = 0.8
+    # costs in pass-through frames (decode + encode), CPU time on the Pexels clip (re-measured 2026-12-01
+    # from 2-chunk edits' per-chunk CPU, x264 'fast'): an edited frame (render + encode) about 4.2,
+    # replaying one (WarpRenderer.advance: the flow's geometry and the source choice) about 0.95
+    edit_cost: float = 4.2
+    replay_cost: float = 0.95
     snap: int = 12  # move a boundary up to this many frames onto a frame without an edit (no warm-up there)
 
 
