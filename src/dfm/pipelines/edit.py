@@ -205,13 +205,14 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
             from dfm.pipelines.edit_prep import WorkerPrep
 
             prep = WorkerPrep.start(session, background, video, track)
-        pool = None
-        if prep is None or not prep.scans_pool:
+        def build_pool(scanned=None):
             step(options.hooks, "pool")
             t = time.perf_counter()
-            pool = session.frame_pool(video, track, collection=collection)
+            built = session.frame_pool(video, track, collection=collection, scanned=scanned)
             stages["pool"] = time.perf_counter() - t
+            return built
 
+        pool = build_pool() if prep is None or not prep.scans_pool else None  # else: from the workers' scan below
         step(options.hooks, "decoder")
         t = time.perf_counter()
         fitted, scanned = prep.result() if prep is not None else (None, None)
@@ -222,10 +223,7 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
         warnings += decoder_info.get("warnings", [])
         stages["decoder"] = time.perf_counter() - t
         if pool is None:
-            step(options.hooks, "pool")
-            t = time.perf_counter()
-            pool = session.frame_pool(video, track, scanned=scanned)
-            stages["pool"] = time.perf_counter() - t
+            pool = build_pool(scanned)
 
     step(options.hooks, "plan")
     t = time.perf_counter()
