@@ -25,6 +25,8 @@ def test_options_default_to_the_cores_and_reject_zero():
     assert ParallelOptions(workers=1).serial and not ParallelOptions(workers=1, ray=True).serial
     with pytest.raises(ValueError):
         ParallelOptions(workers=0)
+    assert ParallelOptions(workers=2).chunks(150, 150) and not ParallelOptions(workers=2).chunks(149, 150)
+    assert not ParallelOptions(workers=1).chunks(10_000, 150) and ParallelOptions(workers=1, ray=True).chunks(150, 150)
 
 
 def _expected(chunks):

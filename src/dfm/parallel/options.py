@@ -41,3 +41,8 @@ class ParallelOptions:
     @property
     def serial(self) -> bool:
         return not self.ray and self.n_workers == 1
+
+    def chunks(self, n_frames: int, min_frames: int) -> bool:
+        """Whether work on a video of `n_frames` is cut into chunks: Ray, or two or more local workers, and at
+        least `min_frames` (below it the workers' start costs more than they save)."""
+        return (self.ray or self.n_workers >= 2) and n_frames >= min_frames

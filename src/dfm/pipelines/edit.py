@@ -309,6 +309,7 @@ def _render_serial(session, video: Path, output: Path, info, renderer, plan, opt
                    input_sha: str, stages: dict[str, float], warnings: list[str]) -> tuple[int, str]:
     """Render and encode in this process, one frame after another; returns (frames written, pixel format)."""
     from dfm.io.video import VideoWriter, iter_frames
+    from dfm.render.renderer import render_with_inputs
 
     t = time.perf_counter()
     t_render = 0.0
@@ -326,23 +327,11 @@ def _render_serial(session, video: Path, output: Path, info, renderer, plan, opt
                 width=2 * info.width, height=info.height, rate=info.rate,
                 audio_from=video if info.has_audio else None, overwrite=True,
                 metadata=disclosure_metadata(input_sha)))
-        originals: list = []  # the input frame of the output being written (render_video is 1:1, in order)
-
-        def remember(frames):
-            for f in frames:
-                originals.append(f)
-                yield f
-
         bar = stack.enter_context(stage_progress("render", info.n_frames, options.hooks, f"render {video.name}",
                                                  bar=session.progress))
-        rendered = renderer.render_video(remember(iter_frames(video)), plan.target, plan.weight, plan.va)
-        while True:
-            t0 = time.perf_counter()
-            out = next(rendered, None)
-            t_render += time.perf_counter() - t0
-            if out is None:
-                break
-            original = originals.pop(0)
+        for original, out, seconds in render_with_inputs(renderer, iter_frames(video), plan.target, plan.weight,
+                                                         plan.va):
+            t_render += seconds
             writer.write(out)
             if sbs_writer is not None:
                 sbs_writer.write(np.concatenate([np.asarray(original.image), np.asarray(out.image)], axis=1),

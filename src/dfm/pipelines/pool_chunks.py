@@ -21,6 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from dfm.parallel.chunks import Chunk, plan_chunks
+from dfm.parallel.executor import run_item
 from dfm.pipelines.render_chunks import RenderSetup, cache_holds
 
 MIN_SCAN_FRAMES = 48  # no scan chunk shorter (decoder start and the track's load cost ~0.1-0.4 s each)
@@ -48,25 +49,21 @@ class PoolScanChunk:
         return f"pool scan {self.chunk.describe()}"
 
     def __call__(self, state, report: Callable[[int], None]):
-        return scan_pool_chunk(state, self, report)
+        """Decode this range and scan it (dfm.render.pool.scan_pool_frames), on a worker (parallel.run_item)."""
+        from dfm.io.video import iter_frames
+        from dfm.render.pool import scan_pool_frames
 
+        track = self.track if self.track is not None else state.cached_track(self.track_cache, self.track_key)
+        _, mesh = state.mesh(self.model_path, track.identity)
+        c = self.chunk
 
-def scan_pool_chunk(state, item: PoolScanChunk, report: Callable[[int], None]):
-    """The executor's task: decode the chunk's frames and scan them (dfm.render.pool.scan_pool_frames)."""
-    from dfm.io.video import iter_frames
-    from dfm.render.pool import scan_pool_frames
+        def frames():
+            for f in iter_frames(self.video, c.start, c.stop):
+                yield f
+                report(1)
 
-    track = item.track if item.track is not None else state.cached_track(item.track_cache, item.track_key)
-    _, mesh = state.mesh(item.model_path, track.identity)
-    c = item.chunk
-
-    def frames():
-        for f in iter_frames(item.video, c.start, c.stop):
-            yield f
-            report(1)
-
-    return scan_pool_frames(item.plan, track, frames(), mesh, video=item.video, max_face_px=item.max_face_px,
-                            pad=item.pad, frame_range=(c.start, c.stop))
+        return scan_pool_frames(self.plan, track, frames(), mesh, video=self.video, max_face_px=self.max_face_px,
+                                pad=self.pad, frame_range=(c.start, c.stop))
 
 
 def pool_scan_items(track, video: str, mesh, model_path: str, n_workers: int) -> tuple:
@@ -90,6 +87,6 @@ def scan_pool_chunked(executor, track, video: str, mesh, model_path: str, *,
     """(plan, scans): the pixel pass of FramePool.build(track, iter_frames(video), all frames, mesh) on
     `executor`'s workers, one range each; `FramePool.assemble(plan, track, mesh, scans)` makes the pool."""
     plan, items = pool_scan_items(track, video, mesh, model_path, executor.n_workers)
-    scans = executor.map(scan_pool_chunk, items, RenderSetup(), on_progress=on_progress, cancel=cancel,
+    scans = executor.map(run_item, items, RenderSetup(), on_progress=on_progress, cancel=cancel,
                          sizes=[item.chunk.n_frames for item in items])
     return plan, scans

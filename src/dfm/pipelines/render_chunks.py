@@ -154,9 +154,7 @@ def plan_chunked_render(session, info, plan, options, policy: ChunkPolicy | None
     to gain (policy.min_video_frames), or a plan that gives fewer than 2 chunks."""
     policy = policy or DEFAULT_POLICY
     parallel = session.parallel
-    if parallel.serial or info.n_frames < policy.min_video_frames:
-        return None
-    if not parallel.ray and parallel.n_workers < 2:
+    if not parallel.chunks(info.n_frames, policy.min_video_frames):
         return None
     chunks = plan_render_chunks(plan.weight, parallel.n_workers, policy)
     if len(chunks) < 2:
@@ -314,11 +312,8 @@ def import_renderer(state: _RenderWorker, item: None, report) -> None:
 def warm_renderer_after_tracking(session, info) -> None:
     """Queue `import_renderer` on the session's workers for the end of their next map, if this edit's
     render will be chunked (a parallel session, a long enough video); the workers start here."""
-    if session.parallel.serial or info.n_frames < DEFAULT_POLICY.min_video_frames:
-        return
-    if not session.parallel.ray and session.parallel.n_workers < 2:
-        return
-    session.executor().prepare_after_map(RenderSetup(), warm=import_renderer)
+    if session.parallel.chunks(info.n_frames, DEFAULT_POLICY.min_video_frames):
+        session.executor().prepare_after_map(RenderSetup(), warm=import_renderer)
 
 
 def warm_render_workers(session, track) -> bool:
@@ -328,9 +323,7 @@ def warm_render_workers(session, track) -> bool:
     from dfm.render.occlusion import track_key
 
     cache = track.meta.get("cache")
-    if session.parallel.serial or track.n_frames < DEFAULT_POLICY.min_video_frames or not cache:
-        return False
-    if not session.parallel.ray and session.parallel.n_workers < 2:
+    if not cache or not session.parallel.chunks(track.n_frames, DEFAULT_POLICY.min_video_frames):
         return False
     key = track_key(track)
     if not cache_holds(Path(cache), key):
@@ -343,12 +336,13 @@ def warm_render_workers(session, track) -> bool:
 def render_chunk(state: _RenderWorker, item: RenderChunk, report) -> ChunkResult:
     """Warm up, render and encode one chunk into its segment(s) (the executor's task)."""
     from dfm.io.video import VideoWriter, iter_frames
+    from dfm.render.renderer import render_with_inputs
 
     cpu = time.process_time()
     job, renderer = state.load(item.job)
     c = item.chunk
     renderer.reset()
-    t_render = t_encode = 0.0
+    t_encode = 0.0
     replayed = rendered_warmup = 0
     t0 = time.perf_counter()
     # The warp renderer's state is replayed exactly (advance: no pixels needed). A renderer on top of it
@@ -361,6 +355,7 @@ def render_chunk(state: _RenderWorker, item: RenderChunk, report) -> ChunkResult
             advance(i, job.targets[i], float(job.weights[i]), None if job.va is None else job.va[i])
         replayed = max(0, first - (c.start - c.warmup))
     rendered_warmup = c.start - first
+    t_render = time.perf_counter() - t0  # the replay counts as rendering
     folder = Path(job.folder)
     segment = folder / f"segment-{c.index:04d}.mp4"
     sbs_segment = folder / f"side-by-side-{c.index:04d}.mp4" if job.side_by_side else None
@@ -372,23 +367,9 @@ def render_chunk(state: _RenderWorker, item: RenderChunk, report) -> ChunkResult
         if sbs_segment is not None:  # the serial side-by-side writer's settings, without the audio
             sbs = stack.enter_context(VideoWriter(sbs_segment, width=2 * info.width, height=info.height,
                                                   rate=info.rate, overwrite=True))
-        originals: list = []  # the input frame of the output being rendered (render_video is 1:1, in order)
-
-        def remember(frames):
-            for f in frames:
-                originals.append(f)
-                yield f
-
-        rendered = renderer.render_video(remember(iter_frames(job.video, first, c.stop)), job.targets, job.weights,
-                                         job.va)
-        t_render += time.perf_counter() - t0
-        while True:
-            t0 = time.perf_counter()
-            out = next(rendered, None)
-            t_render += time.perf_counter() - t0
-            if out is None:
-                break
-            original = originals.pop(0)
+        for original, out, seconds in render_with_inputs(renderer, iter_frames(job.video, first, c.stop), job.targets,
+                                                         job.weights, job.va):
+            t_render += seconds
             if original.index < c.start:  # a rendered warm-up frame
                 continue
             t0 = time.perf_counter()

@@ -170,9 +170,7 @@ class Session:
         (dfm.pipelines.pool_chunks.MIN_VIDEO_FRAMES)."""
         from dfm.pipelines import pool_chunks
 
-        if self.parallel.serial or track.n_frames < pool_chunks.MIN_VIDEO_FRAMES:
-            return False
-        return self.parallel.ray or self.parallel.n_workers >= 2
+        return self.parallel.chunks(track.n_frames, pool_chunks.MIN_VIDEO_FRAMES)
 
     def decoder_for(self, track: FaceTrack, person: str | None = None,
                     collection: Sequence[str | os.PathLike] = (), labels: Sequence[str] = (), fitted=None):

@@ -36,7 +36,7 @@ Frames with weight 0 (or no tracked face) are returned as the very input object.
 from __future__ import annotations
 
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterable, Iterator
 
@@ -688,3 +688,25 @@ class WarpRenderer:
             out = self.render_frame(index, image, targets[index], float(weights[index]), target_va=va)
             # a frame left as it was comes back as the input object (its decoded planes, its timestamp)
             yield out if is_array else frame if out is image else frame.with_image(out)
+
+
+def render_with_inputs(renderer: Any, frames: Iterable[Any], targets: np.ndarray, weights: np.ndarray,
+                       target_va: np.ndarray | None = None) -> Iterator[tuple[Any, Any, float]]:
+    """`renderer.render_video(frames, ...)` (any renderer: one output per input, in order) yielding
+    (input frame, output, seconds the renderer took for this output): the writers need both frames (the
+    side-by-side video) and the render's own time apart from the encoder's."""
+    inputs: deque = deque()
+
+    def remember(source: Iterable[Any]) -> Iterator[Any]:
+        for f in source:
+            inputs.append(f)
+            yield f
+
+    rendered = renderer.render_video(remember(frames), targets, weights, target_va)
+    while True:
+        t0 = time.perf_counter()
+        out = next(rendered, None)
+        seconds = time.perf_counter() - t0
+        if out is None:
+            return
+        yield inputs.popleft(), out, seconds
