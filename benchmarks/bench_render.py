@@ -68,6 +68,7 @@ def _real(args: argparse.Namespace, model: FaceModel) -> None:
     from dfm.io.video import iter_frames
 
     track = FaceTrack.load(args.track)
+    track.meta["cache"] = str(Path(args.track).with_suffix(".json"))  # where the session keeps its decoder
     mesh = RenderMesh.build(model, track.identity)
     frames = [f.image for f in iter_frames(args.video, args.start, args.start + args.frames)]
     t0 = time.perf_counter()

@@ -175,12 +175,12 @@ def test_a_killed_worker_fails_the_job_and_leaves_no_files(short_chunks, session
         s.close()
 
 
-def test_decoder_and_pool_prepared_on_the_workers_started_in_the_callers_thread(
+def test_pool_scanned_on_the_workers_started_in_the_callers_thread(
         short_chunks, session, serial_edit, grid_clip, tmp_path, monkeypatch):
-    """With nothing in memory or cached, the edit's decoder is fitted and its appearance pool scanned on the
-    workers (one map, waited for in a background thread) and the result is still the serial edit. The
-    workers are started in the caller's thread even so: Ray ties its daemons to the thread that starts them
-    (they die with it)."""
+    """With nothing in memory or cached, the edit's appearance pool is scanned on the workers (one map,
+    waited for in a background thread) while this process fits the decoder, and the result is still the
+    serial edit. The workers are started in the caller's thread even so: Ray ties its daemons to the
+    thread that starts them (they die with it)."""
     import shutil
     import threading
 
@@ -201,7 +201,7 @@ def test_decoder_and_pool_prepared_on_the_workers_started_in_the_callers_thread(
                              _cache={}) as s:
         result = s.edit(grid_clip, EDITS, tmp_path / "scanned.mp4", EditOptions(lossless=True))
     assert first_use and first_use[0] is True
-    assert result.report["seconds"]["workers_prep"] > 0  # the decoder's fit and the pool's pass ran on the workers
+    assert result.report["seconds"]["pool_scan"] > 0  # the pool's pass ran on the workers
     assert (decoder_cache / "card.json").exists() and result.report["decoder"]["source"] == "this video's own frames"
     _same_edit(result, serial_edit, grid_clip)
 

@@ -36,6 +36,7 @@ from dfm.io.files import atomic_write_text, sha256_file
 from dfm.pipelines.analyze_chunks import (AnalysisChunk, AnalysisSetup, AnalysisState, ChunkRows, ChunkSettings,
                                           measure_chunk, select_subject, track_video)
 from dfm.pipelines.base import Hooks, stage_progress, step
+from dfm.pipelines.fit_chunks import FitSetup, fit_chunked
 from dfm.pipelines.subject import subject_reference
 from dfm.pipelines.track_cache import load_track, save_track
 from dfm.parallel.chunks import Chunk, plan_chunks
@@ -172,6 +173,11 @@ def _analyze_video(path: Path, workspace: Path, store: AssetStore | None, option
         pool = executor()
         pool.prepare(setup)  # the workers load their models while this process loads its own
     models = models or FaceModels.load(store)
+    fit_setup = FitSetup(models.basis, options.fit, str(store.path("ict-face-model")))
+    if pool is not None and options.fit.temporal_weight == 0:
+        # the workers build the fitter (~0.45 s each) while this process chooses the subject and solves
+        # the identity after their tracking
+        pool.prepare_after_map(fit_setup)
     reference, spec_frame = subject_reference(path, options.subject, models.landmarker_path)
     t_start = time.perf_counter()
     rows = _track_video(path, info.n_frames, options, store, models, reference, spec_frame, progress, hooks,
@@ -190,10 +196,8 @@ def _analyze_video(path: Path, workspace: Path, store: AssetStore | None, option
     fitter = FaceFitter(models.basis, options.fit)
     landmarks, prior = raw.landmarks[raw.valid, :N_MESH_LANDMARKS], raw.blendshapes[raw.valid]
     if pool is not None and rows.n_chunks > 1 and options.fit.temporal_weight == 0:
-        from dfm.pipelines.fit_chunks import FitSetup, fit_chunked
-
-        fit = fit_chunked(fitter, pool, FitSetup(models.basis, options.fit, str(store.path("ict-face-model"))),
-                          landmarks, prior, identity, cancel=None if hooks is None else hooks.cancel)
+        fit = fit_chunked(fitter, pool, fit_setup, landmarks, prior, identity,
+                          cancel=None if hooks is None else hooks.cancel)
     else:
         fit = fitter.fit(landmarks, prior, identity)
     timings["fit"] = time.perf_counter() - t0

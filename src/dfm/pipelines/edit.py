@@ -172,8 +172,8 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
 
 def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, info, signing) -> EditResult:
     from dfm.edits import EditList
-    from dfm.pipelines.render_chunks import (plan_chunked_render, render_chunked, warm_render_workers,
-                                             warm_renderer_after_tracking)
+    from dfm.parallel import blas_beside_workers
+    from dfm.pipelines.render_chunks import chunks_render, plan_chunked_render, render_chunked, warm_render_workers
     from dfm.provenance.job import EditCredentials
 
     stages: dict[str, float] = {}
@@ -187,7 +187,6 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
         identity = person.identity  # the decoder learned expressions measured against this identity
         collection += [Path(v.path) for v in person.videos if Path(v.path).exists()
                        and Path(v.path).resolve() != video.resolve() and Path(v.path) not in collection]
-    warm_renderer_after_tracking(session, info)
     track = session.analyze(video, identity=identity, force=options.force_analysis, hooks=options.hooks)
     stages["analysis"] = time.perf_counter() - t
     from dfm.pipelines.renderer_train import check_trained
@@ -196,15 +195,19 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
 
     edit_list = edits if isinstance(edits, EditList) else EditList(list(edits))
     labels = sorted({e.label for e in edit_list.edits if e.label})
-    with ThreadPoolExecutor(1, thread_name_prefix="dfm-prep") as background, _blas_single_threaded(session):
-        # A parallel session's workers load the render state, fit this video's decoder and scan a long
-        # video's pool while this process builds a short video's pool (dfm.pipelines.edit_prep). A person's
-        # decoder or a collection (whose videos may need analysing) keep today's order in this process.
+    with ThreadPoolExecutor(1, thread_name_prefix="dfm-prep") as background, blas_beside_workers(session.parallel):
+        # When the render will be chunked, the workers scan this video's appearance pool (and so load the
+        # render state) while this process fits the decoder (dfm.pipelines.edit_prep). A person's decoder
+        # or a collection (whose videos may need analysing on the same workers) keep the serial order.
         prep = None
-        if warm_render_workers(session, track) and options.person is None and not collection:
-            from dfm.pipelines.edit_prep import WorkerPrep
+        if chunks_render(session, track):
+            if options.person is None and not collection:
+                from dfm.pipelines.edit_prep import PoolScanPrep
 
-            prep = WorkerPrep.start(session, background, video, track)
+                prep = PoolScanPrep.start(session, background, video, track)
+            if prep is None:
+                warm_render_workers(session, track)
+
         def build_pool(scanned=None):
             step(options.hooks, "pool")
             t = time.perf_counter()
@@ -212,17 +215,16 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
             stages["pool"] = time.perf_counter() - t
             return built
 
-        pool = build_pool() if prep is None or not prep.scans_pool else None  # else: from the workers' scan below
+        pool = build_pool() if prep is None else None  # else: assembled from the workers' scan below
         step(options.hooks, "decoder")
         t = time.perf_counter()
-        fitted, scanned = prep.result() if prep is not None else (None, None)
-        if prep is not None:  # the workers' share (decoder fit, pool scan), from its start
-            stages["workers_prep"] = time.perf_counter() - prep.started
         decoder, decoder_info = session.decoder_for(track, person=options.person, collection=collection,
-                                                    labels=labels, fitted=fitted)
+                                                    labels=labels)
         warnings += decoder_info.get("warnings", [])
         stages["decoder"] = time.perf_counter() - t
-        if pool is None:
+        if prep is not None:
+            scanned = prep.result()
+            stages["pool_scan"] = time.perf_counter() - prep.started  # the workers' scan, from its start
             pool = build_pool(scanned)
 
     step(options.hooks, "plan")
@@ -292,17 +294,6 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
     }
     atomic_write_text(sidecar_path(output), json.dumps(sidecar, indent=2))
     return EditResult(output, sidecar_path(output), report, options.side_by_side)
-
-
-def _blas_single_threaded(session):
-    """In a parallel session this process's BLAS uses one thread from the decoder fit to the render: the
-    workers use the cores, and on these small matrices (decoder, occlusion fit) a second BLAS thread
-    mostly spins (the Pexels pool: the same wall time, 35% more CPU)."""
-    if session.parallel.serial:
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _render_serial(session, video: Path, output: Path, info, renderer, plan, options: EditOptions, credentials,

@@ -1,18 +1,19 @@
-"""An edit's preparation on a parallel session's workers, beside the main process.
+"""An edit's appearance-pool scan on a parallel session's workers, while the main process fits the decoder.
 
 Between the analysis and the render an edit needs its video's decoder (trained on the video's own frames
-unless cached: ~2.6 s on the Pexels clip) and the appearance pool (a pass over every frame's pixels and
-the occlusion fit: ~5 s). Neither needs the other, so in a parallel session
+unless cached: ~2 s on the Pexels clip, in this process) and the appearance pool (a pass over every
+frame's pixels, ~2 s, then the occlusion fit and the selection, ~0.3 s). Neither needs the other, so when
+the render will be chunked
 
-    prep = WorkerPrep.start(session, background, video, track)   # None: nothing for the workers
-    pool = session.frame_pool(video, track)                       # this process, meanwhile (short videos)
-    fitted, scanned = prep.result()
+    prep = PoolScanPrep.start(session, background, video, track)   # None: the pool is in memory already
+    decoder, info = session.decoder_for(track)                     # this process, meanwhile
+    pool = session.frame_pool(video, track, scanned=prep.result())
 
-runs the decoder's fit and, for a long video, the pool's scan chunks (dfm.pipelines.pool_chunks) as one
-map on the workers, from a background thread that only waits for it; the main process meanwhile builds a
-short video's pool itself (its pass is cheaper than the workers' start on it) or, for a long one,
-assembles the pool from the scans afterwards. The workers were asked to load the render state first
-(render_chunks.warm_render_workers), so the render that follows finds it loaded.
+runs the pool's scan as one map of frame ranges (dfm.pipelines.pool_chunks) on the workers, from a
+background thread that only waits for it, and this process assembles the pool from the scans. The scan
+loads each worker's render state (face model, this identity's mesh, the track), which the chunked render
+that follows reuses; when it is done the idle workers load the rasteriser's kernels
+(render_chunks.import_renderer) while this process assembles the pool and plans the render.
 """
 
 from __future__ import annotations
@@ -24,43 +25,28 @@ from typing import Any
 
 
 @dataclass
-class WorkerPrep:
-    future: Future  # the map: [fitted decoder?] + [pool scans...]
-    fits_decoder: bool
-    pool_plan: Any | None  # dfm.render.pool.PoolPlan when the scan runs on the workers
+class PoolScanPrep:
+    future: Future  # the map of the scan chunks
+    plan: Any  # dfm.render.pool.PoolPlan
     started: float
 
     @classmethod
-    def start(cls, session, background: ThreadPoolExecutor, video, track) -> "WorkerPrep | None":
-        """Submit the workers' share (the caller's thread starts the session's executor: Ray ties its
-        daemons to the thread that started it); None when there is none (decoder cached, short video)."""
+    def start(cls, session, background: ThreadPoolExecutor, video, track) -> "PoolScanPrep | None":
+        """Submit the scan (the caller's thread starts the session's executor: Ray ties its daemons to the
+        thread that started it); None when this video's pool is in memory."""
         from dfm.parallel import run_item
         from dfm.pipelines.pool_chunks import pool_scan_items
-        from dfm.pipelines.render_chunks import RenderSetup
+        from dfm.pipelines.render_chunks import RenderSetup, import_renderer
 
-        items: list = []
-        fit = session.video_decoder_fit(track)
-        if fit is not None:
-            items.append(fit)
-        plan = None
-        if session.chunks_pool_scan(track) and not session.has_frame_pool(video, track):
-            executor = session.executor()
-            plan, scans = pool_scan_items(track, str(video), session.render_mesh(track),
-                                          str(session.store.path("ict-face-model")), executor.n_workers)
-            items += scans
-        if not items:
+        if session.has_frame_pool(video, track):
             return None
         executor = session.executor()
-        future = background.submit(executor.map, run_item, items, RenderSetup())
-        return cls(future, fit is not None, plan, time.perf_counter())
+        plan, scans = pool_scan_items(track, str(video), session.render_mesh(track),
+                                      str(session.store.path("ict-face-model")), executor.n_workers)
+        executor.prepare_after_map(RenderSetup(), warm=import_renderer)
+        future = background.submit(executor.map, run_item, scans, RenderSetup())
+        return cls(future, plan, time.perf_counter())
 
-    @property
-    def scans_pool(self) -> bool:
-        return self.pool_plan is not None
-
-    def result(self) -> tuple[Any | None, tuple | None]:
-        """(the fitted decoder or None, (pool plan, scans) or None), when the workers are done."""
-        out = self.future.result()
-        fitted = out[0] if self.fits_decoder else None
-        scans = out[1:] if self.fits_decoder else out
-        return fitted, (self.pool_plan, scans) if self.scans_pool else None
+    def result(self) -> tuple:
+        """(pool plan, scans) for `Session.frame_pool(scanned=)`, when the workers are done."""
+        return self.plan, self.future.result()

@@ -25,9 +25,11 @@ from dfm.parallel.executor import run_item
 from dfm.pipelines.render_chunks import RenderSetup, cache_holds
 
 MIN_SCAN_FRAMES = 48  # no scan chunk shorter (decoder start and the track's load cost ~0.1-0.4 s each)
-# Videos shorter than this build their pool in the main process while the workers load the render state
-# (render_chunks.RenderWarmup): the pass costs ~5.5 ms a frame, so below ~900 frames half of it on each
-# of 2 workers saves less than the workers' own load (~2.5 s) that the chunked scan would wait for.
+# Outside an edit (Session.frame_pool: a preview, a pool asked for itself) videos shorter than this build
+# their pool in the main process: the pass costs ~4-5 ms a frame, so below ~900 frames half of it on each
+# of 2 workers saves less than the workers' load of the render state (~1-2 s) that the scan waits for. An
+# edit whose render is chunked always scans on the workers (dfm.pipelines.edit_prep): its render needs that
+# state loaded anyway.
 MIN_VIDEO_FRAMES = 900
 
 

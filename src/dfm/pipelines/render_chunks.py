@@ -286,8 +286,9 @@ class _RenderWorker:
 class RenderWarmup:
     """A task for idle workers before an edit's chunks (executor.prepare(RenderSetup(), warm=...)): import
     the renderer, load the face model, this identity's mesh and the track, and the rasteriser's compiled
-    kernels, while the main process fits the decoder and builds the pool (about 2-3 s of each worker's
-    first chunk otherwise)."""
+    kernels, while the main process fits the decoder (about 2-3 s of each worker's first chunk otherwise).
+    For when the pool is in memory already; otherwise the pool's scan on the workers loads the same
+    (dfm.pipelines.edit_prep)."""
 
     model_path: str
     track_cache: str
@@ -301,36 +302,31 @@ class RenderWarmup:
 
 def import_renderer(state: _RenderWorker, item: None, report) -> None:
     """The part of RenderWarmup that needs no analysis: the warp renderer's modules and the rasteriser's
-    compiled kernels (~2 s of a fresh worker). A cold edit queues it for the end of its analysis's tracking
-    map, so idle workers do it while the main process chooses the subject and solves the identity."""
+    compiled kernels (~1.4 s of a fresh worker)."""
     import dfm.render.renderer  # noqa: F401  (the warp renderer and what it imports)
     from dfm.render.raster import warm_up
 
     warm_up()
 
 
-def warm_renderer_after_tracking(session, info) -> None:
-    """Queue `import_renderer` on the session's workers for the end of their next map, if this edit's
-    render will be chunked (a parallel session, a long enough video); the workers start here."""
-    if session.parallel.chunks(info.n_frames, DEFAULT_POLICY.min_video_frames):
-        session.executor().prepare_after_map(RenderSetup(), warm=import_renderer)
-
-
-def warm_render_workers(session, track) -> bool:
-    """Have the session's workers load the render state now, if this edit's render will be chunked
-    (a parallel session, a long enough video, the track in the analysis cache); True when asked. The
-    workers are started here, in the caller's thread (Ray ties its daemons to the thread that starts it)."""
+def chunks_render(session, track) -> bool:
+    """Whether this edit's render will be chunked on the session's workers: a parallel session, a long
+    enough video and the track in the analysis cache (the workers read it from there)."""
     from dfm.render.occlusion import track_key
 
     cache = track.meta.get("cache")
-    if not cache or not session.parallel.chunks(track.n_frames, DEFAULT_POLICY.min_video_frames):
-        return False
-    key = track_key(track)
-    if not cache_holds(Path(cache), key):
-        return False
+    return (bool(cache) and session.parallel.chunks(track.n_frames, DEFAULT_POLICY.min_video_frames)
+            and cache_holds(Path(cache), track_key(track)))
+
+
+def warm_render_workers(session, track) -> None:
+    """Have the session's workers load the render state now (RenderWarmup), for a render that
+    `chunks_render`. The workers are started here, in the caller's thread (Ray ties its daemons to the
+    thread that starts it)."""
+    from dfm.render.occlusion import track_key
+
     session.executor().prepare(RenderSetup(), warm=RenderWarmup(str(session.store.path("ict-face-model")),
-                                                               str(cache), key))
-    return True
+                                                               str(track.meta["cache"]), track_key(track)))
 
 
 def render_chunk(state: _RenderWorker, item: RenderChunk, report) -> ChunkResult:

@@ -70,9 +70,12 @@ class Session:
         cached = self._cache.get(key)
         if cached is not None and not force and cached[0] == _file_state(video):
             return cached[1]
-        track = analyze_video(video, self.workspace, self.store, self.analysis, identity=identity,
-                              models=self._models, progress=self.progress, force=force, hooks=hooks,
-                              executor=None if self.parallel.serial else self.executor)
+        from dfm.parallel import blas_beside_workers
+
+        with blas_beside_workers(self.parallel):
+            track = analyze_video(video, self.workspace, self.store, self.analysis, identity=identity,
+                                  models=self._models, progress=self.progress, force=force, hooks=hooks,
+                                  executor=None if self.parallel.serial else self.executor)
         self._cache[key] = (_file_state(video), track)
         return track
 
@@ -173,10 +176,9 @@ class Session:
         return self.parallel.chunks(track.n_frames, pool_chunks.MIN_VIDEO_FRAMES)
 
     def decoder_for(self, track: FaceTrack, person: str | None = None,
-                    collection: Sequence[str | os.PathLike] = (), labels: Sequence[str] = (), fitted=None):
+                    collection: Sequence[str | os.PathLike] = (), labels: Sequence[str] = ()):
         """(decoder, info): the person's trained decoder, else one trained on this video plus its
-        collection; info says which, the coverage per label and warnings for thinly covered labels.
-        fitted: this video's own decoder trained elsewhere (`video_decoder_fit` on a worker)."""
+        collection; info says which, the coverage per label and warnings for thinly covered labels."""
         from dfm.decoder import PersonDecoder
 
         if person is not None:
@@ -192,7 +194,7 @@ class Session:
             decoder = fit_or_universal(PersonDecoder("fast"), va, expr, vids, frames)
             kind = f"this video + {len(collection)} collection video(s)"
         else:
-            decoder, kind = self.video_decoder(track, fitted=fitted), "this video's own frames"
+            decoder, kind = self.video_decoder(track), "this video's own frames"
         info: dict[str, Any] = {"source": kind, "warnings": []}
         if getattr(decoder, "decoder_", None) is None:
             info["coverage"] = ["no usable (VA, expression) pairs: the universal FACS prior decodes every label"]
@@ -233,17 +235,12 @@ class Session:
         r = self.renderer(renderer, track, self.frame_pool(video, track))
         return r.render_frame(index, image, plan.target[index], float(plan.weight[index]), target_va=plan.va[index])
 
-    def video_decoder(self, track: FaceTrack, preset: str = "fast", fitted=None):
+    def video_decoder(self, track: FaceTrack, preset: str = "fast"):
         """A decoder trained on one video's own (VA, expression) pairs (the video as its own collection),
-        blended with the universal FACS prior where its data is thin; cached beside the track. fitted: that
-        decoder trained elsewhere (`VideoDecoderFit` on a worker), to cache and return."""
+        blended with the universal FACS prior where its data is thin; cached beside the track."""
         from dfm.decoder import PersonDecoder
 
         folder = self._video_decoder_folder(track, preset)
-        if fitted is not None:
-            if fitted.is_fitted and getattr(fitted, "decoder_", None) is not None:
-                fitted.save(folder, overwrite=True)
-            return fitted
         if (folder / "card.json").exists():
             try:
                 cached = PersonDecoder.load(folder)
@@ -253,13 +250,12 @@ class Session:
                 if not isinstance(e, DfmError):
                     warnings.warn(f"cached decoder {folder} is damaged ({type(e).__name__}); training it again",
                                   CacheWarning, stacklevel=2)
-        return self.video_decoder(track, preset, fitted=VideoDecoderFit.for_track(track, preset)(None, None))
-
-    def video_decoder_fit(self, track: FaceTrack, preset: str = "fast") -> "VideoDecoderFit | None":
-        """The work of `video_decoder` as an item for the workers (None when it is cached)."""
-        if (self._video_decoder_folder(track, preset) / "card.json").exists():
-            return None
-        return VideoDecoderFit.for_track(track, preset)
+        va, expr, frames = track_pairs(track)
+        decoder = fit_or_universal(PersonDecoder(preset), va, expr, np.zeros(len(va), np.int64), frames,
+                                   {"video_sha256": track.meta.get("source_sha256")})
+        if decoder.is_fitted and getattr(decoder, "decoder_", None) is not None:
+            decoder.save(folder, overwrite=True)
+        return decoder
 
     @staticmethod
     def _video_decoder_folder(track: FaceTrack, preset: str) -> Path:
@@ -339,32 +335,6 @@ def fit_or_universal(decoder, va, expr, video_ids, frames, data_info=None):
         from dfm.decoder.person import rest_face
 
         return PersonDecoder.universal(neutral=rest_face(expr) if len(expr) else None)
-
-
-@dataclass(frozen=True)
-class VideoDecoderFit:
-    """Training one video's own decoder (Session.video_decoder) as an item a worker runs (picklable; the
-    arrays are small): `item(state, report)` returns the fitted PersonDecoder."""
-
-    preset: str
-    va: np.ndarray
-    expression: np.ndarray
-    frames: np.ndarray
-    data_info: dict
-
-    @classmethod
-    def for_track(cls, track: FaceTrack, preset: str = "fast") -> "VideoDecoderFit":
-        va, expr, frames = track_pairs(track)
-        return cls(preset, va, expr, frames, {"video_sha256": track.meta.get("source_sha256")})
-
-    def describe(self) -> str:
-        return "the decoder's fit"
-
-    def __call__(self, state: Any, report: Any):
-        from dfm.decoder import PersonDecoder
-
-        return fit_or_universal(PersonDecoder(self.preset), self.va, self.expression,
-                                np.zeros(len(self.va), np.int64), self.frames, dict(self.data_info))
 
 
 def _file_state(path: str | os.PathLike) -> tuple[int, int]:
