@@ -5,7 +5,8 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from dfm.face.correspondence import MEDIAPIPE_68, build_correspondence, load_or_build_correspondence, read_canonical_mesh, similarity_transform
-from dfm.face.fitting import FaceFitter, FitBasis, FitConfig, solve_box_qp
+from dfm.face import box_qp
+from dfm.face.fitting import FaceFitter, FitBasis, FitConfig, _pair_grams, solve_box_qp
 from dfm.face.model import FaceModel
 from dfm.face.track import FRONTAL
 
@@ -97,6 +98,67 @@ def test_box_qp_matches_a_reference_solver():
     for k in range(3):
         ref = lsq_linear(A[k], b[k], bounds=(0, 1)).x
         np.testing.assert_allclose(x[k], ref, atol=1e-4)
+
+
+def random_box_qp(rng, T=7, n=53):
+    """Positive definite problems whose unconstrained optimum lies partly outside [0, 1]: active bounds."""
+    A = rng.normal(size=(T, 80, n))
+    H = np.einsum("tpi,tpj->tij", A, A) / 80 + 0.05 * np.eye(n)
+    g = np.einsum("tij,tj->ti", H, rng.uniform(-0.6, 1.6, (T, n)))
+    return H, g, rng.uniform(0, 1, (T, n))
+
+
+@pytest.mark.parametrize("temporal", [0.0, 0.7])
+def test_box_qp_numba_kernel_runs_the_numpy_iteration(temporal):
+    """Both back ends, forced: the same iterate after a few sweeps (not yet converged, so a different
+    iteration order or time coupling would show) and at convergence, with coordinates at 0 and at 1."""
+    if "numba" not in box_qp.available_backends():
+        pytest.skip("numba does not compile here")
+    rng = np.random.default_rng(12)
+    H, g, x0 = random_box_qp(rng)
+    for sweeps in (3, 60):
+        ref = solve_box_qp(H, g, x0, sweeps, temporal, backend="numpy")
+        x = solve_box_qp(H, g, x0, sweeps, temporal, backend="numba")
+        assert x.dtype == np.float64 and x.shape == ref.shape
+        assert np.abs(x - ref).max() <= 1e-9
+    assert (ref == 0).mean() > 0.05 and (ref == 1).mean() > 0.05  # the bounds are active
+    # The temporal coupling is real in both: it changes the answer.
+    if temporal:
+        assert np.abs(ref - solve_box_qp(H, g, x0, 60, 0.0, backend="numpy")).max() > 1e-3
+
+
+def test_box_qp_backends_are_chosen_as_asked(monkeypatch):
+    rng = np.random.default_rng(13)
+    H, g, x0 = random_box_qp(rng, T=3, n=5)
+    monkeypatch.setenv("DFM_FIT_BACKEND", "numpy")
+    assert box_qp._choose_backend(None) == "numpy"
+    np.testing.assert_array_equal(solve_box_qp(H, g, x0, 5), box_qp._solve_numpy(H, g, x0, 5, 0.0))
+    monkeypatch.setenv("DFM_FIT_BACKEND", "fortran")
+    with pytest.raises(ValueError):
+        solve_box_qp(H, g, x0, 5)
+    monkeypatch.delenv("DFM_FIT_BACKEND")
+    assert box_qp._choose_backend(None) == box_qp.available_backends()[0]
+    assert (x0 == solve_box_qp(H, g, x0, 0)).all()  # no sweeps: the start, copied, in every back end
+    x0_before = x0.copy()
+    for name in box_qp.available_backends():
+        solve_box_qp(H, g, x0, 5, backend=name)
+    np.testing.assert_array_equal(x0, x0_before)  # the start is not modified
+    # numba missing or failing to compile: the automatic choice falls back, a forced numba says why.
+    monkeypatch.setattr(box_qp, "_NUMBA", None)
+    monkeypatch.setattr(box_qp, "_NUMBA_ERROR", "ModuleNotFoundError: No module named 'numba'")
+    assert box_qp.available_backends() == ("numpy",)
+    np.testing.assert_array_equal(solve_box_qp(H, g, x0, 5), box_qp._solve_numpy(H, g, x0, 5, 0.0))
+    with pytest.raises(RuntimeError, match="numba"):
+        solve_box_qp(H, g, x0, 5, backend="numba")
+
+
+def test_pair_grams_equal_the_weighted_einsum():
+    rng = np.random.default_rng(14)
+    U, V, w = rng.normal(size=(6, 40, 3)), rng.normal(size=(4, 40, 3)).astype(np.float32), rng.uniform(0, 1, 40)
+    ref = np.einsum("jpa,kpb,p->abjk", U, V.astype(np.float64), w)
+    G = _pair_grams(U, V, w)
+    assert G.shape == (3, 3, 6, 4) and G.flags.c_contiguous
+    np.testing.assert_allclose(G, ref, rtol=1e-12, atol=1e-12 * np.abs(ref).max())
 
 
 def test_fit_recovers_pose_and_expression_for_a_known_identity(basis):
