@@ -6,7 +6,7 @@ from scipy.spatial.transform import Rotation
 
 from dfm.face.correspondence import MEDIAPIPE_68, build_correspondence, load_or_build_correspondence, read_canonical_mesh, similarity_transform
 from dfm.face import box_qp
-from dfm.face.fitting import FaceFitter, FitBasis, FitConfig, _pair_grams, solve_box_qp
+from dfm.face.fitting import FaceFitter, FitBasis, FitConfig, _pair_grams, similarity_transforms, solve_box_qp
 from dfm.face.model import FaceModel
 from dfm.face.track import FRONTAL
 
@@ -84,6 +84,24 @@ def test_similarity_transform_recovers_a_known_transform():
     dst = 3.0 * src @ R.T + [1, 2, 3]
     s, R_fit, t = similarity_transform(src, dst)
     assert s == pytest.approx(3.0) and np.allclose(R_fit, R) and np.allclose(t, [1, 2, 3])
+
+
+def test_similarity_transforms_of_many_frames_equal_the_one_frame_solve():
+    """The batched pose solve of the fit gives each frame exactly what similarity_transform gives it,
+    a mirrored frame (the determinant correction) included."""
+    rng = np.random.default_rng(6)
+    src = rng.normal(size=(5, 30, 3))
+    R = Rotation.random(5, random_state=6).as_matrix()
+    dst = 2.0 * np.einsum("tij,tpj->tpi", R, src) + rng.normal(size=(5, 1, 3)) + 0.05 * rng.normal(size=src.shape)
+    dst[1, :, 2] *= -1
+    w = rng.uniform(0.1, 1.0, 30).astype(np.float32)
+    s, R_fit, t = similarity_transforms(src, dst, w)
+    for f in range(5):
+        s1, R1, t1 = similarity_transform(src[f], dst[f], w)
+        assert s[f] == pytest.approx(s1, rel=1e-12)
+        np.testing.assert_allclose(R_fit[f], R1, atol=1e-12)
+        np.testing.assert_allclose(t[f], t1, atol=1e-12)
+    assert np.allclose(np.linalg.det(R_fit), 1.0) and np.allclose(R_fit[0], R[0], atol=0.05)
 
 
 def test_box_qp_matches_a_reference_solver():
