@@ -118,7 +118,7 @@ def test_box_qp_matches_a_reference_solver():
         np.testing.assert_allclose(x[k], ref, atol=1e-4)
 
 
-def random_box_qp(rng, T=7, n=53):
+def random_box_qp(rng, T=11, n=53):
     """Positive definite problems whose unconstrained optimum lies partly outside [0, 1]: active bounds."""
     A = rng.normal(size=(T, 80, n))
     H = np.einsum("tpi,tpj->tij", A, A) / 80 + 0.05 * np.eye(n)
@@ -129,7 +129,8 @@ def random_box_qp(rng, T=7, n=53):
 @pytest.mark.parametrize("temporal", [0.0, 0.7])
 def test_box_qp_numba_kernel_runs_the_numpy_iteration(temporal):
     """Both back ends, forced: the same iterate after a few sweeps (not yet converged, so a different
-    iteration order or time coupling would show) and at convergence, with coordinates at 0 and at 1."""
+    iteration order or time coupling would show) and at convergence, with coordinates at 0 and at 1;
+    11 frames span more than one of the kernel's frame blocks."""
     if "numba" not in box_qp.available_backends():
         pytest.skip("numba does not compile here")
     rng = np.random.default_rng(12)
