@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from dfm.face.correspondence import MEDIAPIPE_68, build_correspondence, load_or_build_correspondence, read_canonical_mesh, similarity_transform
+from dfm.face.correspondence import (MEDIAPIPE_68, build_correspondence, load_or_build_correspondence, read_canonical_mesh,
+                                     similarity_transform, similarity_transforms)
 from dfm.face import box_qp
-from dfm.face.fitting import FaceFitter, FitBasis, FitConfig, _pair_grams, similarity_transforms, solve_box_qp
+from dfm.face.fitting import FaceFitter, FitBasis, FitConfig, _pair_grams, solve_box_qp
 from dfm.face.model import FaceModel
 from dfm.face.track import FRONTAL
 

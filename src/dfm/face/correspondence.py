@@ -139,18 +139,27 @@ def load_or_build_correspondence(model: FaceModel, model_path: Path, canonical_p
 def similarity_transform(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None
                          ) -> tuple[float, np.ndarray, np.ndarray]:
     """Weighted Umeyama: s, R, t minimising sum w ||s R src + t - dst||^2 (R proper)."""
-    w = np.ones(len(src)) if weights is None else np.asarray(weights, np.float64)
+    w = np.ones(len(src)) if weights is None else weights
+    s, R, t = similarity_transforms(np.asarray(src, np.float64)[None], np.asarray(dst, np.float64)[None], w)
+    return float(s[0]), R[0], t[0]
+
+
+def similarity_transforms(src: np.ndarray, dst: np.ndarray, weights: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`similarity_transform` for T point sets at once (T, P, 3) -> s (T,), R (T, 3, 3), t (T, 3): one
+    batched SVD instead of T small numpy calls (the fit's pose solve of every frame)."""
+    w = np.asarray(weights, np.float64)
     w = w / w.sum()
-    mu_s, mu_d = w @ src, w @ dst
-    xs, xd = src - mu_s, dst - mu_d
-    cov = (xd * w[:, None]).T @ xs
+    mu_s, mu_d = w @ src, w @ dst  # (T, 3)
+    xs, xd = src - mu_s[:, None], dst - mu_d[:, None]
+    cov = np.swapaxes(xd * w[:, None], 1, 2) @ xs
     U, S, Vt = np.linalg.svd(cov)
-    d = np.sign(np.linalg.det(U @ Vt))
-    D = np.diag([1.0, 1.0, d])
-    R = U @ D @ Vt
-    var_s = (w * (xs**2).sum(1)).sum()
-    s = float((S * np.diag(D)).sum() / var_s)
-    t = mu_d - s * R @ mu_s
+    D = np.ones((len(src), 3))
+    D[:, 2] = np.sign(np.linalg.det(U @ Vt))
+    R = (U * D[:, None, :]) @ Vt  # U diag(D) Vt
+    var_s = (w * (xs**2).sum(-1)).sum(-1)
+    s = (S * D).sum(-1) / var_s
+    t = mu_d - ((s[:, None, None] * R) @ mu_s[:, :, None])[..., 0]
     return s, R, t
 
 

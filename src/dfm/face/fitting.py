@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dfm.face.box_qp import solve_box_qp
-from dfm.face.correspondence import Correspondence
+from dfm.face.correspondence import Correspondence, similarity_transforms
 from dfm.face.model import FaceModel
 
 
@@ -255,25 +255,6 @@ class FaceFitter:
         X = self.basis.points(identity, expression)
         P = s[:, None, None] * (X @ np.swapaxes(R, 1, 2)) + t[:, None, :]  # R X_p per frame (a batched GEMM)
         return np.sqrt(((P[..., :2] - L[..., :2]) ** 2).sum(-1).mean(-1))
-
-
-def similarity_transforms(src: np.ndarray, dst: np.ndarray, weights: np.ndarray
-                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`correspondence.similarity_transform` for T point sets at once (T, P, 3) -> s (T,), R (T, 3, 3),
-    t (T, 3): weighted Umeyama, R proper. One batched SVD instead of T small numpy calls per pose solve."""
-    w = np.asarray(weights, np.float64)
-    w = w / w.sum()
-    mu_s, mu_d = w @ src, w @ dst  # (T, 3)
-    xs, xd = src - mu_s[:, None], dst - mu_d[:, None]
-    cov = np.swapaxes(xd * w[:, None], 1, 2) @ xs
-    U, S, Vt = np.linalg.svd(cov)
-    D = np.ones((len(src), 3))
-    D[:, 2] = np.sign(np.linalg.det(U @ Vt))
-    R = (U * D[:, None, :]) @ Vt  # U diag(D) Vt
-    var_s = (w * (xs**2).sum(-1)).sum(-1)
-    s = (S * D).sum(-1) / var_s
-    t = mu_d - ((s[:, None, None] * R) @ mu_s[:, :, None])[..., 0]
-    return s, R, t
 
 
 def _pair_grams(U: np.ndarray, V: np.ndarray, w: np.ndarray) -> np.ndarray:

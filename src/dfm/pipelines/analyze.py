@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 from dfm import __version__
 from dfm.assets import AssetStore, default_cache_dir
 from dfm.errors import InputError
+from dfm.face.box_qp import available_backends
 from dfm.face.correspondence import load_or_build_correspondence
 from dfm.face.fitting import FaceFitter, FitBasis, FitConfig
 from dfm.face.model import FaceModel
@@ -99,12 +101,14 @@ def track_cache_path(path: Path, workspace: Path, options: AnalysisOptions, iden
 
 def analyze_video(path: str | os.PathLike, workspace: str | os.PathLike | None = None,
                   store: AssetStore | None = None, options: AnalysisOptions | None = None,
-                  identity: np.ndarray | None = None, models: FaceModels | None = None,
+                  identity: np.ndarray | None = None, models: FaceModels | Callable[[], FaceModels] | None = None,
                   progress: bool = True, force: bool = False, hooks: Hooks | None = None,
                   executor: Callable[[], Any] | None = None, chunking: ChunkSettings | None = None) -> FaceTrack:
     """Track, fit and (optionally) estimate affect for every frame of a video; cached by content.
 
     identity: a person's identity to keep fixed (otherwise one is fitted for this video).
+    models: the loaded FaceModels, or a function that returns them (called only when the video is analysed
+    or re-fitted, not for a cached analysis); None: loaded from `store`.
     hooks: progress events per frame ("analyze") and a cancel check between frames (dfm.pipelines.base).
     executor: returns the chunk executor (dfm.parallel; called only when the video is long enough to
     chunk, see ChunkSettings): decode, tracking and affect then run in frame-range chunks on its workers
@@ -142,7 +146,8 @@ def analyze_video(path: str | os.PathLike, workspace: str | os.PathLike | None =
 
 
 def _analyze_video(path: Path, workspace: Path, store: AssetStore | None, options: AnalysisOptions | None,
-                   identity: np.ndarray | None, models: FaceModels | None, progress: bool, force: bool,
+                   identity: np.ndarray | None, models: FaceModels | Callable[[], FaceModels] | None,
+                   progress: bool, force: bool,
                    hooks: Hooks | None, executor: Callable[[], Any] | None = None,
                    chunking: ChunkSettings | None = None) -> FaceTrack:
     from dfm.io.video import probe_video
@@ -162,7 +167,7 @@ def _analyze_video(path: Path, workspace: Path, store: AssetStore | None, option
     base = None if identity is None or force else load_track(track_cache_path(path, workspace, options, None))
     if base is not None:
         # Same video already tracked: only the fit depends on the identity, so re-fit the cached landmarks.
-        track = refit_track(base, models or FaceModels.load(store), options, identity)
+        track = refit_track(base, _loaded(models, store), options, identity)
         save_track(track, cache)
         track.meta.update(cache=str(cache), cached=False)
         return track
@@ -172,12 +177,14 @@ def _analyze_video(path: Path, workspace: Path, store: AssetStore | None, option
     if executor is not None and info.n_frames >= chunking.serial_below:
         pool = executor()
         pool.prepare(setup)  # the workers load their models while this process loads its own
-    models = models or FaceModels.load(store)
+    models = _loaded(models, store)
     fit_setup = FitSetup(models.basis, options.fit, str(store.path("ict-face-model")))
     if pool is not None and options.fit.temporal_weight == 0:
         # the workers build the fitter (~0.45 s each) while this process chooses the subject and solves
         # the identity after their tracking
         pool.prepare_after_map(fit_setup)
+        # and this process loads the QP kernel for its identity solve while it waits for the tracking
+        threading.Thread(target=available_backends, name="dfm-fit-kernel", daemon=True).start()
     reference, spec_frame = subject_reference(path, options.subject, models.landmarker_path)
     t_start = time.perf_counter()
     rows = _track_video(path, info.n_frames, options, store, models, reference, spec_frame, progress, hooks,
@@ -219,6 +226,13 @@ def _analyze_video(path: Path, workspace: Path, store: AssetStore | None, option
     track.meta["cache"] = str(cache)
     track.meta["cached"] = False
     return track
+
+
+def _loaded(models: FaceModels | Callable[[], FaceModels] | None, store: AssetStore) -> FaceModels:
+    """The models given, or the caller's loader's (a session keeps what it loads), or loaded from `store`."""
+    if callable(models):
+        return models()
+    return models if models is not None else FaceModels.load(store)
 
 
 def _worker_setup(options: AnalysisOptions, store: AssetStore) -> AnalysisSetup:

@@ -29,6 +29,9 @@ class FitSetup:
         return ("fit", self.models, repr(self.config))
 
     def __call__(self) -> FaceFitter:
+        from dfm.face.box_qp import available_backends
+
+        available_backends()  # load the QP kernel now (numba's start-up, ~0.3 s), not in the first chunk
         return FaceFitter(self.basis, self.config)
 
 

@@ -74,7 +74,7 @@ class Session:
 
         with blas_beside_workers(self.parallel):
             track = analyze_video(video, self.workspace, self.store, self.analysis, identity=identity,
-                                  models=self._models, progress=self.progress, force=force, hooks=hooks,
+                                  models=lambda: self.models, progress=self.progress, force=force, hooks=hooks,
                                   executor=None if self.parallel.serial else self.executor)
         self._cache[key] = (_file_state(video), track)
         return track
