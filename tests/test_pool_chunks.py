@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from dfm.io.video import iter_frames
-from dfm.parallel import SerialExecutor
-from dfm.pipelines.pool_chunks import scan_pool_chunked
+from dfm.parallel import SerialExecutor, run_item
+from dfm.pipelines.pool_chunks import pool_scan_items, scan_pool_chunked
+from dfm.pipelines.render_chunks import RenderSetup
 from dfm.render.pool import FramePool, PoolPlan, scan_pool_frames
 
 pytestmark = pytest.mark.integration
@@ -37,16 +38,34 @@ def _same_pool(a: FramePool, b: FramePool) -> None:
         np.testing.assert_array_equal(oa.share, ob.share)
 
 
-def test_chunked_pool_scan_equals_the_one_pass_build(session, sample_video, pexels_track) -> None:
+@pytest.fixture(scope="module")
+def one_pass_pool(session, sample_video, pexels_track) -> FramePool:
+    pool = FramePool.build(pexels_track, iter_frames(sample_video), np.arange(pexels_track.n_frames),
+                           session.render_mesh(pexels_track), video=str(sample_video))
+    assert len(pool) > 100 and pool.occlusion  # the real thing: a full pool with the occlusion detector on
+    return pool
+
+
+def test_chunked_pool_scan_equals_the_one_pass_build(session, sample_video, pexels_track, one_pass_pool) -> None:
     track = pexels_track
     mesh = session.render_mesh(track)
-    whole = FramePool.build(track, iter_frames(sample_video), np.arange(track.n_frames), mesh, video=str(sample_video))
     plan, scans = scan_pool_chunked(_ThreeWorkers(), track, str(sample_video), mesh,
                                     str(session.store.path("ict-face-model")))
     assert len(scans) == 3
-    chunked = FramePool.assemble(plan, track, mesh, scans, video=str(sample_video))
-    assert len(whole) > 100 and whole.occlusion  # the real thing: a full pool with the occlusion detector on
-    _same_pool(whole, chunked)
+    _same_pool(one_pass_pool, FramePool.assemble(plan, track, mesh, scans, video=str(sample_video)))
+
+
+def test_scans_that_make_their_own_plan_equal_the_one_pass_build(session, sample_video, pexels_track,
+                                                                 one_pass_pool) -> None:
+    """An edit submits the scan before this process has a mesh: each worker makes the plan from the track
+    and its own mesh (plan=None), and this process assembles with the plan it makes meanwhile."""
+    track = pexels_track
+    items = pool_scan_items(track, str(sample_video), str(session.store.path("ict-face-model")), 3)
+    assert len(items) == 3 and all(item.plan is None for item in items)
+    scans = _ThreeWorkers().map(run_item, items, RenderSetup())
+    mesh = session.render_mesh(track)
+    plan = PoolPlan.for_track(track, np.arange(track.n_frames), mesh)
+    _same_pool(one_pass_pool, FramePool.assemble(plan, track, mesh, scans, video=str(sample_video)))
 
 
 def test_scan_of_a_range_reads_only_that_range(session, sample_video, pexels_track) -> None:

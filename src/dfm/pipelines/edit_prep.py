@@ -10,7 +10,9 @@ the render will be chunked
     pool = session.frame_pool(video, track, scanned=prep.result())
 
 runs the pool's scan as one map of frame ranges (dfm.pipelines.pool_chunks) on the workers, from a
-background thread that only waits for it, and this process assembles the pool from the scans. The scan
+background thread that only waits for it, and this process assembles the pool from the scans. Each worker
+makes the pool's plan (which frames to score and crop: geometry only) from the track and its own mesh, so
+the scan starts before this process has built its mesh; this process makes the same plan meanwhile. The scan
 loads each worker's render state (face model, this identity's mesh, the track), which the chunked render
 that follows reuses; when it is done the idle workers load the rasteriser's kernels
 (render_chunks.import_renderer) while this process assembles the pool and plans the render.
@@ -22,6 +24,8 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 
 @dataclass
@@ -37,15 +41,19 @@ class PoolScanPrep:
         from dfm.parallel import run_item
         from dfm.pipelines.pool_chunks import pool_scan_items
         from dfm.pipelines.render_chunks import RenderSetup, import_renderer
+        from dfm.render.pool import PoolPlan
 
         if session.has_frame_pool(video, track):
             return None
         executor = session.executor()
-        plan, scans = pool_scan_items(track, str(video), session.render_mesh(track),
-                                      str(session.store.path("ict-face-model")), executor.n_workers)
+        # the workers make the pool's plan themselves: submitted now, before this process builds its mesh
+        scans = pool_scan_items(track, str(video), str(session.store.path("ict-face-model")), executor.n_workers)
         executor.prepare_after_map(RenderSetup(), warm=import_renderer)
+        started = time.perf_counter()
         future = background.submit(executor.map, run_item, scans, RenderSetup())
-        return cls(future, plan, time.perf_counter())
+        # meanwhile this process makes the same plan (for the assembly) with its own mesh
+        plan = PoolPlan.for_track(track, np.arange(track.n_frames), session.render_mesh(track))
+        return cls(future, plan, started)
 
     def result(self) -> tuple:
         """(pool plan, scans) for `Session.frame_pool(scanned=)`, when the workers are done."""

@@ -39,7 +39,7 @@ class PoolScanChunk:
 
     chunk: Chunk
     video: str
-    plan: Any  # dfm.render.pool.PoolPlan
+    plan: Any  # dfm.render.pool.PoolPlan; None: the worker makes the whole video's plan from the track
     model_path: str
     track_cache: str | None
     track_key: str
@@ -55,8 +55,11 @@ class PoolScanChunk:
         from dfm.io.video import iter_frames
         from dfm.render.pool import scan_pool_frames
 
+        from dfm.render.pool import PoolPlan
+
         track = self.track if self.track is not None else state.cached_track(self.track_cache, self.track_key)
         _, mesh = state.mesh(self.model_path, track.identity)
+        plan = self.plan if self.plan is not None else PoolPlan.for_track(track, np.arange(track.n_frames), mesh)
         c = self.chunk
 
         def frames():
@@ -64,31 +67,34 @@ class PoolScanChunk:
                 yield f
                 report(1)
 
-        return scan_pool_frames(self.plan, track, frames(), mesh, video=self.video, max_face_px=self.max_face_px,
+        return scan_pool_frames(plan, track, frames(), mesh, video=self.video, max_face_px=self.max_face_px,
                                 pad=self.pad, frame_range=(c.start, c.stop))
 
 
-def pool_scan_items(track, video: str, mesh, model_path: str, n_workers: int) -> tuple:
-    """(plan, items): the pool plan of the whole video and its scan chunks (one per worker) for a map."""
+def pool_scan_items(track, video: str, model_path: str, n_workers: int, plan=None) -> list[PoolScanChunk]:
+    """The scan chunks (one per worker) of the whole video's pool plan for a map: `plan` if given, else each
+    worker makes it from the track and its mesh (the same computation as `PoolPlan.for_track(track, every
+    frame, mesh)` here: this process can then submit the scan before building its own mesh)."""
     from pathlib import Path
 
     from dfm.render.occlusion import track_key
-    from dfm.render.pool import PoolPlan
 
-    plan = PoolPlan.for_track(track, np.arange(track.n_frames), mesh)
     chunks = plan_chunks(track.n_frames, n_workers, min_frames=MIN_SCAN_FRAMES, per_worker=1)
     cache = track.meta.get("cache")
     key = track_key(track)
     in_cache = bool(cache) and Path(cache).exists() and cache_holds(Path(cache), key)
-    return plan, [PoolScanChunk(c, str(video), plan, model_path, str(cache) if in_cache else None, key,
-                                None if in_cache else track) for c in chunks]
+    return [PoolScanChunk(c, str(video), plan, model_path, str(cache) if in_cache else None, key,
+                          None if in_cache else track) for c in chunks]
 
 
 def scan_pool_chunked(executor, track, video: str, mesh, model_path: str, *,
                       on_progress: Callable[[int], None] | None = None, cancel: Callable[[], bool] | None = None):
     """(plan, scans): the pixel pass of FramePool.build(track, iter_frames(video), all frames, mesh) on
     `executor`'s workers, one range each; `FramePool.assemble(plan, track, mesh, scans)` makes the pool."""
-    plan, items = pool_scan_items(track, video, mesh, model_path, executor.n_workers)
+    from dfm.render.pool import PoolPlan
+
+    plan = PoolPlan.for_track(track, np.arange(track.n_frames), mesh)
+    items = pool_scan_items(track, video, model_path, executor.n_workers, plan)
     scans = executor.map(run_item, items, RenderSetup(), on_progress=on_progress, cancel=cancel,
                          sizes=[item.chunk.n_frames for item in items])
     return plan, scans
