@@ -231,6 +231,7 @@ class SubjectIdentity:
         self._recent: list[np.ndarray] = []
         self._history = history
         self._spread: np.ndarray | None = None
+        self._last: tuple | None = None  # (signature, reference, their components)
 
     @property
     def spread(self) -> np.ndarray:
@@ -240,10 +241,19 @@ class SubjectIdentity:
         return self._spread
 
     def distance(self, signature: FaceSignature) -> float:
-        return float((signature_components(signature, self.reference) / self.spread).mean())
+        return float((self._components(signature) / self.spread).mean())
+
+    def _components(self, signature: FaceSignature) -> np.ndarray:
+        """signature_components(signature, reference); the last one is kept, since a face matched in a frame
+        is measured again by `update` against the same reference."""
+        if self._last is not None and self._last[0] is signature and self._last[1] is self.reference:
+            return self._last[2]
+        c = signature_components(signature, self.reference)
+        self._last = (signature, self.reference, c)
+        return c
 
     def update(self, signature: FaceSignature) -> None:
-        self._recent.append(signature_components(signature, self.reference))
+        self._recent.append(self._components(signature))
         del self._recent[:-self._history]
         self._spread = None
         self.n += 1
