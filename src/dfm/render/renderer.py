@@ -342,7 +342,7 @@ class WarpRenderer:
             if k is not None:
                 k = k[ubox.ys, ubox.xs, None]
                 new = np.clip(region + (1.0 - k) * (new.astype(np.float32) - region) + 0.5, 0, 255).astype(np.uint8)
-            np.copyto(region, new, where=keep[..., None])
+            cv2.copyTo(np.ascontiguousarray(new), keep.astype(np.uint8), region)  # in place (np.copyto(where=) ~50x slower)
         rep.edited = True
         rep.timings_ms["total"] = (time.perf_counter() - t_start) * 1e3
         return result
