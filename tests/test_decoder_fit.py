@@ -68,3 +68,101 @@ def test_small_mlp_trains_with_early_stopping(data):
     # the restored weights are those of the best epoch
     best = min(h["rmse_val"] for h in rep.history)
     assert rep.rmse_val == pytest.approx(best, rel=1e-4, abs=1e-6)
+
+
+# -- the kernel decoder's fast paths against straightforward references ------------------------------
+from dfm.decoder.grid import VAGrid  # noqa: E402
+from dfm.decoder.kernel import inverse_first_row  # noqa: E402
+
+
+def test_weighted_lookup_equals_the_spline_lookup_up_to_the_mirror_edges():
+    grid = VAGrid(129)
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=(129, 129, 3))
+    edge = 2.5 * grid.spacing  # within the last nodes, where the mirror boundary acts
+    va = np.concatenate([
+        rng.uniform(-1, 1, (200, 2)),
+        np.stack([rng.uniform(-1, -1 + edge, 50), rng.uniform(1 - edge, 1, 50)], 1),
+        np.stack([rng.uniform(1 - edge, 1, 50), rng.uniform(-1, 1, 50)], 1),
+        [[-1.0, -1.0], [1.0, 1.0], [-1.0, 1.0], [1.2, -1.3]],  # corners and outside (clipped)
+    ])
+    want = grid.lookup(grid.spline_coefficients(values), va)
+    got = grid.weighted_lookup(grid.lookup_weights(va), values)
+    assert np.abs(got - want).max() <= 1e-10
+
+
+def test_inverse_first_row_by_cofactors_equals_the_inverse():
+    rng = np.random.default_rng(4)
+    m = rng.normal(size=(40, 30, 3, 3))
+    a = m @ np.swapaxes(m, -1, -2) + 0.1 * np.eye(3)  # symmetric positive definite
+    rows = inverse_first_row(a[..., 0, 0], a[..., 0, 1], a[..., 0, 2], a[..., 1, 1], a[..., 1, 2], a[..., 2, 2])
+    want = np.linalg.inv(a)[..., 0, :]
+    assert np.abs(np.stack(rows, -1) - want).max() <= 1e-9 * np.abs(want).max()
+
+
+def _binned_data(grid, rng, box):
+    """Pairs in a sub-rectangle of the VA square (few occupied grid rows/columns), binned."""
+    (x0, x1), (y0, y1) = box
+    va = np.stack([rng.uniform(x0, x1, 150), rng.uniform(y0, y1, 150)], 1)
+    expr = rng.uniform(0, 1, (150, 4))
+    counts, sums = grid.bin(va, expr)
+    return counts, sums, expr.mean(axis=0)
+
+
+@pytest.mark.parametrize("box", [((-0.6, 0.2), (0.1, 0.4)), ((0.5, 0.7), (-0.9, 0.8))])  # rows > cols, cols > rows
+def test_convolve_many_equals_convolve(box):
+    grid = VAGrid(33)
+    counts, sums, _ = _binned_data(grid, np.random.default_rng(5), box)
+    powers = ((0, 0), (1, 0), (0, 1), (2, 0), (0, 2), (1, 1))
+    for arr in (counts, sums):
+        for got, (px, py) in zip(grid.convolve_many(arr, 0.15, powers), powers):
+            want = grid.convolve(arr, 0.15, px, py)
+            assert got.shape == want.shape
+            assert np.abs(got - want).max() <= 1e-12 * np.abs(want).max()
+
+
+@pytest.mark.parametrize("degree", [0, 1])
+@pytest.mark.parametrize("box", [((-0.6, 0.2), (0.1, 0.4)), ((0.5, 0.7), (-0.9, 0.8))])
+def test_node_estimate_equals_a_direct_weighted_least_squares(degree, box):
+    grid = VAGrid(17)
+    counts, sums, mean = _binned_data(grid, np.random.default_rng(6), box)
+    dec = KernelDecoder(degree=degree, shrink=2.0, ridge=0.05)
+    h = 0.2
+    got = dec._node_estimate(grid, counts, sums, mean, h)
+    # at each node q: weighted least squares over the binned nodes, design [1, u_x, u_y]
+    g = grid.size
+    idx = np.arange(g, dtype=np.float64)
+    want = np.empty_like(got)
+    for i in range(g):
+        for j in range(g):
+            ux = (idx[:, None] - i) / grid.sigma_nodes(h) + 0 * idx[None, :]
+            uy = (idx[None, :] - j) / grid.sigma_nodes(h) + 0 * idx[:, None]
+            k = np.exp(-0.5 * (ux**2 + uy**2)).ravel()
+            w = counts.ravel() * k  # each node's pairs, weighted by the kernel
+            x = np.stack([np.ones(g * g), ux.ravel(), uy.ravel()], 1)[:, : 1 + 2 * degree]
+            a = x.T @ (w[:, None] * x)
+            b = x.T @ (k[:, None] * sums.reshape(g * g, -1))  # sums already carry the pairs' counts
+            a[0, 0] += dec.shrink
+            b[0] += dec.shrink * mean
+            if degree == 1:
+                a[1:, 1:] += np.eye(2) * (dec.ridge * w.sum() + 1e-9)
+            want[i, j] = np.linalg.solve(a, b)[0]
+    assert np.abs(got - want).max() <= 1e-9
+
+
+def test_kernel_fit_keeps_the_estimate_of_the_chosen_bandwidth(data):
+    dec = KernelDecoder(refit=False).fit(data.va[:3000], data.expr[:3000],
+                                         video_ids=data.video_ids[:3000], frame_index=data.frame_index[:3000])
+    tr = dec.split_.train
+    grid = VAGrid(dec.grid_size)
+    counts, sums = grid.bin(data.va[:3000][tr], data.expr[:3000][tr])
+    mean = data.expr[:3000][tr].mean(axis=0).astype(np.float64)
+    fresh = dec._node_estimate(grid, counts, sums, mean, dec.bandwidth_).astype(np.float32)
+    np.testing.assert_array_equal(dec.node_values_, fresh)
+    # the validation RMSE of the chosen bandwidth, by the spline lookup itself
+    vl = dec.split_.val
+    pred = np.clip(grid.lookup(grid.spline_coefficients(dec._node_estimate(grid, counts, sums, mean, dec.bandwidth_)),
+                               data.va[:3000][vl]), 0, 1)
+    err = np.sqrt(np.mean((pred - data.expr[:3000][vl]) ** 2))
+    hist = {r["bandwidth"]: r["rmse_val"] for r in dec.report_.history}
+    assert hist[dec.bandwidth_] == pytest.approx(err, abs=1e-12)

@@ -9,6 +9,8 @@ Cost: O(N) to bin, O(G^2) per bandwidth, independent of N.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 from scipy import ndimage, sparse
 
@@ -21,6 +23,7 @@ class VAGrid:
             raise ValueError("grid size must be >= 8")
         self.size = int(size)
         self.spacing = (HI - LO) / (self.size - 1)
+        self._kernels: dict[tuple[float, int], np.ndarray] = {}  # (bandwidth, power) -> kernel_matrix
 
     def _positions(self, va: np.ndarray) -> np.ndarray:
         return np.clip((np.asarray(va, np.float64) - LO) / self.spacing, 0.0, self.size - 1.0)
@@ -60,10 +63,17 @@ class VAGrid:
         """(G, G) matrix M[i, m] = u^power exp(-u^2 / 2), u = (node m - node i) / bandwidth.
 
         The Gaussian is not normalised (its peak is 1), so M @ counts is an effective number of pairs.
+        Computed once per (bandwidth, power) on this grid (read-only: it is shared between calls).
         """
-        idx = np.arange(self.size, dtype=np.float64)
-        u = (idx[None, :] - idx[:, None]) / self.sigma_nodes(bandwidth)
-        return u**power * np.exp(-0.5 * u * u)
+        key = (float(bandwidth), int(power))
+        m = self._kernels.get(key)
+        if m is None:
+            idx = np.arange(self.size, dtype=np.float64)
+            u = (idx[None, :] - idx[:, None]) / self.sigma_nodes(bandwidth)
+            m = u**power * np.exp(-0.5 * u * u)
+            m.setflags(write=False)
+            self._kernels[key] = m
+        return m
 
     def convolve(self, arr: np.ndarray, bandwidth: float, px: int = 0, py: int = 0) -> np.ndarray:
         """sum_m,n Kx[i, m] Ky[j, n] arr[m, n, ...] with Kx, Ky = kernel_matrix(bandwidth, px / py).
@@ -80,6 +90,44 @@ class VAGrid:
         t = np.ascontiguousarray(out.transpose(1, 0, 2)).reshape(g, -1)
         return (ky @ t).reshape(g, g, -1).transpose(1, 0, 2)
 
+    def convolve_many(
+        self, arr: np.ndarray, bandwidth: float, powers: Sequence[tuple[int, int]]
+    ) -> list[np.ndarray]:
+        """[convolve(arr, bandwidth, px, py) for px, py in powers], the same sums with less work.
+
+        Binned data occupies few grid rows and columns, so only those enter the products (the others
+        add zeros); each first-axis product serves every moment that shares its power, and the
+        second-axis kernels are stacked into one product. The axis with more occupied lines goes first,
+        so the second (larger) products run over the fewer. Equal to `convolve` up to rounding.
+        The results are fresh arrays (callers may modify them), not always C-contiguous.
+        """
+        a = np.asarray(arr, np.float64)
+        g = self.size
+        flat = a.reshape(g, g, -1)
+        occupied = np.any(flat != 0.0, axis=2)
+        rows = np.flatnonzero(occupied.any(axis=1))
+        cols = np.flatnonzero(occupied.any(axis=0))
+        if cols.size > rows.size:
+            swapped = self._convolve_occupied(flat.swapaxes(0, 1), cols, rows, bandwidth, [(py, px) for px, py in powers])
+            return [m.swapaxes(0, 1).reshape(a.shape) for m in swapped]
+        return [m.reshape(a.shape) for m in self._convolve_occupied(flat, rows, cols, bandwidth, powers)]
+
+    def _convolve_occupied(self, flat, rows, cols, bandwidth, powers) -> list[np.ndarray]:
+        """convolve_many on (G, G, C) with data only in rows x cols, axis 0 first: (G, G, C) each."""
+        g = self.size
+        compact = flat[np.ix_(rows, cols)].reshape(rows.size, -1)  # (r, c * C)
+        pxs = sorted({px for px, _ in powers})
+        kx = np.concatenate([self.kernel_matrix(bandwidth, px)[:, rows] for px in pxs])  # (len(pxs) G, r)
+        first = (kx @ compact).reshape(len(pxs), g, cols.size, -1)  # axis 0 done: (len(pxs), G, c, C)
+        out: dict[tuple[int, int], np.ndarray] = {}
+        for k, px in enumerate(pxs):
+            pys = sorted({py for p, py in powers if p == px})
+            ky = np.stack([self.kernel_matrix(bandwidth, py)[:, cols] for py in pys])[:, None]  # (len(pys), 1, G, c)
+            second = np.matmul(ky, first[k])  # len(pys) G products (G, c) @ (c, C): (len(pys), G, G, C)
+            for m, py in enumerate(pys):
+                out[(px, py)] = second[m]
+        return [out[(int(px), int(py))] for px, py in powers]
+
     def effective_count(self, counts: np.ndarray, bandwidth: float) -> np.ndarray:
         """sum_i exp(-|q - va_i|^2 / (2 h^2)) at every node q: the number of pairs 'near' each node."""
         return self.convolve(counts, bandwidth)
@@ -91,6 +139,35 @@ class VAGrid:
         # spline_filter1d works along one axis of an n-d array: all channels at once
         out = ndimage.spline_filter1d(v, order=3, axis=0, mode="mirror")
         return ndimage.spline_filter1d(out, order=3, axis=1, mode="mirror")
+
+    def lookup_weights(self, va: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(U, V), each (N, G), with lookup(spline_coefficients(v), va)[n] = U[n] @ v @ V[n] for node values v.
+
+        The prefilter (F, applied along each axis) and the cubic B-spline lookup (weights B) are linear
+        and separable, so a point's value is (B_x F) v (B_y F)^T. F is the prefilter of the identity and
+        B the lookup of unit impulses, both by scipy itself, so the boundary handling (mirror) is theirs.
+        """
+        g = self.size
+        f = ndimage.spline_filter1d(np.eye(g), order=3, axis=0, mode="mirror")  # coeffs = f @ values
+        p = self._positions(va)
+        eye = np.eye(g)
+        out = []
+        for axis in (0, 1):
+            b = np.stack(
+                [ndimage.map_coordinates(eye[i], p[None, :, axis], order=3, mode="mirror", prefilter=False)
+                 for i in range(g)],
+                axis=1,
+            )  # (N, G): B-spline weight of coefficient i at each point
+            out.append(b @ f)
+        return out[0], out[1]
+
+    @staticmethod
+    def weighted_lookup(weights: tuple[np.ndarray, np.ndarray], values: np.ndarray) -> np.ndarray:
+        """Spline value of node values (G, G, C) at the points of `lookup_weights`: (N, C)."""
+        u, v = weights
+        g = u.shape[1]
+        a = (u @ np.asarray(values, np.float64).reshape(g, -1)).reshape(u.shape[0], g, -1)  # (N, G, C)
+        return np.einsum("nj,njc->nc", v, a)
 
     def lookup(self, coeffs: np.ndarray, va: np.ndarray) -> np.ndarray:
         """Cubic B-spline value at query points: (N,) for (G, G) coefficients, (N, C) for (G, G, C)."""

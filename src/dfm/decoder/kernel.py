@@ -58,48 +58,43 @@ class KernelDecoder(DataDecoder):
     # -- estimation on the grid -------------------------------------------------------------------
     def _node_estimate(self, grid: VAGrid, counts: np.ndarray, sums: np.ndarray, mean: np.ndarray, h: float):
         """Estimate (G, G, C) at the grid nodes for bandwidth h."""
-        conv = grid.convolve
-        s0 = conv(counts, h)  # effective number of pairs near each node
-        t0 = conv(sums, h)
         if self.degree == 0:
+            (s0,) = grid.convolve_many(counts, h, ((0, 0),))  # effective number of pairs near each node
+            (t0,) = grid.convolve_many(sums, h, ((0, 0),))
             return (t0 + self.shrink * mean) / (s0 + self.shrink)[..., None]
         if self.degree != 1:
             raise ValueError("degree must be 0 (Nadaraya-Watson) or 1 (local linear)")
         # local linear: weighted moments sum_i K(u_i) u_i^p (u = offset / bandwidth)
-        sx, sy = conv(counts, h, 1, 0), conv(counts, h, 0, 1)
-        sxx, syy, sxy = conv(counts, h, 2, 0), conv(counts, h, 0, 2), conv(counts, h, 1, 1)
-        tx, ty = conv(sums, h, 1, 0), conv(sums, h, 0, 1)
+        s0, sx, sy, sxx, syy, sxy = grid.convolve_many(counts, h, ((0, 0), (1, 0), (0, 1), (2, 0), (0, 2), (1, 1)))
+        t0, tx, ty = grid.convolve_many(sums, h, ((0, 0), (1, 0), (0, 1)))
         # shrink: pseudo-pairs at the node carrying the mean; ridge on the slopes (relative to s0)
-        a00 = s0 + self.shrink
         lam = self.ridge * s0 + 1e-9
-        a = np.stack(
-            [
-                np.stack([a00, sx, sy], -1),
-                np.stack([sx, sxx + lam, sxy], -1),
-                np.stack([sy, sxy, syy + lam], -1),
-            ],
-            -2,
-        )
-        first_row = np.linalg.inv(a)[..., 0, :]  # (G, G, 3): b0 = row . [t0, tx, ty]
-        t0 = t0 + self.shrink * mean
-        return first_row[..., 0:1] * t0 + first_row[..., 1:2] * tx + first_row[..., 2:3] * ty
+        r0, r1, r2 = inverse_first_row(s0 + self.shrink, sx, sy, sxx + lam, sxy, syy + lam)
+        # b0 = first row of the inverse . [t0 + shrink mean, tx, ty], in place (t0, tx, ty are fresh arrays)
+        t0 += self.shrink * mean
+        t0 *= r0[..., None]
+        tx *= r1[..., None]
+        ty *= r2[..., None]
+        t0 += tx
+        t0 += ty
+        return np.ascontiguousarray(t0)
 
     def _fit_split(self, va_tr, expr_tr, va_val, expr_val) -> dict[str, Any]:
         grid = VAGrid(self.grid_size)
         counts, sums = grid.bin(va_tr, expr_tr)
         mean = expr_tr.mean(axis=0).astype(np.float64)
-        history = []
-        best = None
+        weights = grid.lookup_weights(va_val)  # the spline lookup at the validation pairs, as a contraction
+        errs: dict[float, float] = {}
+        kept: dict[float, np.ndarray] = {}  # estimates that may still be chosen (within tolerance of the best)
         for h in sorted(float(b) for b in self.bandwidths):
             est = self._node_estimate(grid, counts, sums, mean, h)
-            pred = np.clip(grid.lookup(grid.spline_coefficients(est), va_val), 0.0, 1.0)
-            err = rmse(pred, expr_val)
-            history.append({"bandwidth": h, "rmse_val": err})
-            if best is None or err < best:
-                best = err
-        ok = [r["bandwidth"] for r in history if r["rmse_val"] <= best * (1.0 + self.tolerance)]
-        h = max(ok)
-        self._set_from_data(grid, counts, sums, mean, h)
+            errs[h] = rmse(np.clip(grid.weighted_lookup(weights, est), 0.0, 1.0), expr_val)
+            best = min(errs.values())
+            kept[h] = est
+            kept = {b: e for b, e in kept.items() if errs[b] <= best * (1.0 + self.tolerance)}
+        history = [{"bandwidth": b, "rmse_val": e} for b, e in errs.items()]
+        h = max(b for b, e in errs.items() if e <= best * (1.0 + self.tolerance))
+        self._set_from_data(grid, counts, sums, mean, h, kept.get(h))
         return {"selected": {"bandwidth": h}, "history": history}
 
     def _refit_all(self, va, expr, info) -> None:
@@ -107,9 +102,11 @@ class KernelDecoder(DataDecoder):
         counts, sums = grid.bin(va, expr)
         self._set_from_data(grid, counts, sums, expr.mean(axis=0).astype(np.float64), self.bandwidth_)
 
-    def _set_from_data(self, grid, counts, sums, mean, h) -> None:
+    def _set_from_data(self, grid, counts, sums, mean, h, est: np.ndarray | None = None) -> None:
         self.bandwidth_ = float(h)
-        self.node_values_ = self._node_estimate(grid, counts, sums, mean, h).astype(np.float32)
+        if est is None:
+            est = self._node_estimate(grid, counts, sums, mean, h)
+        self.node_values_ = est.astype(np.float32)
         self._coeffs = None
 
     def _predict_raw(self, va: np.ndarray) -> np.ndarray:
@@ -125,3 +122,13 @@ class KernelDecoder(DataDecoder):
         self.node_values_ = np.asarray(arrays["node_values"], np.float32)
         self.bandwidth_ = float(arrays["bandwidth"])
         self._coeffs = None
+
+
+def inverse_first_row(a00, a01, a02, a11, a12, a22) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """First row of the inverse of the symmetric 3 x 3 matrices [[a00, a01, a02], [., a11, a12], [., ., a22]]
+    (element-wise arrays), by cofactors: the adjugate's first row over the determinant."""
+    c0 = a11 * a22 - a12 * a12
+    c1 = a02 * a12 - a01 * a22
+    c2 = a01 * a12 - a02 * a11
+    det = a00 * c0 + a01 * c1 + a02 * c2
+    return c0 / det, c1 / det, c2 / det
