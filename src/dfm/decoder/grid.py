@@ -165,8 +165,9 @@ class VAGrid:
     def weighted_lookup(weights: tuple[np.ndarray, np.ndarray], values: np.ndarray) -> np.ndarray:
         """Spline value of node values (G, G, C) at the points of `lookup_weights`: (N, C)."""
         u, v = weights
-        g = u.shape[1]
-        a = (u @ np.asarray(values, np.float64).reshape(g, -1)).reshape(u.shape[0], g, -1)  # (N, G, C)
+        vals = np.asarray(values, np.float64)
+        g, c = vals.shape[1], vals.shape[-1]
+        a = (u @ vals.reshape(g, g * c)).reshape(u.shape[0], g, c)  # axis 0 contracted: (N, G, C)
         return np.einsum("nj,njc->nc", v, a)
 
     def lookup(self, coeffs: np.ndarray, va: np.ndarray) -> np.ndarray:
