@@ -151,7 +151,7 @@ def test_node_estimate_equals_a_direct_weighted_least_squares(degree, box):
 
 
 def test_kernel_fit_keeps_the_estimate_of_the_chosen_bandwidth(data):
-    dec = KernelDecoder(refit=False).fit(data.va[:3000], data.expr[:3000],
+    dec = KernelDecoder(refit=False, tolerance=0.05).fit(data.va[:3000], data.expr[:3000],
                                          video_ids=data.video_ids[:3000], frame_index=data.frame_index[:3000])
     tr = dec.split_.train
     grid = VAGrid(dec.grid_size)
@@ -166,3 +166,5 @@ def test_kernel_fit_keeps_the_estimate_of_the_chosen_bandwidth(data):
     err = np.sqrt(np.mean((pred - data.expr[:3000][vl]) ** 2))
     hist = {r["bandwidth"]: r["rmse_val"] for r in dec.report_.history}
     assert hist[dec.bandwidth_] == pytest.approx(err, abs=1e-12)
+    # several bandwidths within the tolerance: the kept estimate had to be the right one of them
+    assert sum(e <= min(hist.values()) * 1.05 for e in hist.values()) >= 2
