@@ -119,6 +119,11 @@ def test_convolve_many_equals_convolve(box):
             want = grid.convolve(arr, 0.15, px, py)
             assert got.shape == want.shape
             assert np.abs(got - want).max() <= 1e-12 * np.abs(want).max()
+        rows, cols = slice(2, 30), slice(5, 19)  # only some output nodes
+        for got, (px, py) in zip(grid.convolve_many(arr, 0.15, powers, rows, cols), powers):
+            want = grid.convolve(arr, 0.15, px, py)[rows, cols]
+            assert got.shape == want.shape
+            assert np.abs(got - want).max() <= 1e-12 * np.abs(want).max()
 
 
 @pytest.mark.parametrize("degree", [0, 1])
@@ -150,21 +155,32 @@ def test_node_estimate_equals_a_direct_weighted_least_squares(degree, box):
     assert np.abs(got - want).max() <= 1e-9
 
 
-def test_kernel_fit_keeps_the_estimate_of_the_chosen_bandwidth(data):
-    dec = KernelDecoder(refit=False, tolerance=0.05).fit(data.va[:3000], data.expr[:3000],
-                                         video_ids=data.video_ids[:3000], frame_index=data.frame_index[:3000])
-    tr = dec.split_.train
+def test_kernel_fit_validates_every_bandwidth_as_the_full_spline_lookup_would(data):
+    # pairs in one part of the plane: the validation uses only the nodes that reach them
+    part = np.flatnonzero((data.va[:, 0] < -0.2) & (data.va[:, 1] > 0.1))[:3000]
+    va, expr = data.va[part], data.expr[part]
+    dec = KernelDecoder(refit=False).fit(va, expr, video_ids=data.video_ids[part], frame_index=data.frame_index[part])
+    tr, vl = dec.split_.train, dec.split_.val
     grid = VAGrid(dec.grid_size)
-    counts, sums = grid.bin(data.va[:3000][tr], data.expr[:3000][tr])
-    mean = data.expr[:3000][tr].mean(axis=0).astype(np.float64)
-    fresh = dec._node_estimate(grid, counts, sums, mean, dec.bandwidth_).astype(np.float32)
-    np.testing.assert_array_equal(dec.node_values_, fresh)
-    # the validation RMSE of the chosen bandwidth, by the spline lookup itself
-    vl = dec.split_.val
-    pred = np.clip(grid.lookup(grid.spline_coefficients(dec._node_estimate(grid, counts, sums, mean, dec.bandwidth_)),
-                               data.va[:3000][vl]), 0, 1)
-    err = np.sqrt(np.mean((pred - data.expr[:3000][vl]) ** 2))
-    hist = {r["bandwidth"]: r["rmse_val"] for r in dec.report_.history}
-    assert hist[dec.bandwidth_] == pytest.approx(err, abs=1e-12)
-    # several bandwidths within the tolerance: the kept estimate had to be the right one of them
-    assert sum(e <= min(hist.values()) * 1.05 for e in hist.values()) >= 2
+    weights = grid.lookup_weights(va[vl])
+    assert weights.u.shape[1] * weights.v.shape[1] < 0.7 * grid.size**2  # the restricted path is the one tested
+    counts, sums = grid.bin(va[tr], expr[tr])
+    mean = expr[tr].mean(axis=0).astype(np.float64)
+    for row in dec.report_.history:
+        full = dec._node_estimate(grid, counts, sums, mean, row["bandwidth"])
+        pred = np.clip(grid.lookup(grid.spline_coefficients(full), va[vl]), 0, 1)
+        assert row["rmse_val"] == pytest.approx(np.sqrt(np.mean((pred - expr[vl]) ** 2)), abs=1e-12)
+    full = dec._node_estimate(grid, counts, sums, mean, dec.bandwidth_)
+    np.testing.assert_array_equal(dec.node_values_, full.astype(np.float32))
+
+
+@pytest.mark.parametrize("box", [((-0.6, 0.2), (0.1, 0.4)), ((0.5, 0.7), (-0.9, 0.8))])
+def test_node_estimate_on_part_of_the_grid_equals_the_full_one_there(box):
+    grid = VAGrid(33)
+    counts, sums, mean = _binned_data(grid, np.random.default_rng(7), box)
+    dec = KernelDecoder()
+    rows, cols = slice(3, 20), slice(11, 31)
+    full = dec._node_estimate(grid, counts, sums, mean, 0.1)
+    part = dec._node_estimate(grid, counts, sums, mean, 0.1, rows, cols)
+    assert part.shape == (17, 20, 4)
+    assert np.abs(part - full[rows, cols]).max() <= 1e-12

@@ -9,12 +9,23 @@ Cost: O(N) to bin, O(G^2) per bandwidth, independent of N.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 from scipy import ndimage, sparse
 
 LO, HI = -1.0, 1.0
+
+
+@dataclass(frozen=True)
+class LookupWeights:
+    """VAGrid.lookup_weights: per point, weights over the grid rows `rows` (u) and columns `cols` (v)."""
+
+    u: np.ndarray  # (N, len(rows))
+    v: np.ndarray  # (N, len(cols))
+    rows: slice
+    cols: slice
 
 
 class VAGrid:
@@ -91,42 +102,53 @@ class VAGrid:
         return (ky @ t).reshape(g, g, -1).transpose(1, 0, 2)
 
     def convolve_many(
-        self, arr: np.ndarray, bandwidth: float, powers: Sequence[tuple[int, int]]
+        self,
+        arr: np.ndarray,
+        bandwidth: float,
+        powers: Sequence[tuple[int, int]],
+        rows: slice = slice(None),
+        cols: slice = slice(None),
     ) -> list[np.ndarray]:
-        """[convolve(arr, bandwidth, px, py) for px, py in powers], the same sums with less work.
+        """[convolve(arr, bandwidth, px, py)[rows, cols] for px, py in powers], the same sums with less work.
 
         Binned data occupies few grid rows and columns, so only those enter the products (the others
         add zeros); each first-axis product serves every moment that shares its power, and the
         second-axis kernels are stacked into one product. The axis with more occupied lines goes first,
-        so the second (larger) products run over the fewer. Equal to `convolve` up to rounding.
-        The results are fresh arrays (callers may modify them), not always C-contiguous.
+        so the second (larger) products run over the fewer. Only the output nodes rows x cols are
+        computed. Equal to `convolve` up to rounding. The results are fresh arrays (callers may modify
+        them), not always C-contiguous.
         """
         a = np.asarray(arr, np.float64)
         g = self.size
         flat = a.reshape(g, g, -1)
         occupied = np.any(flat != 0.0, axis=2)
-        rows = np.flatnonzero(occupied.any(axis=1))
-        cols = np.flatnonzero(occupied.any(axis=0))
-        if cols.size > rows.size:
-            swapped = self._convolve_occupied(flat.swapaxes(0, 1), cols, rows, bandwidth, [(py, px) for px, py in powers])
-            return [m.swapaxes(0, 1).reshape(a.shape) for m in swapped]
-        return [m.reshape(a.shape) for m in self._convolve_occupied(flat, rows, cols, bandwidth, powers)]
+        data_rows = np.flatnonzero(occupied.any(axis=1))
+        data_cols = np.flatnonzero(occupied.any(axis=0))
+        out_rows, out_cols = np.arange(g)[rows], np.arange(g)[cols]
+        shape = (out_rows.size, out_cols.size) + a.shape[2:]
+        if data_cols.size > data_rows.size:
+            swapped = self._convolve_occupied(flat.swapaxes(0, 1), (data_cols, data_rows), (out_cols, out_rows),
+                                              bandwidth, [(py, px) for px, py in powers])
+            return [m.swapaxes(0, 1).reshape(shape) for m in swapped]
+        occupied_out = self._convolve_occupied(flat, (data_rows, data_cols), (out_rows, out_cols), bandwidth, powers)
+        return [m.reshape(shape) for m in occupied_out]
 
-    def _convolve_occupied(self, flat, rows, cols, bandwidth, powers) -> list[np.ndarray]:
-        """convolve_many on (G, G, C) with data only in rows x cols, axis 0 first: (G, G, C) each."""
-        g = self.size
+    def _convolve_occupied(self, flat, data, out, bandwidth, powers) -> list[np.ndarray]:
+        """convolve_many on (G, G, C) with data only in the lines data = (rows, cols), output nodes
+        out = (rows, cols), axis 0 first: (len(out rows), len(out cols), C) each."""
+        (rows, cols), (out_rows, out_cols) = data, out
         compact = flat[np.ix_(rows, cols)].reshape(rows.size, -1)  # (r, c * C)
         pxs = sorted({px for px, _ in powers})
-        kx = np.concatenate([self.kernel_matrix(bandwidth, px)[:, rows] for px in pxs])  # (len(pxs) G, r)
-        first = (kx @ compact).reshape(len(pxs), g, cols.size, -1)  # axis 0 done: (len(pxs), G, c, C)
-        out: dict[tuple[int, int], np.ndarray] = {}
+        kx = np.concatenate([self.kernel_matrix(bandwidth, px)[np.ix_(out_rows, rows)] for px in pxs])
+        first = (kx @ compact).reshape(len(pxs), out_rows.size, cols.size, -1)  # axis 0 done: (., R, c, C)
+        result: dict[tuple[int, int], np.ndarray] = {}
         for k, px in enumerate(pxs):
             pys = sorted({py for p, py in powers if p == px})
-            ky = np.stack([self.kernel_matrix(bandwidth, py)[:, cols] for py in pys])[:, None]  # (len(pys), 1, G, c)
-            second = np.matmul(ky, first[k])  # len(pys) G products (G, c) @ (c, C): (len(pys), G, G, C)
+            ky = np.stack([self.kernel_matrix(bandwidth, py)[np.ix_(out_cols, cols)] for py in pys])[:, None]
+            second = np.matmul(ky, first[k])  # len(pys) R products (S, c) @ (c, C): (len(pys), R, S, C)
             for m, py in enumerate(pys):
-                out[(px, py)] = second[m]
-        return [out[(int(px), int(py))] for px, py in powers]
+                result[(px, py)] = second[m]
+        return [result[(int(px), int(py))] for px, py in powers]
 
     def effective_count(self, counts: np.ndarray, bandwidth: float) -> np.ndarray:
         """sum_i exp(-|q - va_i|^2 / (2 h^2)) at every node q: the number of pairs 'near' each node."""
@@ -140,12 +162,15 @@ class VAGrid:
         out = ndimage.spline_filter1d(v, order=3, axis=0, mode="mirror")
         return ndimage.spline_filter1d(out, order=3, axis=1, mode="mirror")
 
-    def lookup_weights(self, va: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(U, V), each (N, G), with lookup(spline_coefficients(v), va)[n] = U[n] @ v @ V[n] for node values v.
+    def lookup_weights(self, va: np.ndarray) -> LookupWeights:
+        """The spline lookup at fixed points as weights: lookup(spline_coefficients(v), va)[n] = U[n] @ v @ V[n].
 
         The prefilter (F, applied along each axis) and the cubic B-spline lookup (weights B) are linear
         and separable, so a point's value is (B_x F) v (B_y F)^T. F is the prefilter of the identity and
         B the lookup of unit impulses, both by scipy itself, so the boundary handling (mirror) is theirs.
+        The weights decay by 2 - sqrt(3) per node away from a point; nodes where every point's weight is
+        below 1e-17 of the largest are left out (a rounding-level change that spares work when the
+        points lie in a part of the plane).
         """
         g = self.size
         f = ndimage.spline_filter1d(np.eye(g), order=3, axis=0, mode="mirror")  # coeffs = f @ values
@@ -158,16 +183,24 @@ class VAGrid:
                  for i in range(g)],
                 axis=1,
             )  # (N, G): B-spline weight of coefficient i at each point
-            out.append(b @ f)
-        return out[0], out[1]
+            w = b @ f
+            peak = np.abs(w).max(axis=0, initial=0.0)
+            used = np.flatnonzero(peak > 1e-17 * peak.max(initial=0.0))
+            span = slice(int(used[0]), int(used[-1]) + 1) if used.size else slice(0, 0)
+            out.append((np.ascontiguousarray(w[:, span]), span))
+        (u, rows), (v, cols) = out
+        return LookupWeights(u, v, rows, cols)
 
     @staticmethod
-    def weighted_lookup(weights: tuple[np.ndarray, np.ndarray], values: np.ndarray) -> np.ndarray:
-        """Spline value of node values (G, G, C) at the points of `lookup_weights`: (N, C)."""
-        u, v = weights
+    def weighted_lookup(weights: LookupWeights, values: np.ndarray) -> np.ndarray:
+        """Spline value at the points of `lookup_weights`: (N, C), from the node values (G, G, C) or only
+        those the weights use, values[weights.rows, weights.cols]."""
+        u, v = weights.u, weights.v
         vals = np.asarray(values, np.float64)
-        g, c = vals.shape[1], vals.shape[-1]
-        a = (u @ vals.reshape(g, g * c)).reshape(u.shape[0], g, c)  # axis 0 contracted: (N, G, C)
+        if vals.shape[:2] != (u.shape[1], v.shape[1]):
+            vals = vals[weights.rows, weights.cols]
+        r, c, ch = vals.shape
+        a = (u @ vals.reshape(r, c * ch)).reshape(u.shape[0], c, ch)  # axis 0 contracted: (N, c, C)
         return np.einsum("nj,njc->nc", v, a)
 
     def lookup(self, coeffs: np.ndarray, va: np.ndarray) -> np.ndarray:

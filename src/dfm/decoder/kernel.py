@@ -56,17 +56,20 @@ class KernelDecoder(DataDecoder):
         self.seed = seed
 
     # -- estimation on the grid -------------------------------------------------------------------
-    def _node_estimate(self, grid: VAGrid, counts: np.ndarray, sums: np.ndarray, mean: np.ndarray, h: float):
-        """Estimate (G, G, C) at the grid nodes for bandwidth h."""
+    def _node_estimate(self, grid: VAGrid, counts: np.ndarray, sums: np.ndarray, mean: np.ndarray, h: float,
+                       rows: slice = slice(None), cols: slice = slice(None)):
+        """Estimate (G, G, C) at the grid nodes for bandwidth h (only at the nodes rows x cols if given)."""
         if self.degree == 0:
-            (s0,) = grid.convolve_many(counts, h, ((0, 0),))  # effective number of pairs near each node
-            (t0,) = grid.convolve_many(sums, h, ((0, 0),))
+            (s0,) = grid.convolve_many(counts, h, ((0, 0),), rows, cols)  # effective number of pairs near each node
+            (t0,) = grid.convolve_many(sums, h, ((0, 0),), rows, cols)
             return (t0 + self.shrink * mean) / (s0 + self.shrink)[..., None]
         if self.degree != 1:
             raise ValueError("degree must be 0 (Nadaraya-Watson) or 1 (local linear)")
         # local linear: weighted moments sum_i K(u_i) u_i^p (u = offset / bandwidth)
-        s0, sx, sy, sxx, syy, sxy = grid.convolve_many(counts, h, ((0, 0), (1, 0), (0, 1), (2, 0), (0, 2), (1, 1)))
-        t0, tx, ty = grid.convolve_many(sums, h, ((0, 0), (1, 0), (0, 1)))
+        s0, sx, sy, sxx, syy, sxy = grid.convolve_many(
+            counts, h, ((0, 0), (1, 0), (0, 1), (2, 0), (0, 2), (1, 1)), rows, cols
+        )
+        t0, tx, ty = grid.convolve_many(sums, h, ((0, 0), (1, 0), (0, 1)), rows, cols)
         # shrink: pseudo-pairs at the node carrying the mean; ridge on the slopes (relative to s0)
         lam = self.ridge * s0 + 1e-9
         r0, r1, r2 = inverse_first_row(s0 + self.shrink, sx, sy, sxx + lam, sxy, syy + lam)
@@ -83,18 +86,16 @@ class KernelDecoder(DataDecoder):
         grid = VAGrid(self.grid_size)
         counts, sums = grid.bin(va_tr, expr_tr)
         mean = expr_tr.mean(axis=0).astype(np.float64)
-        weights = grid.lookup_weights(va_val)  # the spline lookup at the validation pairs, as a contraction
-        errs: dict[float, float] = {}
-        kept: dict[float, np.ndarray] = {}  # estimates that may still be chosen (within tolerance of the best)
+        # the spline lookup at the validation pairs as a contraction, over the nodes that reach them
+        weights = grid.lookup_weights(va_val)
+        history = []
         for h in sorted(float(b) for b in self.bandwidths):
-            est = self._node_estimate(grid, counts, sums, mean, h)
-            errs[h] = rmse(np.clip(grid.weighted_lookup(weights, est), 0.0, 1.0), expr_val)
-            best = min(errs.values())
-            kept[h] = est
-            kept = {b: e for b, e in kept.items() if errs[b] <= best * (1.0 + self.tolerance)}
-        history = [{"bandwidth": b, "rmse_val": e} for b, e in errs.items()]
-        h = max(b for b, e in errs.items() if e <= best * (1.0 + self.tolerance))
-        self._set_from_data(grid, counts, sums, mean, h, kept.get(h))
+            est = self._node_estimate(grid, counts, sums, mean, h, weights.rows, weights.cols)
+            err = rmse(np.clip(grid.weighted_lookup(weights, est), 0.0, 1.0), expr_val)
+            history.append({"bandwidth": h, "rmse_val": err})
+        best = min(r["rmse_val"] for r in history)
+        h = max(r["bandwidth"] for r in history if r["rmse_val"] <= best * (1.0 + self.tolerance))
+        self._set_from_data(grid, counts, sums, mean, h)
         return {"selected": {"bandwidth": h}, "history": history}
 
     def _refit_all(self, va, expr, info) -> None:
@@ -102,11 +103,9 @@ class KernelDecoder(DataDecoder):
         counts, sums = grid.bin(va, expr)
         self._set_from_data(grid, counts, sums, expr.mean(axis=0).astype(np.float64), self.bandwidth_)
 
-    def _set_from_data(self, grid, counts, sums, mean, h, est: np.ndarray | None = None) -> None:
+    def _set_from_data(self, grid, counts, sums, mean, h) -> None:
         self.bandwidth_ = float(h)
-        if est is None:
-            est = self._node_estimate(grid, counts, sums, mean, h)
-        self.node_values_ = est.astype(np.float32)
+        self.node_values_ = self._node_estimate(grid, counts, sums, mean, h).astype(np.float32)
         self._coeffs = None
 
     def _predict_raw(self, va: np.ndarray) -> np.ndarray:
