@@ -86,9 +86,15 @@ def test_weighted_lookup_equals_the_spline_lookup_up_to_the_mirror_edges():
         np.stack([rng.uniform(1 - edge, 1, 50), rng.uniform(-1, 1, 50)], 1),
         [[-1.0, -1.0], [1.0, 1.0], [-1.0, 1.0], [1.2, -1.3]],  # corners and outside (clipped)
     ])
-    want = grid.lookup(grid.spline_coefficients(values), va)
+    coeffs = grid.spline_coefficients(values)
     got = grid.weighted_lookup(grid.lookup_weights(va), values)
-    assert np.abs(got - want).max() <= 1e-10
+    assert np.abs(got - grid.lookup(coeffs, va)).max() <= 1e-10
+    # points in one corner: the weights leave out the nodes too far to matter
+    corner = rng.uniform(-1, -0.7, (100, 2))
+    weights = grid.lookup_weights(corner)
+    assert weights.u.shape[1] < grid.size and weights.v.shape[1] < grid.size
+    got = grid.weighted_lookup(weights, values)
+    assert np.abs(got - grid.lookup(coeffs, corner)).max() <= 1e-10
 
 
 def test_inverse_first_row_by_cofactors_equals_the_inverse():
