@@ -88,8 +88,8 @@ def test_local_pool_prepare_warms_idle_workers_before_the_next_map():
 
 
 def test_local_pool_prepare_after_map_waits_for_the_next_map_to_end():
-    """prepare_after_map queues the warm-up behind the next map (its chunks see no warm-up) and runs it once
-    that map is done, so the map after sees it."""
+    """prepare_after_map queues the warm-up behind the next map's chunks (they see no warm-up): the workers
+    run it as they finish them, so the map after sees it, once."""
     import time
 
     with LocalExecutor(2) as ex:

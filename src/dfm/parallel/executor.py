@@ -195,6 +195,9 @@ class LocalExecutor:
             self.close(kill=True)
             self._start()
             futures = [self._pool.submit(_run_in_worker, task, setup, item) for item in items]
+        for queued in self._after_map:  # behind the chunks: the workers take them as they finish theirs
+            self.prepare(*queued)
+        self._after_map = []
         index = {f: k for k, f in enumerate(futures)}
         pending = set(futures)
         try:
@@ -212,9 +215,6 @@ class LocalExecutor:
                 f.cancel()
             self.close(kill=True)  # running chunks stop now, not at their end
             raise
-        for queued in self._after_map:  # the workers are idle now: the caller has a serial step to do
-            self.prepare(*queued)
-        self._after_map = []
         return results
 
     def prepare(self, setup: WorkerSetup, warm: Task | None = None) -> None:
@@ -227,8 +227,10 @@ class LocalExecutor:
             self._pool.submit(_run_in_worker, warm or _prepared, setup, None)
 
     def prepare_after_map(self, setup: WorkerSetup, warm: Task | None = None) -> None:
-        """`prepare(setup, warm)` as soon as the next map ends (its workers are then idle while the caller
-        works on its result: e.g. after an analysis's tracking chunks, while the subject is chosen)."""
+        """`prepare(setup, warm)` queued behind the next map's chunks: the workers run it as they finish
+        them, while the caller works on that map's result (e.g. after an analysis's tracking chunks, while
+        the subject is chosen). Submitted when the map ended it would wait ~0.9 s for the pool's feeder
+        thread, which this process's busy main thread starves of the GIL then."""
         self._after_map.append((setup, warm))
 
     def _drain(self, on_progress: Callable[[int], None] | None) -> None:
