@@ -190,3 +190,20 @@ def test_node_estimate_on_part_of_the_grid_equals_the_full_one_there(box):
     part = dec._node_estimate(grid, counts, sums, mean, 0.1, rows, cols)
     assert part.shape == (17, 20, 4)
     assert np.abs(part - full[rows, cols]).max() <= 1e-12
+
+
+def test_kernel_fit_validates_many_pairs_by_the_spline_lookup_with_the_same_result(data, monkeypatch):
+    """Above WEIGHTED_LOOKUP_MAX_PAIRS validation pairs the fit validates by the spline lookup (cheaper
+    there); both paths give the same history and choice."""
+    from dfm.decoder import kernel
+
+    va, expr = data.va[:8000], data.expr[:8000]
+    fit = dict(video_ids=data.video_ids[:8000], frame_index=data.frame_index[:8000])
+    spline = KernelDecoder(refit=False).fit(va, expr, **fit)
+    assert len(spline.split_.val) > kernel.WEIGHTED_LOOKUP_MAX_PAIRS  # the spline path is the one taken
+    monkeypatch.setattr(kernel, "WEIGHTED_LOOKUP_MAX_PAIRS", 10**9)
+    weighted = KernelDecoder(refit=False).fit(va, expr, **fit)
+    for a, b in zip(spline.report_.history, weighted.report_.history, strict=True):
+        assert a["bandwidth"] == b["bandwidth"] and a["rmse_val"] == pytest.approx(b["rmse_val"], abs=1e-12)
+    assert spline.bandwidth_ == weighted.bandwidth_
+    np.testing.assert_array_equal(spline.node_values_, weighted.node_values_)
