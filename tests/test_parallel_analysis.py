@@ -174,11 +174,14 @@ def test_chunked_subject_choice_has_no_seam(two_people, local_pool, tmp_path, cl
 def test_killed_worker_fails_the_analysis_with_one_line_and_no_cache(clip, local_pool, tmp_path):
     from dfm.pipelines.analyze import AnalysisOptions, analyze_video, track_cache_path
 
-    def kill_a_worker(event):
-        if event.stage == "analyze" and event.done > 0:
+    killed = []
+
+    def kill_a_worker(event):  # once: a later event may find the killed worker reaped already
+        if event.stage == "analyze" and event.done > 0 and not killed:
             workers = [p for p in mp.active_children() if p.pid is not None and p.is_alive()]
             if workers:
                 os.kill(workers[0].pid, signal.SIGKILL)
+                killed.append(workers[0].pid)
 
     with pytest.raises(ChunkFailed) as e:
         analyze_video(clip, tmp_path, progress=False, executor=lambda: local_pool, chunking=SMALL,
