@@ -151,21 +151,21 @@ def test_box_qp_backends_are_chosen_as_asked(monkeypatch):
     rng = np.random.default_rng(13)
     H, g, x0 = random_box_qp(rng, T=3, n=5)
     monkeypatch.setenv("DFM_FIT_BACKEND", "numpy")
-    assert box_qp._choose_backend(None) == "numpy"
+    assert box_qp.KERNELS.choose(None) == "numpy"
     np.testing.assert_array_equal(solve_box_qp(H, g, x0, 5), box_qp._solve_numpy(H, g, x0, 5, 0.0))
     monkeypatch.setenv("DFM_FIT_BACKEND", "fortran")
     with pytest.raises(ValueError):
         solve_box_qp(H, g, x0, 5)
     monkeypatch.delenv("DFM_FIT_BACKEND")
-    assert box_qp._choose_backend(None) == box_qp.available_backends()[0]
+    assert box_qp.KERNELS.choose(None) == box_qp.available_backends()[0]
     assert (x0 == solve_box_qp(H, g, x0, 0)).all()  # no sweeps: the start, copied, in every back end
     x0_before = x0.copy()
     for name in box_qp.available_backends():
         solve_box_qp(H, g, x0, 5, backend=name)
     np.testing.assert_array_equal(x0, x0_before)  # the start is not modified
     # numba missing or failing to compile: the automatic choice falls back, a forced numba says why.
-    monkeypatch.setattr(box_qp, "_NUMBA", None)
-    monkeypatch.setattr(box_qp, "_NUMBA_ERROR", "ModuleNotFoundError: No module named 'numba'")
+    monkeypatch.setattr(box_qp.KERNELS, "_kernels", None)
+    monkeypatch.setattr(box_qp.KERNELS, "error", "ModuleNotFoundError: No module named 'numba'")
     assert box_qp.available_backends() == ("numpy",)
     np.testing.assert_array_equal(solve_box_qp(H, g, x0, 5), box_qp._solve_numpy(H, g, x0, 5, 0.0))
     with pytest.raises(RuntimeError, match="numba"):

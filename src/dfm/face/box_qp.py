@@ -11,10 +11,11 @@ or the `backend` argument forces one.
 
 from __future__ import annotations
 
-import os
-import threading
+from typing import Any
 
 import numpy as np
+
+from dfm.compiled import CompiledKernels
 
 __all__ = ["solve_box_qp", "available_backends"]
 
@@ -31,11 +32,11 @@ def solve_box_qp(H: np.ndarray, g: np.ndarray, x0: np.ndarray, sweeps: int, temp
     coupling, with the first and last frames' neighbours replicated). Converges for positive definite H.
     Returns float64 (T, n).
     """
-    if _choose_backend(backend) == "numba":
+    if KERNELS.choose(backend) == "numba":
         H64 = np.ascontiguousarray(H, np.float64)
         g64 = np.ascontiguousarray(g, np.float64)
         x = np.array(x0, np.float64, order="C", copy=True)
-        _numba_kernel()(H64, g64, x, int(sweeps), float(temporal))
+        KERNELS.get()(H64, g64, x, int(sweeps), float(temporal))
         return x
     return _solve_numpy(H, g, x0, sweeps, temporal)
 
@@ -90,60 +91,22 @@ def _kernel(H, g, x, sweeps, temporal):
 
 # --------------------------------------------------------------------------------------- back ends
 
-_BACKEND_LOCK = threading.Lock()
-_NUMBA = None
-_NUMBA_ERROR: str | None = None
+def _compile() -> Any:
+    """The kernel compiled (cached on disk by numba) and run once on a tiny problem, so a failure to
+    compile shows here (and falls back) rather than in the middle of a fit."""
+    import numba
+
+    # reassoc only: the dot products vectorise (another summation order), NaN and inf stay IEEE.
+    kernel = numba.njit(cache=True, nogil=True, fastmath={"reassoc"}, boundscheck=False)(_kernel)
+    H, g = np.eye(2)[None].repeat(2, 0), np.full((2, 2), 0.5)
+    for temporal in (0.0, 1.0):
+        kernel(H, g, np.zeros((2, 2)), 1, temporal)
+    return kernel
+
+
+KERNELS = CompiledKernels("fit", "DFM_FIT_BACKEND", _compile)
 
 
 def available_backends() -> tuple[str, ...]:
     """The back ends that work here: always 'numpy', and 'numba' when it imports and compiles."""
-    return ("numba", "numpy") if _numba_ok() else ("numpy",)
-
-
-def _numba_ok() -> bool:
-    try:
-        _numba_kernel()
-        return True
-    except Exception:  # noqa: BLE001 - any import/compile failure means: use numpy
-        return False
-
-
-def _choose_backend(backend: str | None) -> str:
-    name = (backend or os.environ.get("DFM_FIT_BACKEND", "") or "auto").lower()
-    if name not in ("auto", "numba", "numpy"):
-        raise ValueError(f"unknown fit backend {name!r} (auto, numba or numpy)")
-    if name == "numpy":
-        return "numpy"
-    if _numba_ok():
-        return "numba"
-    if name == "numba":
-        raise RuntimeError(f"the numba fit backend is unavailable: {_NUMBA_ERROR}")
-    return "numpy"
-
-
-def _numba_kernel():
-    """Compile (once per process; cached on disk by numba) and run the kernel once on a tiny problem, so
-    a failure to compile shows here (and falls back) rather than in the middle of a fit."""
-    global _NUMBA, _NUMBA_ERROR
-    if _NUMBA is not None:
-        return _NUMBA
-    if _NUMBA_ERROR is not None:
-        raise RuntimeError(_NUMBA_ERROR)
-    with _BACKEND_LOCK:
-        if _NUMBA is None and _NUMBA_ERROR is None:
-            try:
-                import numba
-
-                # reassoc only: the dot products vectorise (another summation order), NaN and inf stay IEEE.
-                opts = dict(cache=True, nogil=True, fastmath={"reassoc"}, boundscheck=False)
-                kernel = numba.njit(**opts)(_kernel)
-                H, g = np.eye(2)[None].repeat(2, 0), np.full((2, 2), 0.5)
-                for temporal in (0.0, 1.0):
-                    kernel(H, g, np.zeros((2, 2)), 1, temporal)
-                _NUMBA = kernel
-            except Exception as e:  # noqa: BLE001
-                _NUMBA_ERROR = f"{type(e).__name__}: {e}"
-                raise RuntimeError(_NUMBA_ERROR) from None
-    if _NUMBA is None:
-        raise RuntimeError(_NUMBA_ERROR)
-    return _NUMBA
+    return KERNELS.available()

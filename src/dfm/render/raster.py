@@ -28,11 +28,11 @@ several times slower). `DFM_RASTER_BACKEND=numpy|numba` or the `backend` argumen
 
 from __future__ import annotations
 
-import os
-import threading
 from dataclasses import dataclass
 
 import numpy as np
+
+from dfm.compiled import CompiledKernels
 
 __all__ = ["Raster", "rasterize", "interpolate", "available_backends"]
 
@@ -122,10 +122,10 @@ def rasterize(vertices: np.ndarray, triangles: np.ndarray, height: int, width: i
         if tri.shape[0] == 0:
             return _empty(height, width)
 
-    name = _choose_backend(backend)
+    name = KERNELS.choose(backend)
     out = _empty(height, width)
     if name == "numba":
-        win = _numba_kernels()[0](fx, fy, fz, np.ascontiguousarray(tri, dtype=np.int64), x1 - x0, y1 - y0,
+        win = KERNELS.get()[0](fx, fy, fz, np.ascontiguousarray(tri, dtype=np.int64), x1 - x0, y1 - y0,
                                   bool(cull_backfaces), x0, y0, out.triangle, out.bary, out.depth)
         window = None if win[0] < 0 else (int(win[0]), int(win[1]), int(win[2]), int(win[3]))
     else:
@@ -154,8 +154,8 @@ def interpolate(raster: Raster, attributes: np.ndarray, triangles: np.ndarray) -
     if raster.window is not None:
         x0, y0, x1, y1 = raster.window
         tri = np.asarray(triangles)
-        if _choose_backend(None) == "numba":
-            _numba_kernels()[1](raster.triangle, raster.bary, np.ascontiguousarray(tri, dtype=np.int64),
+        if KERNELS.choose(None) == "numba":
+            KERNELS.get()[1](raster.triangle, raster.bary, np.ascontiguousarray(tri, dtype=np.int64),
                                 np.ascontiguousarray(a, dtype=np.float32), x0, y0, x1, y1, out)
         else:
             t = raster.triangle[y0:y1, x0:x1]
@@ -177,14 +177,20 @@ def interpolate(raster: Raster, attributes: np.ndarray, triangles: np.ndarray) -
 
 # --------------------------------------------------------------------------------------- back ends
 
-_BACKEND_LOCK = threading.Lock()
-_NUMBA: tuple | None = None
-_NUMBA_ERROR: str | None = None
+def _compile() -> tuple:
+    """The two kernels compiled (once per process; cached on disk by numba)."""
+    import numba
+
+    opts = dict(cache=True, nogil=True, fastmath=False, boundscheck=False)
+    return numba.njit(**opts)(_kernel_raster), numba.njit(**opts)(_kernel_interpolate)
+
+
+KERNELS = CompiledKernels("raster", "DFM_RASTER_BACKEND", _compile)
 
 
 def available_backends() -> tuple[str, ...]:
     """The back ends that work here: always 'numpy', and 'numba' when it imports and compiles."""
-    return ("numba", "numpy") if _numba_ok() else ("numpy",)
+    return KERNELS.available()
 
 
 def warm_up() -> None:
@@ -193,49 +199,6 @@ def warm_up() -> None:
     v = np.array([[1.0, 1.0, 0.0], [6.0, 1.0, 0.0], [1.0, 6.0, 0.0]], np.float32)
     tri = np.array([[0, 1, 2]], np.int32)
     interpolate(rasterize(v, tri, 8, 8), v[:, :2], tri)
-
-
-def _numba_ok() -> bool:
-    try:
-        _numba_kernels()
-        return True
-    except Exception:  # noqa: BLE001 - any import/compile failure means: use numpy
-        return False
-
-
-def _choose_backend(backend: str | None) -> str:
-    name = (backend or os.environ.get("DFM_RASTER_BACKEND", "") or "auto").lower()
-    if name not in ("auto", "numba", "numpy"):
-        raise ValueError(f"unknown raster backend {name!r} (auto, numba or numpy)")
-    if name == "numpy":
-        return "numpy"
-    if _numba_ok():
-        return "numba"
-    if name == "numba":
-        raise RuntimeError(f"the numba raster backend is unavailable: {_NUMBA_ERROR}")
-    return "numpy"
-
-
-def _numba_kernels() -> tuple:
-    """Compile (once per process; cached on disk by numba) the two kernels; raises if numba is missing."""
-    global _NUMBA, _NUMBA_ERROR
-    if _NUMBA is not None:
-        return _NUMBA
-    if _NUMBA_ERROR is not None:
-        raise RuntimeError(_NUMBA_ERROR)
-    with _BACKEND_LOCK:
-        if _NUMBA is None and _NUMBA_ERROR is None:
-            try:
-                import numba
-
-                opts = dict(cache=True, nogil=True, fastmath=False, boundscheck=False)
-                _NUMBA = (numba.njit(**opts)(_kernel_raster), numba.njit(**opts)(_kernel_interpolate))
-            except Exception as e:  # noqa: BLE001
-                _NUMBA_ERROR = f"{type(e).__name__}: {e}"
-                raise RuntimeError(_NUMBA_ERROR) from None
-    if _NUMBA is None:
-        raise RuntimeError(_NUMBA_ERROR)
-    return _NUMBA
 
 
 def _kernel_raster(fx, fy, fz, tris, ww, wh, cull, x0, y0, tri_out, bary_out, depth_out):
