@@ -9,7 +9,6 @@ over the joined frames); valid flags, timestamps and the subject report must be 
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import signal
 
@@ -176,16 +175,16 @@ def test_killed_worker_fails_the_analysis_with_one_line_and_no_cache(clip, local
 
     killed = []
 
-    def kill_a_worker(event):  # once: a later event may find the killed worker reaped already
+    def kill_a_worker(event):  # a worker of this pool (other tests' pools may be alive), once
         if event.stage == "analyze" and event.done > 0 and not killed:
-            workers = [p for p in mp.active_children() if p.pid is not None and p.is_alive()]
-            if workers:
-                os.kill(workers[0].pid, signal.SIGKILL)
-                killed.append(workers[0].pid)
+            pid = next(iter(local_pool._pool._processes))
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
 
     with pytest.raises(ChunkFailed) as e:
         analyze_video(clip, tmp_path, progress=False, executor=lambda: local_pool, chunking=SMALL,
                       hooks=Hooks(progress=kill_a_worker))
+    assert killed
     message = str(e.value)
     assert "\n" not in message and "worker process died" in message and message.startswith("chunk ")
     assert not track_cache_path(clip, tmp_path, AnalysisOptions(), None).exists()
