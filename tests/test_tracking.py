@@ -36,3 +36,15 @@ def test_the_largest_face_is_the_subject_and_a_blank_frame_is_invalid(landmarker
     width = np.ptp(result.landmarks[0, :, 0])
     assert width > 150  # the big face (~260 px wide), not the small copy (~115 px)
     assert np.all(result.landmarks[2] == 0)  # nothing invented for the blank frame
+
+
+def test_mediapipe_imports_without_matplotlib_and_leaves_the_real_one_importable():
+    import subprocess
+    import sys
+
+    code = ("import sys; from dfm.face.tracking import import_mediapipe; import_mediapipe(); "
+            "from mediapipe.tasks.python import vision; assert vision.FaceLandmarker; "
+            "assert 'matplotlib' not in sys.modules and 'matplotlib.pyplot' not in sys.modules; "
+            "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt; plt.figure(); print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from dfm.errors import CacheWarning
 from dfm.face.model import FaceModel, read_obj
@@ -166,6 +165,10 @@ def similarity_transforms(src: np.ndarray, dst: np.ndarray, weights: np.ndarray
 def closest_points_on_mesh(points: np.ndarray, vertices: np.ndarray, triangles: np.ndarray, k: int = 24
                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each point: the triangle (vertex ids) and barycentrics of its closest surface point."""
+    # imported here: the correspondence is built once and cached, and scipy.spatial costs ~0.45 s to import
+    # in every process that fits (the parallel fit's workers import this module to unpickle their task)
+    from scipy.spatial import cKDTree
+
     centroids = vertices[triangles].mean(1)
     _, cand = cKDTree(centroids).query(points, k=k)
     a, b, c = (vertices[triangles[cand][..., j]] for j in range(3))  # (N, k, 3)

@@ -82,7 +82,7 @@ class FaceTracker:
     def detect(self, image: np.ndarray, timestamp: float) -> list[FrameTrack]:
         """Every face MediaPipe finds in the frame, without choosing the subject (frames in time order, as
         for `track`; the selector is left untouched)."""
-        import mediapipe as mp
+        mp = import_mediapipe()
 
         # MediaPipe needs strictly increasing integer milliseconds.
         ms = max(int(round(timestamp * 1000.0)), self._last_ms + 1)
@@ -105,7 +105,7 @@ class FaceTracker:
 def detect_faces(image: np.ndarray, model_path: str | os.PathLike, max_faces: int = MAX_FACES,
                  min_confidence: float = 0.5) -> list[np.ndarray]:
     """Every face in one still RGB image (H, W, 3) uint8: a list of (478, 3) landmark arrays, pixel frame."""
-    import mediapipe as mp
+    mp = import_mediapipe()
 
     landmarker = _landmarker(model_path, max_faces, min_confidence, video=False)
     try:
@@ -115,7 +115,36 @@ def detect_faces(image: np.ndarray, model_path: str | os.PathLike, max_faces: in
     return _faces(result, image.shape[:2])
 
 
+def import_mediapipe():
+    """The mediapipe module, imported without the plotting library its drawing helpers load.
+
+    `mediapipe.tasks.python.vision` imports matplotlib.pyplot for drawing functions DFM never calls:
+    ~0.7 s of every tracking process's start (each parallel worker's too). While mediapipe imports,
+    placeholder modules stand in for matplotlib; they are removed at once, so a later `import matplotlib`
+    anywhere gets the real one. A process that has matplotlib loaded already keeps using it.
+    """
+    import sys
+
+    if "mediapipe.tasks.python.vision" in sys.modules or "matplotlib" in sys.modules:
+        import mediapipe
+
+        return mediapipe
+    import types
+
+    names = ("matplotlib", "matplotlib.pyplot")
+    for name in names:
+        sys.modules[name] = types.ModuleType(name)
+    try:
+        import mediapipe
+        import mediapipe.tasks.python.vision  # noqa: F401  (the package that imports pyplot)
+    finally:
+        for name in names:
+            sys.modules.pop(name, None)
+    return mediapipe
+
+
 def _landmarker(model_path: str | os.PathLike, max_faces: int, min_confidence: float, video: bool):
+    import_mediapipe()
     from mediapipe.tasks.python import BaseOptions, vision
 
     options = vision.FaceLandmarkerOptions(
