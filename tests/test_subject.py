@@ -109,6 +109,28 @@ def test_signature_tells_people_apart():
     assert alice.distance(a2) < 1.5 and alice.distance(b) > 3 * alice.distance(a2) + 3
 
 
+@pytest.mark.parametrize("n", [5, 6, 7, 8, 50, 100])
+def test_the_spread_is_numpys_75th_percentile(n):
+    from dfm.face.subject import _percentile75
+
+    rows = np.random.default_rng(n).gamma(2.0, 0.3, (n, 3))
+    np.testing.assert_array_equal(_percentile75(rows), np.percentile(rows, 75, axis=0))
+
+
+def test_alignment_undoes_a_rotation_and_never_reflects():
+    from dfm.face.subject import _aligned
+
+    rng = np.random.default_rng(1)
+    ref = rng.normal(size=(9, 3))
+    ref -= ref.mean(0)
+    c, s = np.cos(0.4), np.sin(0.4)
+    turned = ref @ np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    np.testing.assert_allclose(_aligned(turned, ref), ref, atol=1e-12)
+    mirrored = ref * np.array([1.0, 1.0, -1.0])  # the best orthogonal fit is the mirror: a rotation is used
+    r = np.linalg.lstsq(mirrored, _aligned(mirrored, ref), rcond=None)[0]
+    assert np.linalg.det(r) == pytest.approx(1.0)
+
+
 def _one(person, rng):
     canvas, drawn, _ = frame([(person, 180)], rng)
     return canvas, drawn[0]

@@ -203,16 +203,43 @@ def face_signature(image: np.ndarray, landmarks: np.ndarray) -> FaceSignature:
 def _aligned(points: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """`points` (K, 3) rotated onto `reference` (both centred, unit size): orthogonal Procrustes."""
     u, _, vt = np.linalg.svd(points.T.astype(np.float64) @ reference.astype(np.float64))
-    d = np.sign(np.linalg.det(u @ vt)) or 1.0
-    return points @ (u @ np.diag([1.0, 1.0, d]) @ vt)
+    if _det3(u @ vt) < 0:  # a reflection: flip the least significant axis (u @ diag(1, 1, -1) @ vt)
+        u[:, 2] = -u[:, 2]
+    return points @ (u @ vt)
+
+
+def _det3(m: np.ndarray) -> float:
+    """Determinant of a 3x3 matrix (np.linalg.det's set-up costs more than this on one small matrix)."""
+    (a, b, c), (d, e, f), (g, h, i) = m.tolist()
+    return a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g)
 
 
 def signature_components(a: FaceSignature, b: FaceSignature) -> np.ndarray:
     """(geometry, colour, pattern) differences of two faces, each in its unit (see the constants)."""
-    geometry = float(np.sqrt(((_aligned(a.geometry, b.geometry) - b.geometry) ** 2).sum(1).mean()))
+    return _compared(a, b)[0]
+
+
+def _compared(a: FaceSignature, b: FaceSignature) -> tuple[np.ndarray, np.ndarray]:
+    """signature_components(a, b), and a's geometry aligned onto b's (the running mean reuses it)."""
+    aligned = _aligned(a.geometry, b.geometry)
+    geometry = float(np.sqrt(((aligned - b.geometry) ** 2).sum(1).mean()))
     colour = float(np.linalg.norm(a.colour - b.colour))
     pattern = 1.0 - float(np.dot(a.pattern, b.pattern) / len(a.pattern))
-    return np.array([geometry / GEOMETRY_UNIT, colour / COLOUR_UNIT, pattern / PATTERN_UNIT])
+    return np.array([geometry / GEOMETRY_UNIT, colour / COLOUR_UNIT, pattern / PATTERN_UNIT]), aligned
+
+
+def _percentile75(rows: np.ndarray) -> np.ndarray:
+    """np.percentile(rows, 75, axis=0) (linear interpolation, numpy's formula), for the few rows the spread
+    keeps: the selector asks for it every frame, and np.percentile's generic path costs ~0.3 ms."""
+    s = np.sort(rows, axis=0)
+    pos = 0.75 * (len(s) - 1)
+    lo = int(pos)
+    t = pos - lo
+    if lo + 1 >= len(s):
+        return s[lo]
+    a, b = s[lo], s[lo + 1]
+    diff = b - a
+    return b - diff * (1.0 - t) if t >= 0.5 else a + diff * t
 
 
 class SubjectIdentity:
@@ -231,35 +258,39 @@ class SubjectIdentity:
         self._recent: list[np.ndarray] = []
         self._history = history
         self._spread: np.ndarray | None = None
-        self._last: tuple | None = None  # (signature, reference, their components)
+        self._last: tuple | None = None  # (signature, reference, their components, signature's aligned geometry)
 
     @property
     def spread(self) -> np.ndarray:
         if self._spread is None:
             self._spread = np.full(3, SPREAD_PRIOR) if len(self._recent) < 5 else \
-                np.maximum(np.percentile(np.array(self._recent), 75, axis=0), SPREAD_FLOOR)
+                np.maximum(_percentile75(np.array(self._recent)), SPREAD_FLOOR)
         return self._spread
 
     def distance(self, signature: FaceSignature) -> float:
         return float((self._components(signature) / self.spread).mean())
 
     def _components(self, signature: FaceSignature) -> np.ndarray:
-        """signature_components(signature, reference); the last one is kept, since a face matched in a frame
-        is measured again by `update` against the same reference."""
+        return self._compared(signature)[0]
+
+    def _compared(self, signature: FaceSignature) -> tuple[np.ndarray, np.ndarray]:
+        """_compared(signature, reference); the last one is kept, since a face matched in a frame is
+        measured again by `update` against the same reference."""
         if self._last is not None and self._last[0] is signature and self._last[1] is self.reference:
-            return self._last[2]
-        c = signature_components(signature, self.reference)
-        self._last = (signature, self.reference, c)
-        return c
+            return self._last[2], self._last[3]
+        c, aligned = _compared(signature, self.reference)
+        self._last = (signature, self.reference, c, aligned)
+        return c, aligned
 
     def update(self, signature: FaceSignature) -> None:
-        self._recent.append(self._components(signature))
+        components, aligned = self._compared(signature)
+        self._recent.append(components)
         del self._recent[:-self._history]
         self._spread = None
         self.n += 1
         w = 1.0 / min(self.n, self.memory)
         ref = self.reference
-        geometry = (1 - w) * ref.geometry + w * _aligned(signature.geometry, ref.geometry)
+        geometry = (1 - w) * ref.geometry + w * aligned
         geometry = geometry - geometry.mean(0)
         geometry /= max(float(np.sqrt((geometry ** 2).sum(1).mean())), 1e-9)
         pattern = (1 - w) * ref.pattern + w * signature.pattern
@@ -411,7 +442,7 @@ class SubjectSelector:
         if previous is not None and self._last_signature is not None:
             overlaps = [b.iou(previous) for b in boxes]
             j = int(np.argmax(overlaps))
-            step = float(np.median(signature_components(signatures[j], self._last_signature) / self.identity.spread))
+            step = sorted((signature_components(signatures[j], self._last_signature) / self.identity.spread).tolist())[1]  # median of 3
             if overlaps[j] > CONTINUE_IOU and step < JUMP and distances[j] < CONTINUE_DISTANCE:
                 return self._accept(j, signatures[j], distances[j])
         j = int(np.argmin(distances))
