@@ -348,6 +348,25 @@ def test_default_quality_writer_from_arrays(tmp_path: Path) -> None:
         assert psnr(a, b) > 38
 
 
+def _x264_settings(path: Path) -> str:
+    """The encoder settings x264 writes into the stream (its SEI user data, e.g. '... threads=1 ...')."""
+    data = path.read_bytes()
+    start = data.find(b"x264 - core")
+    assert start >= 0, "no x264 settings in the stream"
+    return data[start:data.find(b"\x00", start)].decode("ascii", "replace")
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_writer_encodes_with_the_threads_it_is_given(threads: int, tmp_path: Path) -> None:
+    out = tmp_path / f"threads{threads}.mp4"
+    frames = [np.full((360, 640, 3), 20 * i, np.uint8) for i in range(6)]  # x264 uses one thread on tiny pictures
+    with VideoWriter(out, width=640, height=360, rate=25, threads=threads) as w:
+        for im in frames:
+            w.write(im)
+    assert f" threads={threads} " in _x264_settings(out)
+    assert probe_video(out).n_frames == 6
+
+
 def test_metadata_round_trip(clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.mp4"
     meta = {"comment": "manipulated by DFM", "description": "expression edited", "dfm_manipulated": "true"}

@@ -554,6 +554,9 @@ class VideoWriter:
     overwrite: replace an existing output (else InputError). The input itself is never overwritten.
     colorspace, color_range, color_primaries, color_trc: FFmpeg codes tagged on the stream and used to
         convert RGB to YUV (default BT.709, limited range; `like` copies the input's).
+    threads: x264's threads. None lets x264 choose (on 2 cores it encodes each frame in two slices on two
+        threads: a serial edit's encode takes less wall time); a parallel worker passes its share of the
+        cores, since one thread spends ~6% less CPU a frame (Pexels, crf 10 'fast': 16.0 against 17.0 ms).
     """
 
     def __init__(
@@ -576,6 +579,7 @@ class VideoWriter:
         color_range: int = 1,
         color_primaries: int = 1,
         color_trc: int = 1,
+        threads: int | None = None,
     ) -> None:
         self.path = Path(path)
         if self.path.is_dir():
@@ -597,6 +601,7 @@ class VideoWriter:
         self.metadata = dict(metadata or {})
         self._options = {"qp": "0", "preset": preset} if lossless else {"crf": f"{crf:g}", "preset": preset}
         self._colors = (colorspace, color_range, color_primaries, color_trc)
+        self._threads = threads
         self._audio_from = Path(audio_from) if audio_from is not None else None
         self.frames_written = 0
         self.audio_reencoded = False  # set when the input's audio codec cannot go into MP4 as it is
@@ -679,6 +684,8 @@ class VideoWriter:
         stream.codec_context.time_base = self.time_base
         stream.time_base = self.time_base
         ctx = stream.codec_context
+        if self._threads is not None:
+            ctx.thread_count = self._threads
         ctx.colorspace, ctx.color_range, ctx.color_primaries, ctx.color_trc = self._colors
         if self.rotation:
             stream.set_display_rotation(self.rotation)

@@ -84,6 +84,7 @@ class SerialExecutor:
     """In this process, one chunk after another (tests, and workers=1 where a caller still wants chunks)."""
 
     n_workers = 1
+    threads_per_worker = None  # this process: its libraries choose
     reports_frames = True
 
     def __init__(self) -> None:
@@ -157,14 +158,14 @@ class LocalExecutor:
 
     def __init__(self, n_workers: int, threads_per_worker: int | None = None) -> None:
         self.n_workers = n_workers
-        self._threads = threads_per_worker or max(1, machine_cores() // n_workers)
+        self.threads_per_worker = threads_per_worker or max(1, machine_cores() // n_workers)
         self._pool: ProcessPoolExecutor | None = None
         self._after_map: list[tuple[WorkerSetup, Task | None]] = []
         self._start()
 
     def _start(self) -> None:
         """Spawn the workers (again after a failed or cancelled map killed them: the next job finds a pool)."""
-        threads = self._threads
+        threads = self.threads_per_worker
         ctx = mp.get_context("spawn")  # fork after MediaPipe/torch threads start can deadlock
         self._progress = ctx.SimpleQueue()  # a fresh one: a killed worker may have died holding the old one's lock
         saved = {k: os.environ.get(k) for k in THREAD_ENV}

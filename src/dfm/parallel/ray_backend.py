@@ -40,6 +40,7 @@ class RayExecutor:
     """n_workers actors (None: one per CPU the cluster has, at most 64) of one CPU each."""
 
     reports_frames = False  # progress comes per finished chunk
+    threads_per_worker = 1  # each actor holds one CPU
 
     def __init__(self, n_workers: int | None = None, address: str | None = None) -> None:
         ray = _import_ray()
@@ -62,7 +63,7 @@ class RayExecutor:
         self._actors = [self._new_actor() for _ in range(self.n_workers)]
 
     def _new_actor(self) -> Any:
-        return self._actor_class.remote(1)
+        return self._actor_class.remote(self.threads_per_worker)
 
     def map(self, task: Task, items: Sequence[Any], setup: WorkerSetup, on_progress: Callable[[int], None] | None = None,
             cancel: Callable[[], bool] | None = None, sizes: Sequence[int] | None = None) -> list[Any]:

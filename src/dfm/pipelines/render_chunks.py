@@ -189,6 +189,7 @@ class RenderJob:
     lossless: bool = False
     side_by_side: bool = False
     folder: str = ""  # where the segments go
+    encoder_threads: int | None = None  # x264 threads a chunk's writers use: the worker's share of the cores
 
 
 @dataclass(frozen=True)
@@ -358,11 +359,11 @@ def render_chunk(state: _RenderWorker, item: RenderChunk, report) -> ChunkResult
     info = job.info
     with contextlib.ExitStack() as stack:
         writer = stack.enter_context(VideoWriter.like(info, segment, copy_audio=False, lossless=job.lossless,
-                                                      overwrite=True))
+                                                      overwrite=True, threads=job.encoder_threads))
         sbs = None
         if sbs_segment is not None:  # the serial side-by-side writer's settings, without the audio
             sbs = stack.enter_context(VideoWriter(sbs_segment, width=2 * info.width, height=info.height,
-                                                  rate=info.rate, overwrite=True))
+                                                  rate=info.rate, overwrite=True, threads=job.encoder_threads))
         for original, out, seconds in render_with_inputs(renderer, iter_frames(job.video, first, c.stop), job.targets,
                                                          job.weights, job.va):
             t_render += seconds
@@ -423,7 +424,8 @@ def render_chunked(session, job: ChunkedRender, video: Path, info, track, pool, 
             track_key=track_key(track), track=None if in_cache else track,
             # a fresh pool object: the original's feature cache is keyed by this process's object ids
             pool=FramePool(pool.frames, pool.occlusion, pool.excluded) if pool is not None else None,
-            lossless=options.lossless, side_by_side=side_by_side is not None, folder=str(folder))
+            lossless=options.lossless, side_by_side=side_by_side is not None, folder=str(folder),
+            encoder_threads=job.executor.threads_per_worker)
         job_file = folder / "job.pkl"
         with open(job_file, "wb") as f:
             pickle.dump(record, f, protocol=pickle.HIGHEST_PROTOCOL)
