@@ -148,7 +148,7 @@ def two_people(tmp_path_factory, videos_dir):
     root = tmp_path_factory.mktemp("two")
     left, right = videos_dir / "grid_blonde_woman_01.mp4", videos_dir / "grid_glasses_man_01.mp4"
     return {"two": side_by_side(left, right, root / "two.mp4", 44, hide_left=(15, 28)),  # the left one hidden
-            "cut": cut(left, right, root / "cut.mp4", 30, 30)}  # frame 30: the cut, and a chunk boundary
+            "cut": cut(left, right, root / "cut.mp4", 35, 25)}  # frame 35: the cut, and a chunk boundary (4 chunks)
 
 
 @pytest.mark.integration

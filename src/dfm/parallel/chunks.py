@@ -31,9 +31,14 @@ class Chunk:
 def plan_chunks(n_frames: int, n_workers: int, warmup: int = 0, min_frames: int = 48,
                 per_worker: int = 2) -> list[Chunk]:
     """`per_worker` chunks for each worker (a worker that finishes early takes the next: uneven frames even
-    out), none shorter than `min_frames` unless the video is; the first chunk has no warm-up."""
+    out), none shorter than `min_frames` unless the video is; the first chunk has no warm-up, so it gets
+    `warmup` more frames than the others: every chunk runs about the same number of frames."""
     if n_frames <= 0:
         return []
     n = max(1, min(n_workers * per_worker, n_frames // max(1, min_frames)))
-    edges = [round(k * n_frames / n) for k in range(n + 1)]
+    work = (n_frames + (n - 1) * warmup) / n  # frames each chunk runs, its warm-up included
+    if n > 1 and work - warmup >= min_frames:
+        edges = [0] + [round(k * work - (k - 1) * warmup) for k in range(1, n)] + [n_frames]
+    else:
+        edges = [round(k * n_frames / n) for k in range(n + 1)]
     return [Chunk(k, edges[k], edges[k + 1], min(warmup, edges[k])) for k in range(n)]
