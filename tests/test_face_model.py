@@ -7,7 +7,7 @@ import pytest
 
 from dfm.errors import AssetError
 from dfm.face.expressions import EXPRESSION_NAMES, mediapipe_scores_to_ict
-from dfm.face.model import FaceModel, convert_ict_objs, read_obj, read_obj_vertices
+from dfm.face.model import FaceModel, convert_ict_objs, read_obj, read_obj_vertices, unpacked_face_model
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +22,34 @@ def test_loader_shapes(model):
     assert model.region_names[0] == "Face"
     # quads split in two, triangles kept: 25,836 quads + 548 triangles
     assert model.triangles.shape == (2 * 25836 + 548, 3)
+
+
+def test_the_unpacked_copy_loads_the_same_model_and_is_made_once(model, assets_dir, tmp_path):
+    packed = assets_dir / "ict_facekit" / "ict_face_model.npz"
+    folder = unpacked_face_model(packed, tmp_path)
+    assert folder.is_dir() and folder.parent == tmp_path
+    unpacked = FaceModel.load(folder)
+    for name in ("neutral", "identity_deltas", "expression_deltas", "faces", "region_vertex_ranges",
+                 "region_face_ranges", "landmarks68"):
+        np.testing.assert_array_equal(getattr(unpacked, name), getattr(model, name), err_msg=name)
+    assert unpacked.region_names == model.region_names
+    stamp = (folder / "neutral.npy").stat().st_mtime_ns
+    assert unpacked_face_model(packed, tmp_path) == folder and (folder / "neutral.npy").stat().st_mtime_ns == stamp
+
+
+def test_a_damaged_unpacked_copy_is_made_again_and_an_unwritable_cache_is_skipped(assets_dir, tmp_path):
+    from dfm.errors import CacheWarning
+
+    packed = assets_dir / "ict_facekit" / "ict_face_model.npz"
+    folder = unpacked_face_model(packed, tmp_path)
+    (folder / "identity_deltas.npy").write_bytes(b"garbage")
+    with pytest.warns(CacheWarning, match="unpacking it again"):
+        again = unpacked_face_model(packed, tmp_path)
+    assert FaceModel.load(again).identity_deltas.shape[0] == 100
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with pytest.warns(CacheWarning, match="cannot keep"):
+        assert unpacked_face_model(packed, blocker / "cache") == packed
 
 
 def test_vertices_is_the_linear_model(model):

@@ -33,25 +33,22 @@ class FaceModel:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FaceModel":
+        """The packed model file at `path`, or the folder `unpacked_face_model` made of it (memory-mapped)."""
         path = Path(path)
-        try:
-            z = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise AssetError(f"cannot read the ICT face model at {path}: {e}") from None
-        with z:
-            names = tuple(str(s) for s in z["expression_names"])
-            if names != EXPRESSION_NAMES:
-                raise AssetError(f"{path}: expression names differ from the 53 ICT shapes DFM expects")
-            return cls(
-                neutral=z["neutral"],
-                identity_deltas=z["identity_deltas"],
-                expression_deltas=z["expression_deltas"],
-                faces=z["faces"],
-                region_names=tuple(str(s) for s in z["region_names"]),
-                region_vertex_ranges=z["region_vertex_ranges"],
-                region_face_ranges=z["region_face_ranges"],
-                landmarks68=z["landmarks68"],
-            )
+        arrays = _unpacked_arrays(path) if path.is_dir() else _packed(path)
+        names = tuple(str(s) for s in arrays["expression_names"])
+        if names != EXPRESSION_NAMES:
+            raise AssetError(f"{path}: expression names differ from the 53 ICT shapes DFM expects")
+        return cls(
+            neutral=arrays["neutral"],
+            identity_deltas=arrays["identity_deltas"],
+            expression_deltas=arrays["expression_deltas"],
+            faces=arrays["faces"],
+            region_names=tuple(str(s) for s in arrays["region_names"]),
+            region_vertex_ranges=arrays["region_vertex_ranges"],
+            region_face_ranges=arrays["region_face_ranges"],
+            landmarks68=arrays["landmarks68"],
+        )
 
     @property
     def n_vertices(self) -> int:
@@ -87,6 +84,63 @@ class FaceModel:
 
     def triangles_of(self, face_index: np.ndarray) -> np.ndarray:
         return triangulate(self.faces[face_index])
+
+
+MODEL_ARRAYS = ("expression_names", "neutral", "identity_deltas", "expression_deltas", "faces", "region_names",
+                "region_vertex_ranges", "region_face_ranges", "landmarks68")
+UNPACKED_VERSION = 1
+
+
+def _packed(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {name: z[name] for name in MODEL_ARRAYS}
+    except (OSError, ValueError, KeyError) as e:
+        raise AssetError(f"cannot read the ICT face model at {path}: {e}") from None
+
+
+def _unpacked_arrays(folder: Path) -> dict[str, np.ndarray]:
+    try:
+        return {name: np.load(folder / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in MODEL_ARRAYS}
+    except (OSError, ValueError) as e:
+        raise AssetError(f"cannot read the unpacked ICT face model in {folder}: {e}") from None
+
+
+def unpacked_face_model(path: str | os.PathLike, cache_dir: str | os.PathLike) -> Path:
+    """A folder in `cache_dir` holding the packed model at `path` unpacked, one .npy per array (made on
+    first use; keyed by the file's path, size and modification time), for `FaceModel.load`: the packed
+    file is deflate-compressed, and inflating its ~50 MB costs ~0.35 s in every process that loads it
+    (each parallel worker too), where mapping the unpacked arrays costs milliseconds. `path` itself when
+    the folder cannot be made (the cache only saves time)."""
+    import hashlib
+    import warnings
+
+    from dfm.errors import CacheWarning
+    from dfm.io.files import atomic_directory
+
+    path, cache_dir = Path(path), Path(cache_dir)
+    try:
+        st = path.stat()
+    except OSError:
+        return path  # FaceModel.load says what is wrong with it
+    key = hashlib.sha256(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}:{UNPACKED_VERSION}".encode()).hexdigest()[:16]
+    folder = cache_dir / f"ict_face_model_{key}"
+    if folder.is_dir():
+        try:
+            _unpacked_arrays(folder)
+            return folder
+        except AssetError as e:  # damaged (a file truncated or deleted): unpack it again
+            warnings.warn(f"{e}; unpacking it again", CacheWarning, stacklevel=2)
+    arrays = _packed(path)
+    try:
+        with atomic_directory(folder) as tmp:
+            for name, a in arrays.items():
+                np.save(tmp / f"{name}.npy", a, allow_pickle=False)
+    except OSError as e:
+        warnings.warn(f"cannot keep the unpacked face model in {cache_dir} ({e}); reading the packed file each time",
+                      CacheWarning, stacklevel=2)
+        return path
+    return folder
 
 
 def triangulate(faces: np.ndarray) -> np.ndarray:

@@ -30,7 +30,7 @@ from dfm.errors import InputError
 from dfm.face.box_qp import available_backends
 from dfm.face.correspondence import load_or_build_correspondence
 from dfm.face.fitting import FaceFitter, FitBasis, FitConfig
-from dfm.face.model import FaceModel
+from dfm.face.model import FaceModel, unpacked_face_model
 from dfm.face.track import FaceTrack
 from dfm.face.subject import SubjectSpec
 from dfm.face.tracking import N_MESH_LANDMARKS
@@ -74,7 +74,7 @@ class FaceModels:
     @classmethod
     def load(cls, store: AssetStore) -> "FaceModels":
         model_path = store.path("ict-face-model")
-        model = FaceModel.load(model_path)
+        model = FaceModel.load(unpacked_face_model(model_path, store.derived_dir))
         corr = load_or_build_correspondence(model, model_path, store.path("mediapipe-canonical-mesh"),
                                             store.derived_dir)
         return cls(model, FitBasis.from_model(model, corr), store.path("face-landmarker"))

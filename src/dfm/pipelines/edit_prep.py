@@ -47,7 +47,7 @@ class PoolScanPrep:
             return None
         executor = session.executor()
         # the workers make the pool's plan themselves: submitted now, before this process builds its mesh
-        scans = pool_scan_items(track, str(video), str(session.store.path("ict-face-model")), executor.n_workers)
+        scans = pool_scan_items(track, str(video), session.face_model_path, executor.n_workers)
         executor.prepare_after_map(RenderSetup(), warm=import_renderer)
         started = time.perf_counter()
         future = background.submit(executor.map, run_item, scans, RenderSetup())

@@ -326,7 +326,7 @@ def warm_render_workers(session, track) -> None:
     thread that starts it)."""
     from dfm.render.occlusion import track_key
 
-    session.executor().prepare(RenderSetup(), warm=RenderWarmup(str(session.store.path("ict-face-model")),
+    session.executor().prepare(RenderSetup(), warm=RenderWarmup(session.face_model_path,
                                                                str(track.meta["cache"]), track_key(track)))
 
 
@@ -420,7 +420,7 @@ def render_chunked(session, job: ChunkedRender, video: Path, info, track, pool, 
             weights=np.asarray(plan.weight, np.float32), va=None if plan.va is None else np.asarray(plan.va, np.float32),
             renderer=options.renderer, params=dict(options.render),
             trained={kind: str(trained_renderer(track, kind)) for kind in filter(None, [needs_training(options.renderer)])},
-            model_path=str(session.store.path("ict-face-model")), track_cache=str(cache) if in_cache else None,
+            model_path=session.face_model_path, track_cache=str(cache) if in_cache else None,
             track_key=track_key(track), track=None if in_cache else track,
             # a fresh pool object: the original's feature cache is keyed by this process's object ids
             pool=FramePool(pool.frames, pool.occlusion, pool.excluded) if pool is not None else None,

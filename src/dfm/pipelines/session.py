@@ -63,6 +63,14 @@ class Session:
             self._models = FaceModels.load(self.store)
         return self._models
 
+    @property
+    def face_model_path(self) -> str:
+        """Where the session's workers load the face model from (its unpacked copy: milliseconds a worker;
+        made on first use, without loading the models in this process)."""
+        from dfm.face.model import unpacked_face_model
+
+        return str(unpacked_face_model(self.store.path("ict-face-model"), self.store.derived_dir))
+
     def analyze(self, video: str | os.PathLike, force: bool = False, identity: np.ndarray | None = None,
                 hooks: Hooks | None = None) -> FaceTrack:
         key = ("track", str(Path(video).resolve()), None if identity is None else np.asarray(identity).tobytes(),
@@ -157,8 +165,7 @@ class Session:
             return None
         from dfm.pipelines.pool_chunks import scan_pool_chunked
 
-        return scan_pool_chunked(self.executor(), track, str(video), self.render_mesh(track),
-                                 str(self.store.path("ict-face-model")))
+        return scan_pool_chunked(self.executor(), track, str(video), self.render_mesh(track), self.face_model_path)
 
     def has_frame_pool(self, video: str | os.PathLike, track: FaceTrack) -> bool:
         """Whether this video's own pool (no collection, every frame) is in memory."""
