@@ -239,6 +239,37 @@ def test_fit_stays_in_bounds_and_reports_residual(basis):
     assert fit.residual.shape == (8,) and (fit.residual < 1.0).all()  # pixels, noise-free
 
 
+def test_the_chunked_fit_shares_frames_with_this_process_and_equals_the_whole_fit(basis, monkeypatch):
+    from dfm.parallel import SerialExecutor
+    from dfm.pipelines import fit_chunks
+
+    rng = np.random.default_rng(8)
+    identity = rng.normal(size=100)
+    E = random_expressions(rng, 80)
+    R, s, t = random_poses(rng, 80)
+    L = render_landmarks(basis, identity, E, R, s, t, rng)
+    config = FitConfig(identity_frames=12)
+    fitter = FaceFitter(basis, config)
+    whole = fitter.fit(L, None)
+    setup = fit_chunks.FitSetup(basis, config, "synthetic")
+    sizes = []
+    real_fit_frames = FaceFitter.fit_frames
+
+    def counted(self, landmarks, prior, path):
+        sizes.append(len(landmarks))
+        return real_fit_frames(self, landmarks, prior, path)
+
+    monkeypatch.setattr(FaceFitter, "fit_frames", counted)
+    for share in (0.5, 0.0):  # with the compiled kernel here: half of it in this process; without: none
+        monkeypatch.setattr(fit_chunks, "own_share", lambda n, share=share: share)
+        sizes.clear()
+        chunked = fit_chunks.fit_chunked(fitter, SerialExecutor(), setup, L, None, None)
+        assert sorted(sizes) == ([40, 40] if share else [80])
+        for k in ("rotation", "translation", "scale", "expression", "residual"):
+            np.testing.assert_allclose(getattr(chunked, k), getattr(whole, k), atol=1e-6, err_msg=k)
+    assert fit_chunks.own_share(2) in (0.0, 1 / 3)
+
+
 def test_fit_is_an_identity_path_then_frames_any_slice_of_which_gives_the_same_rows(basis):
     """What lets the chunked analysis fit in the workers: the identity solved on the spread frames alone,
     then each slice of frames replayed with it, equals the whole-sequence fit exactly."""
