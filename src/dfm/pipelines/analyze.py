@@ -180,8 +180,9 @@ def _analyze_video(path: Path, workspace: Path, store: AssetStore | None, option
     models = _loaded(models, store)
     fit_setup = FitSetup(models.basis, options.fit, str(store.path("ict-face-model")))
     if pool is not None and options.fit.temporal_weight == 0:
-        # the workers build the fitter and load its QP kernel (~0.5 s each, mostly numba's start-up) while
-        # this process chooses the subject and solves the identity after their tracking
+        # the workers build the fitter and load its QP kernel (~1.2-1.4 s each, mostly numba's start-up)
+        # while this process chooses the subject and solves the identity after their tracking (fit_chunked
+        # then gives this process a share of the frames)
         pool.prepare_after_map(fit_setup)
         # and this process loads the QP kernel for its identity solve while it waits for the tracking
         threading.Thread(target=available_backends, name="dfm-fit-kernel", daemon=True).start()

@@ -31,7 +31,7 @@ class FitSetup:
     def __call__(self) -> FaceFitter:
         from dfm.face.box_qp import available_backends
 
-        available_backends()  # load the QP kernel now (numba's start-up, ~0.3 s), not in the first chunk
+        available_backends()  # load the QP kernel now (numba's start-up, ~1.2-1.4 s in a fresh worker), not in the first chunk
         return FaceFitter(self.basis, self.config)
 
 

@@ -53,9 +53,7 @@ class PoolScanChunk:
     def __call__(self, state, report: Callable[[int], None]):
         """Decode this range and scan it (dfm.render.pool.scan_pool_frames), on a worker (parallel.run_item)."""
         from dfm.io.video import iter_frames
-        from dfm.render.pool import scan_pool_frames
-
-        from dfm.render.pool import PoolPlan
+        from dfm.render.pool import PoolPlan, scan_pool_frames
 
         track = self.track if self.track is not None else state.cached_track(self.track_cache, self.track_key)
         _, mesh = state.mesh(self.model_path, track.identity)

@@ -12,8 +12,8 @@
 2. Each worker loads the job once (the pool, the track, the face model, its renderer) and, per chunk,
    renders its frames and encodes them into a video-only segment with the serial writer's settings
    (`VideoWriter.like`: codec, crf or lossless, pixel format, the input's timestamps; x264 threads: the
-   worker's share of the cores). Frames outside
-   every edit are the decoded frames, passed through as in the serial path.
+   worker's share of the cores). Frames outside every edit are the decoded frames, passed through as in
+   the serial path.
 3. Seams: the renderers carry state across frames (the warp renderer's source choices and
    cross-fades, the refiner's smoothed residual, the neural renderer's previous outputs), reset by
    every frame without an edit. A chunk that starts inside an edit replays the frames of that edit
