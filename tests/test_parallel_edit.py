@@ -32,7 +32,7 @@ EDITS = [parse_edit_arg("happy:high:0.8-2.4")]
 # Edited frames: the chunked render continues the serial renderer's state exactly, so they come out
 # identical (measured: equal bytes); the bound allows for a library's rounding differing between processes.
 EDITED_MIN_PSNR = 50.0
-SIDE_BY_SIDE_MIN_PSNR = 40.0  # crf 10 encodes of the same frames with keyframes at other places
+SIDE_BY_SIDE_MIN_PSNR = 40.0  # default-crf encodes of the same frames with keyframes at other places
 
 
 @pytest.fixture(scope="module")

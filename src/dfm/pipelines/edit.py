@@ -93,7 +93,7 @@ def model_versions(session) -> dict[str, Any]:
 # Output suffixes whose files can carry the signed C2PA manifest (dfm.provenance signs ISO BMFF/MP4).
 _SIGNED_SUFFIXES = (".mp4", ".m4v")
 
-# Bits per pixel of the output, for the disk-space check: crf 10 on natural video stays well below
+# Bits per pixel of the output, for the disk-space check: the default crf on natural video stays well below
 # the first, x264 qp 0 below the second (a generous estimate refuses only where space is really short).
 _OUTPUT_BITS_PER_PIXEL = {"crf": 1.0, "lossless": 8.0}
 

@@ -44,6 +44,7 @@ from dfm.eval.report import PAPER, reenactment_table, write_heatmap
 from dfm.eval.stability import CropChange, jitter_report
 from dfm.eval.fidelity import emotion_fidelity
 from dfm.io.files import atomic_write_text
+from dfm.io.video import DEFAULT_CRF
 
 from dfm.render.registry import RENDERERS
 
@@ -283,7 +284,7 @@ def _edit_run(session, video: Path, info, track, opts: EvaluationOptions, out: P
         "detail": {"edit_job_seconds": secs, "edited_frames": edited,
                    "render_fps_edited": _fps(edited, float(secs.get("render", 0.0))),
                    "render_encode_fps": report.get("render_encode_fps"),
-                   "encode_note": "lossless x264 (qp 0); `dfm edit` encodes at crf 10 by default"},
+                   "encode_note": f"lossless x264 (qp 0); `dfm edit` encodes at crf {DEFAULT_CRF:g} by default"},
     }
     return run, speed
 
