@@ -48,3 +48,31 @@ def test_mediapipe_imports_without_matplotlib_and_leaves_the_real_one_importable
             "import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt; plt.figure(); print('ok')")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-2000:]
+
+
+def test_the_c_result_reader_gives_exactly_the_public_results(landmarker, sample_video, monkeypatch):
+    """FaceTracker.detect reads MediaPipe's C result into arrays; MediaPipe's own result objects must
+    give the same faces, bit for bit (two faces in a frame, one, and none)."""
+    import dfm.face.tracking as tracking
+
+    big = np.asarray(read_frames_at(sample_video, [300])[0].image)
+    two = big.copy()
+    small = cv2.resize(big, None, fx=0.45, fy=0.45, interpolation=cv2.INTER_AREA)
+    two[-small.shape[0]:, :small.shape[1]] = small
+    frames = [two, big, np.full_like(big, 40), big]
+
+    def detect_all() -> list:
+        with tracking.FaceTracker(landmarker) as tracker:
+            return [tracker.detect(f, 0.04 * i) for i, f in enumerate(frames)]
+
+    fast = detect_all()
+    monkeypatch.setattr(tracking, "_detect_for_video_arrays", lambda *args: None)
+    public = detect_all()
+    assert [len(f) for f in fast] == [2, 1, 0, 1]
+    assert [len(f) for f in public] == [len(f) for f in fast]
+    for mine, theirs in zip(fast, public):
+        for a, b in zip(mine, theirs):
+            np.testing.assert_array_equal(a.landmarks, b.landmarks)
+            np.testing.assert_array_equal(a.blendshapes, b.blendshapes)
+            np.testing.assert_array_equal(a.transform, b.transform)
+            assert a.n_faces == b.n_faces

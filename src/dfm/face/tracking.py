@@ -9,6 +9,7 @@ Frames where the subject is not seen are invalid — never invented, never anoth
 
 from __future__ import annotations
 
+import ctypes
 import os
 from dataclasses import dataclass, fields
 from typing import Iterable
@@ -87,16 +88,16 @@ class FaceTracker:
         # MediaPipe needs strictly increasing integer milliseconds.
         ms = max(int(round(timestamp * 1000.0)), self._last_ms + 1)
         self._last_ms = ms
-        result = self._landmarker.detect_for_video(
-            mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image)), ms)
-        faces = _faces(result, image.shape[:2])
-        out = []
-        for k, landmarks in enumerate(faces):
-            names = [c.category_name for c in result.face_blendshapes[k]]
-            scores = np.array([c.score for c in result.face_blendshapes[k]], np.float32)
-            out.append(FrameTrack(landmarks, mediapipe_scores_to_ict(names, scores),
-                                  np.asarray(result.facial_transformation_matrixes[k], np.float32), len(faces)))
-        return out
+        mp_image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
+        found = _detect_for_video_arrays(self._landmarker, mp_image, ms, image.shape[:2])
+        if found is None:  # a MediaPipe without the C-API result this reads: its public result objects
+            result = self._landmarker.detect_for_video(mp_image, ms)
+            found = [(landmarks, [c.category_name for c in result.face_blendshapes[k]],
+                      np.array([c.score for c in result.face_blendshapes[k]], np.float32),
+                      result.facial_transformation_matrixes[k])
+                     for k, landmarks in enumerate(_faces(result, image.shape[:2]))]
+        return [FrameTrack(landmarks, mediapipe_scores_to_ict(names, scores), np.asarray(matrix, np.float32), len(found))
+                for landmarks, names, scores, matrix in found]
 
     def report(self) -> SubjectReport:
         return self.selector.report()
@@ -161,6 +162,55 @@ def _landmarker(model_path: str | os.PathLike, max_faces: int, min_confidence: f
 
     with quiet_native_stderr():  # MediaPipe and TFLite print set-up lines from C++ (dfm --verbose shows them)
         return vision.FaceLandmarker.create_from_options(options)
+
+
+def _detect_for_video_arrays(landmarker, mp_image, ms: int, shape: tuple[int, int]) -> list[tuple] | None:
+    """`landmarker.detect_for_video(mp_image, ms)` read straight from MediaPipe's C result into arrays:
+    per face (landmarks (478, 3) frame pixels, blendshape names, scores (52,), transform (4, 4)), the same
+    values as its public result gives. That result builds one Python object per landmark (~2 ms a frame,
+    a tenth of the tracking's CPU). None when this MediaPipe has no such C API (other versions): the
+    caller then uses the public result."""
+    try:
+        from mediapipe.tasks.python.vision import face_landmarker as fl
+
+        lib, handle, result_c = landmarker._lib, landmarker._handle, fl.MpFaceLandmarkerResultC()
+        detect, close = lib.MpFaceLandmarkerDetectForVideo, lib.MpFaceLandmarkerCloseResult
+    except (ImportError, AttributeError):
+        return None
+    h, w = shape
+    detect(handle, mp_image._image_ptr, None, ms, ctypes.byref(result_c))
+    try:
+        faces = []
+        for k in range(result_c.face_landmarks_count):
+            lms = result_c.face_landmarks[k]
+            rows = _struct_rows(lms.landmarks, lms.landmarks_count)
+            # in double precision, then rounded once, as the public result's Python floats are
+            landmarks = np.stack([rows["x"] * np.float64(w), rows["y"] * np.float64(h), rows["z"] * np.float64(w)],
+                                 1).astype(np.float32)
+            names, scores = [], np.zeros(0, np.float32)
+            if k < result_c.face_blendshapes_count:
+                cats = result_c.face_blendshapes[k]
+                items = [cats.categories[j] for j in range(cats.categories_count)]
+                names = [c.category_name.decode("utf-8") if c.category_name else None for c in items]
+                scores = np.array([c.score for c in items], np.float32)
+            matrix = (result_c.facial_transformation_matrixes[k].to_numpy()
+                      if k < result_c.facial_transformation_matrixes_count else np.eye(4))
+            faces.append((landmarks, names, scores, matrix))
+        return faces
+    finally:
+        close(ctypes.byref(result_c))
+
+
+def _struct_rows(pointer, count: int) -> np.ndarray:
+    """The float fields x, y, z of `count` C landmark structs at `pointer`, as a structured array view
+    (numpy cannot read the struct's char* field through the buffer protocol; this dtype skips it)."""
+    struct = pointer._type_
+    dtype = np.dtype({"names": ["x", "y", "z"], "formats": ["<f4"] * 3,
+                      "offsets": [getattr(struct, n).offset for n in ("x", "y", "z")], "itemsize": ctypes.sizeof(struct)})
+    if count == 0:
+        return np.zeros(0, dtype)
+    buffer = (ctypes.c_char * (count * dtype.itemsize)).from_address(ctypes.cast(pointer, ctypes.c_void_p).value)
+    return np.frombuffer(buffer, dtype, count)
 
 
 def _faces(result, shape: tuple[int, int]) -> list[np.ndarray]:
