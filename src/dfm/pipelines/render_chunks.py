@@ -63,11 +63,12 @@ class ChunkPolicy:
     min_frames: int = 24
     per_worker: int = 2  # up to this many chunks per worker: one that finishes early takes the next
     balance_margin: float = 0.1  # one chunk per worker is chosen only if the cost model says 10% faster
-    # costs in pass-through frames (decode + encode), CPU time on the Pexels clip (re-measured 2026-12-01
-    # from 2-chunk edits' per-chunk CPU, x264 'fast'): an edited frame (render + encode) about 4.2,
-    # replaying one (WarpRenderer.advance: the flow's geometry and the source choice) about 0.95
-    edit_cost: float = 4.2
-    replay_cost: float = 0.95
+    # costs in pass-through frames (decode + encode), CPU time on the Pexels clip: fitted 2026-12-01 to
+    # 2-chunk edits' per-chunk CPU with x264 'fast' at crf 10 (an edited frame, render + encode, 4.2; a
+    # replayed one, WarpRenderer.advance: the flow's geometry and the source choice, 0.95), then rescaled
+    # for the default encoder's 3.3 ms less a frame (pass-through ~17.3 -> ~14.0 ms)
+    edit_cost: float = 4.9
+    replay_cost: float = 1.15
     snap: int = 12  # move a boundary up to this many frames onto a frame without an edit (no warm-up there)
 
 
