@@ -147,7 +147,7 @@ def results_markdown(docs: list[dict], machine: dict, started: str, wall_s: floa
                      + f" | {_f(d['speed']['end_to_end']['fps'], 1)} | {_f(st.get('decoder', {}).get('seconds'), 1)} |")
     lines += ["", "Stages: decode, track, fit, affect from the analysis run (`track.meta['seconds']`); plan, render (= pool",
               "build + `WarpRenderer` over the video), encode from the `Session.edit` job's report; frames/s over ALL frames",
-              "of the clip. Encode is LOSSLESS x264 here (`dfm edit` defaults to crf 10). End to end = the sum of these",
+              "of the clip. Encode is LOSSLESS x264 here (`dfm edit` defaults to crf 8.5). End to end = the sum of these",
               "seven; decoder training (once per person, cached) is not in it.",
               "", "Per-clip reports (with heat maps) were written to the work folder; see `dfm evaluate VIDEO -o DIR`."]
     return "\n".join(lines) + "\n"
