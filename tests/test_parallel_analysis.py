@@ -170,6 +170,26 @@ def test_chunked_subject_choice_has_no_seam(two_people, local_pool, tmp_path, cl
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("subject", ["leftmost", "rightmost"])
+def test_chunked_affect_is_the_subjects_own_with_two_faces(two_people, local_pool, tmp_path, subject):
+    """Each face of a frame gets its own crop's affect in the chunks (a frame's faces once all shared the
+    last face's slot, so the subject's affect was lost whenever MediaPipe listed it first)."""
+    from dfm.face.subject import parse_subject
+    from dfm.pipelines.analyze import AnalysisOptions, analyze_video
+
+    clip = two_people["two"]
+    options = AnalysisOptions(subject=parse_subject(subject))
+    serial = analyze_video(clip, tmp_path / "serial", options=options, progress=False)
+    chunked = analyze_video(clip, tmp_path / "chunked", options=options, progress=False, executor=lambda: local_pool,
+                            chunking=ChunkSettings(min_frames=10, per_worker=2, serial_below=0))
+    np.testing.assert_array_equal(chunked.valid, serial.valid)
+    assert np.isfinite(serial.valence[serial.valid]).all()
+    np.testing.assert_array_equal(np.isfinite(chunked.valence), np.isfinite(serial.valence))
+    np.testing.assert_allclose(chunked.valence[serial.valid], serial.valence[serial.valid], atol=1e-4)
+    np.testing.assert_allclose(chunked.arousal[serial.valid], serial.arousal[serial.valid], atol=1e-4)
+
+
+@pytest.mark.integration
 def test_killed_worker_fails_the_analysis_with_one_line_and_no_cache(clip, local_pool, tmp_path):
     from dfm.pipelines.analyze import AnalysisOptions, analyze_video, track_cache_path
 
