@@ -37,7 +37,7 @@ import pickle
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +61,7 @@ class ChunkPolicy:
 
     min_video_frames: int = 150
     min_frames: int = 24
-    per_worker: int = 2  # up to this many chunks per worker: one that finishes early takes the next
-    balance_margin: float = 0.1  # one chunk per worker is chosen only if the cost model says 10% faster
+    per_worker: int = 2  # up to this many chunks per worker (fillers aside): one that finishes early takes the next
     # costs in pass-through frames (decode + encode), CPU time on the Pexels clip: fitted 2026-12-01 to
     # 2-chunk edits' per-chunk CPU with x264 'fast' at crf 10 (an edited frame, render + encode, 4.2; a
     # replayed one, WarpRenderer.advance: the flow's geometry and the source choice, 0.95), then rescaled
@@ -70,6 +69,11 @@ class ChunkPolicy:
     edit_cost: float = 4.9
     replay_cost: float = 1.15
     snap: int = 12  # move a boundary up to this many frames onto a frame without an edit (no warm-up there)
+    # the frames without an edit at either end of a chunk with edits become chunks of their own, of at least
+    # this many frames (fillers: cheap, never replayed, submitted last, so whichever worker finishes its
+    # edited frames first takes them; the balance then no longer rests on the costs above, which were
+    # measured to drift by ~30% between hours of this machine); 0 = keep them in their chunk
+    filler_frames: int = 60
 
 
 DEFAULT_POLICY = ChunkPolicy()
@@ -81,16 +85,19 @@ def plan_render_chunks(weight: np.ndarray, n_workers: int, policy: ChunkPolicy =
     one is within `policy.snap`; `warmup` = the frames of the edit running into the chunk (0 when the
     chunk's first frame or the one before it has no edit).
 
-    One chunk per worker, or `per_worker` per worker (a worker that finishes early takes the next, so
-    misestimated costs even out), whichever the cost model says finishes first: every boundary inside an
-    edit costs a replay, so a long edit is often better cut in fewer chunks."""
+    Candidates: one chunk per worker, or `per_worker` per worker (a worker that finishes early takes the
+    next); and, where the video has frames without an edit, its edited frames alone cut in 1 to that many
+    chunks with those frames as fillers (`with_fillers`). The one chosen finishes first (workers taking the
+    dearest chunk left) in the worst of three cases: the costs as the policy says, and edited frames 30%
+    cheaper or dearer (the drift measured between hours of this machine), so a plan whose balance rests on
+    exact costs loses to one that evens out. Every boundary inside an edit costs a replay, so a long edit
+    is often better cut in fewer chunks."""
     weight = np.asarray(weight, np.float32)
     n = len(weight)
     most = max(1, min(n_workers * policy.per_worker, n // max(1, policy.min_frames)))
     if most < 2:
         return [Chunk(0, 0, n, 0)]
     edited = weight > 0
-    cum = np.concatenate([[0.0], np.cumsum(np.where(edited, policy.edit_cost, 1.0))])  # cost of frames [0, i)
 
     def warmup(a: int) -> int:
         run = a
@@ -98,7 +105,7 @@ def plan_render_chunks(weight: np.ndarray, n_workers: int, policy: ChunkPolicy =
             run -= 1
         return a - run
 
-    def cut(k: int, target: float) -> list[int]:
+    def cut(cum: np.ndarray, k: int, target: float) -> list[int]:
         """Boundaries giving chunks of about `target` cost each (frames + replay), snapped, long enough."""
         edges = [0]
         for _ in range(1, k):
@@ -115,23 +122,71 @@ def plan_render_chunks(weight: np.ndarray, n_workers: int, policy: ChunkPolicy =
             edges.append(e)
         return edges + [n]
 
-    def plan(k: int) -> list[Chunk]:
-        edges = cut(k, cum[-1] / k)
+    def plan(k: int, pass_cost: float) -> list[Chunk]:
+        cum = np.concatenate([[0.0], np.cumsum(np.where(edited, policy.edit_cost, pass_cost))])  # cost of [0, i)
+        edges = cut(cum, k, cum[-1] / k)
         replay = policy.replay_cost * sum(warmup(a) for a in edges[:-1])
-        edges = cut(k, (cum[-1] + replay) / k)  # the replays the first cut implies, shared out too
+        edges = cut(cum, k, (cum[-1] + replay) / k)  # the replays the first cut implies, shared out too
         return [Chunk(i, a, b, warmup(a)) for i, (a, b) in enumerate(zip(edges, edges[1:]))]
 
-    def finish(chunks: list[Chunk]) -> float:
-        """When the last worker finishes, dearest chunks first (as render_chunked submits them)."""
-        loads = [0.0] * n_workers
-        for c in sorted((chunk_cost(weight, c, policy) for c in chunks), reverse=True):
-            loads[int(np.argmin(loads))] += c
-        return max(loads)
+    n_edited = int(edited.sum())
 
-    plans = [plan(k) for k in sorted({min(n_workers, most), most})]
-    # fewer, bigger chunks must win clearly: their balance rests on the cost estimates alone
-    return min(plans, key=lambda p: (finish(p) * (1.0 if len(p) == len(plans[-1]) else 1.0 + policy.balance_margin),
-                                     -len(p)))
+    def worst_finish(chunks: list[Chunk]) -> float:
+        """The last worker's finish over an even share of the frames' work (replays not counted there: they
+        are the chunking's own cost), in the worst of the three cost cases."""
+        worst = 0.0
+        for scale in (1.0, 0.7, 1.3):
+            true = replace(policy, edit_cost=policy.edit_cost * scale)
+            loads = [0.0] * n_workers
+            for c in sorted(chunks, key=lambda c: -chunk_cost(weight, c, policy)):  # as render_chunked submits
+                loads[int(np.argmin(loads))] += chunk_cost(weight, c, true)
+            worst = max(worst, max(loads) / ((n_edited * true.edit_cost + n - n_edited) / n_workers))
+        return worst
+
+    ks = sorted({min(n_workers, most), most})
+    plans = [plan(k, 1.0) for k in ks]
+    if policy.filler_frames > 0 and edited.any() and not edited.all():
+        # the edited frames shared out alone (frames without an edit cost nothing here), the rest as fillers
+        plans += [with_fillers(plan(k, 0.0), edited, n_workers, policy) for k in range(1, most + 1)]
+    return min(plans, key=lambda p: (round(worst_finish(p), 3), len(p)))
+
+
+def with_fillers(chunks: list[Chunk], edited: np.ndarray, n_workers: int, policy: ChunkPolicy = DEFAULT_POLICY
+                 ) -> list[Chunk]:
+    """`chunks` with the runs of frames without an edit at the ends of each chunk that has edits split off
+    into chunks of at least `policy.filler_frames` and `policy.min_frames` (longer where the runs are long:
+    about two per worker in all), renumbered. A filler starts where no edit runs into it,
+    so it needs no warm-up, and the chunk it came off keeps its warm-up (its first edited frame's)."""
+    if policy.filler_frames <= 0:
+        return chunks
+    runs: list[tuple[int, int]] = []  # (start, stop) of the runs split off
+    cores: list[Chunk] = []
+    for c in chunks:
+        e = np.flatnonzero(edited[c.start:c.stop])
+        if len(e) == 0:
+            cores.append(c)
+            continue
+        a, b = c.start + int(e[0]), c.start + int(e[-1]) + 1
+        if a - c.start < policy.min_frames:
+            a = c.start
+        if c.stop - b < policy.min_frames:
+            b = c.stop
+        if b - a < policy.min_frames:  # the edited frames alone would make too short a chunk
+            cores.append(c)
+            continue
+        runs += [r for r in ((c.start, a), (b, c.stop)) if r[1] > r[0]]
+        cores.append(Chunk(c.index, a, b, c.warmup if a == c.start else 0))
+    total = sum(b - a for a, b in runs)
+    if not runs:
+        return chunks
+    size = max(policy.filler_frames, policy.min_frames, -(-total // (2 * n_workers)))
+    pieces: list[Chunk] = []
+    for a, b in runs:
+        k = max(1, (b - a) // size)
+        edges = [a + round(i * (b - a) / k) for i in range(k + 1)]
+        pieces += [Chunk(0, x, y, 0) for x, y in zip(edges, edges[1:])]
+    ordered = sorted(cores + pieces, key=lambda c: c.start)
+    return [Chunk(i, c.start, c.stop, c.warmup) for i, c in enumerate(ordered)]
 
 
 def chunk_cost(weight: np.ndarray, chunk: Chunk, policy: ChunkPolicy = DEFAULT_POLICY) -> float:
