@@ -21,7 +21,9 @@ from dfm.pipelines.analyze_chunks import ChunkSettings
 from dfm.pipelines.base import Hooks
 
 CLIP = "mead_w009_happy_01.mp4"  # 108 frames, 256x256, one face
-SMALL = ChunkSettings(min_frames=20, per_worker=2, serial_below=0)  # 4 chunks of 27 frames on 2 workers
+# 4 chunks of 27 frames on 2 workers, the fit's per-frame half on them too (a video this short fits in the
+# parent by default: test_a_short_chunked_analysis_fits_in_this_process)
+SMALL = ChunkSettings(min_frames=20, per_worker=2, serial_below=0, fit_chunked_from=0)
 
 
 # ---------------------------------------------------------------- unit: flags and the Session's executor
@@ -139,6 +141,18 @@ def test_chunked_analysis_on_the_local_pool_equals_serial(serial_track, clip, lo
     assert track.meta["cache"] == str(track_cache_path(clip, tmp_path, AnalysisOptions(), None))
     assert track_cache_path(clip, tmp_path, AnalysisOptions(), None).name == \
         os.path.basename(serial_track.meta["cache"])
+
+
+@pytest.mark.integration
+def test_a_short_chunked_analysis_fits_in_this_process(serial_track, clip, local_pool, tmp_path, monkeypatch):
+    import dfm.pipelines.analyze as analyze
+
+    calls = []
+    monkeypatch.setattr(analyze, "fit_chunked", lambda *a, **k: calls.append(1))
+    track = analyze.analyze_video(clip, tmp_path, progress=False, executor=lambda: local_pool,
+                                  chunking=ChunkSettings(min_frames=20, per_worker=2, serial_below=0))
+    assert track.meta["parallel"]["chunks"] >= 3 and calls == []  # tracked on the workers, fitted here
+    _assert_same_analysis(serial_track, track)
 
 
 @pytest.fixture(scope="module")

@@ -179,13 +179,15 @@ def _analyze_video(path: Path, workspace: Path, store: AssetStore | None, option
         pool.prepare(setup)  # the workers load their models while this process loads its own
     models = _loaded(models, store)
     fit_setup = FitSetup(models.basis, options.fit, str(store.path("ict-face-model")))
-    if pool is not None and options.fit.temporal_weight == 0:
+    fit_on_workers = pool is not None and options.fit.temporal_weight == 0 and info.n_frames >= chunking.fit_chunked_from
+    if pool is not None:
+        # this process loads the QP kernel for its identity solve (and fit) while it waits for the tracking
+        threading.Thread(target=available_backends, name="dfm-fit-kernel", daemon=True).start()
+    if fit_on_workers:
         # the workers build the fitter and load its QP kernel (~1.2-1.4 s each, mostly numba's start-up)
         # while this process chooses the subject and solves the identity after their tracking (fit_chunked
         # then gives this process a share of the frames)
         pool.prepare_after_map(fit_setup)
-        # and this process loads the QP kernel for its identity solve while it waits for the tracking
-        threading.Thread(target=available_backends, name="dfm-fit-kernel", daemon=True).start()
     reference, spec_frame = subject_reference(path, options.subject, models.landmarker_path)
     t_start = time.perf_counter()
     rows = _track_video(path, info.n_frames, options, store, models, reference, spec_frame, progress, hooks,
@@ -203,7 +205,7 @@ def _analyze_video(path: Path, workspace: Path, store: AssetStore | None, option
     t0 = time.perf_counter()
     fitter = FaceFitter(models.basis, options.fit)
     landmarks, prior = raw.landmarks[raw.valid, :N_MESH_LANDMARKS], raw.blendshapes[raw.valid]
-    if pool is not None and rows.n_chunks > 1 and options.fit.temporal_weight == 0:
+    if fit_on_workers and rows.n_chunks > 1:
         fit = fit_chunked(fitter, pool, fit_setup, landmarks, prior, identity,
                           cancel=None if hooks is None else hooks.cancel)
     else:

@@ -43,12 +43,16 @@ PATTERN_SIZE = 24 * 16  # dfm.face.subject.face_signature's grey patch
 class ChunkSettings:
     """How the analysis is cut: `warmup` frames run before each chunk, no chunk under `min_frames`,
     `per_worker` chunks a worker, and videos under `serial_below` frames analysed in this process (the
-    pool's start and the warm-up cost more than they save)."""
+    pool's start and the warm-up cost more than they save); the fit's per-frame half runs on the workers
+    from `fit_chunked_from` frames."""
 
     warmup: int = 10
     min_frames: int = 48
     per_worker: int = 1
     serial_below: int = 150
+    # a chunked analysis of fewer frames fits them all in this process: its workers' share of the fit
+    # (~0.7-1.5 ms a frame) would save less than each worker's start of the QP kernel (~0.8-1.4 s, numba)
+    fit_chunked_from: int = 1200
 
 
 @dataclass(frozen=True)
