@@ -13,7 +13,8 @@ This machine's speed drifts (other tenants' load: CPU time of the same work move
 hours), so every mode runs `--repeat` times, the modes interleaved and their order rotated each round;
 the summary gives the median of each figure and the range of the speed-ups paired within a round. Each
 run also prints the CPU seconds all cores spent meanwhile (the machine's busy time, /proc/stat) and the
-share of time the hypervisor stole.
+share of time the hypervisor stole, and each round starts by measuring how much throughput N independent
+processes get here against one (`machine_scaling`: no speed-up can beat it).
 Run: DFM_ASSETS=../shared/models .venv/bin/python benchmarks/bench_parallel.py [--workers 2] [--no-ray]
      [--clips 0 60] [--repeat 3] [--json results.json]
 """
@@ -125,6 +126,22 @@ def run(clip: Path, workspace: Path, mode: str, workers: int, what: str) -> dict
 
 
 FIGURES = ("analysis", "render_encode", "cold")
+SPIN = "import time\nt = time.process_time()\nx = 0\nfor i in range(8_000_000):\n    x += i * i\n"
+
+
+def machine_scaling(workers: int) -> float:
+    """How many times the throughput of one process `workers` independent single-threaded processes get
+    here now (a pure-Python loop in each; `workers` on an idle machine with that many real cores). The
+    speed-ups below cannot beat it: on this shared machine it moves between ~1.5 and 2.0 for 2 workers
+    within minutes."""
+    def spin(n: int) -> float:
+        t = time.perf_counter()
+        for p in [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(n)]:
+            p.wait()
+        return time.perf_counter() - t
+
+    one = min(spin(1) for _ in range(2))
+    return workers * one / min(spin(workers) for _ in range(2))
 
 
 def summarise(name: str, runs: dict[str, list[dict]]) -> None:
@@ -173,6 +190,8 @@ def main() -> None:
             name = f"{seconds:.0f}s" if seconds else "20s"
             runs: dict[str, list[dict]] = {mode: [] for mode in modes}
             for r in range(args.repeat):
+                scaling = machine_scaling(args.workers)
+                print(f"{name:>6s} round {r}: {args.workers} processes get {scaling:.2f}x one's throughput now", flush=True)
                 for mode in modes[r % len(modes):] + modes[:r % len(modes)]:  # each mode first in turn
                     ws = Path(tmp) / f"ws_{int(seconds)}_{mode}_{r}"
                     ws.mkdir()
@@ -188,6 +207,7 @@ def main() -> None:
                            "peak_tree_mb_max": max(a["peak_tree_mb"], e["peak_tree_mb"], c["peak_tree_mb"]),
                            # the cold edit's CPU when there is one, else the analysis's
                            "cpu_s": c["cpu_s"] if seconds == 0 else a["cpu_s"],
+                           "machine_scaling": scaling,
                            "steal_pct": float(np.mean([x["steal_pct"] for x in (a, e) + ((c,) if not seconds else ())]))}
                     runs[mode].append(row)
                     print(f"{name:>6s} {mode:>7s} {r:5d} {a['wall']:10.1f} {e['wall']:7.1f} {e['render_encode']:12.1f} "
@@ -200,6 +220,9 @@ def main() -> None:
           + f" {'cpu s':>7s} {'steal%':>6s} {'peak MB':>8s}")
     for name, runs in results.items():
         summarise(name, runs)
+        scalings = [r["machine_scaling"] for r in runs["serial"]]
+        print(f"{name:>6s} machine scaling ({args.workers} processes / one) per round: "
+              + ", ".join(f"{x:.2f}" for x in scalings))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     print(f"load average after {os.getloadavg()[0]:.1f}")
