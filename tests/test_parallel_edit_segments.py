@@ -97,6 +97,56 @@ def test_fillers_split_the_frames_without_an_edit_off_the_edited_chunks_and_even
         assert max(_finish(w, chosen, e)[1] for e in cases) <= 1.06, [_finish(w, chosen, e) for e in cases]
 
 
+def test_filler_edges_go_onto_keyframes_and_keyframes_are_read_from_the_packets(tmp_path):
+    from dfm.io.video import keyframe_indices
+
+    w = _weights(1439, (0, 720))
+    keys = np.arange(0, 1439, 72)
+    plain = plan_render_chunks(w, 2)
+    snapped = plan_render_chunks(w, 2, keyframes=keys)
+    assert [i for c in snapped for i in range(c.start, c.stop)] == list(range(1439))
+    inner = [c.start for c in snapped if c.start > 720]  # fillers' starts between two fillers
+    assert inner and all(s in set(keys) for s in inner) and not all(c.start in set(keys) for c in plain if c.start > 720)
+    assert all(c.n_frames >= ChunkPolicy().min_frames for c in snapped)
+    assert [(c.start, c.warmup) for c in snapped if c.warmup] == [(c.start, c.warmup) for c in plain if c.warmup]
+
+    path = tmp_path / "gop.mp4"
+    with av.open(str(path), "w") as out:
+        v = out.add_stream("libx264", rate=25, options={"g": "10", "keyint_min": "10", "sc_threshold": "0", "bf": "2"})
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        for k in range(35):
+            img = np.full((48, 64, 3), (k * 7) % 255, np.uint8)
+            for p in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(p)
+        for p in v.encode():
+            out.mux(p)
+    with av.open(str(path)) as c:
+        packets = [p for p in c.demux(c.streams.video[0]) if p.size]
+    shown = sorted(p.pts for p in packets)
+    assert keyframe_indices(path).tolist() == sorted(shown.index(p.pts) for p in packets if p.is_keyframe) == [0, 10, 20, 30]
+
+
+def test_random_plans_cover_every_frame_once_with_long_enough_chunks_and_exact_warm_ups():
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        n = int(rng.integers(150, 3000))
+        w = np.zeros(n, np.float32)
+        for _ in range(int(rng.integers(0, 4))):
+            a = int(rng.integers(0, n))
+            w[a:a + int(rng.integers(1, n // 2))] = 1.0
+        keys = np.unique(rng.integers(0, n, int(rng.integers(1, 40))))
+        for policy in (ChunkPolicy(), ChunkPolicy(filler_frames=10), ChunkPolicy(min_frames=48, filler_frames=30)):
+            for workers in (2, 3):
+                chunks = plan_render_chunks(w, workers, policy, keys)
+                assert [i for c in chunks for i in range(c.start, c.stop)] == list(range(n))
+                assert all(c.n_frames >= policy.min_frames for c in chunks)
+                for c in chunks:
+                    run = c.start
+                    while run > 0 and w[run - 1] > 0 and w[c.start] > 0:
+                        run -= 1
+                    assert c.warmup == c.start - run
+
+
 def test_a_short_video_is_one_chunk():
     assert len(plan_render_chunks(_weights(30, (0, 30)), 4, ChunkPolicy(min_frames=24))) == 1
 

@@ -193,6 +193,13 @@ def frame_timestamps(path: str | os.PathLike) -> np.ndarray:
     return _scan(path).timestamps.copy()
 
 
+def keyframe_indices(path: str | os.PathLike) -> np.ndarray:
+    """Indices (presentation order) of the frames that are keyframes: decoding from one of them wastes
+    no frames (any other start decodes from the keyframe before it), from the packets alone."""
+    scan = _scan(path)
+    return np.flatnonzero(scan.seek_pts == scan.pts)
+
+
 def iter_frames(path: str | os.PathLike, start: int = 0, stop: int | None = None) -> Iterator[VideoFrame]:
     """Decode frames [start, stop) in order, streaming (memory does not grow with the video's length)."""
     scan = _scan(path)

@@ -238,7 +238,10 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
     input_sha = session.file_hash(video)
     credentials = EditCredentials(*signing, video=video, input_sha256=input_sha, edits=edit_list, seed=plan.seed,
                                   disclosure=DISCLOSURE, version=__version__)
-    chunked = plan_chunked_render(session, info, plan, options)  # None: serial (one worker, or a short video)
+    from dfm.io.video import keyframe_indices
+
+    # None: serial (one worker, or a short video)
+    chunked = plan_chunked_render(session, info, plan, options, keyframes=keyframe_indices(video))
     parallel = None
     if chunked is not None:
         with contextlib.ExitStack() as stack:

@@ -79,7 +79,8 @@ class ChunkPolicy:
 DEFAULT_POLICY = ChunkPolicy()
 
 
-def plan_render_chunks(weight: np.ndarray, n_workers: int, policy: ChunkPolicy = DEFAULT_POLICY) -> list[Chunk]:
+def plan_render_chunks(weight: np.ndarray, n_workers: int, policy: ChunkPolicy = DEFAULT_POLICY,
+                       keyframes: np.ndarray | None = None) -> list[Chunk]:
     """Contiguous chunks covering every frame once, of about equal cost (edited frames cost more, and so
     does replaying the edit that runs into a chunk), with boundaries next to frames without an edit where
     one is within `policy.snap`; `warmup` = the frames of the edit running into the chunk (0 when the
@@ -91,7 +92,9 @@ def plan_render_chunks(weight: np.ndarray, n_workers: int, policy: ChunkPolicy =
     dearest chunk left) in the worst of three cases: the costs as the policy says, and edited frames 30%
     cheaper or dearer (the drift measured between hours of this machine), so a plan whose balance rests on
     exact costs loses to one that evens out. Every boundary inside an edit costs a replay, so a long edit
-    is often better cut in fewer chunks."""
+    is often better cut in fewer chunks. `keyframes` (the input's keyframe frames, `keyframe_indices`):
+    the fillers' inner edges go onto them where one is near (a chunk that starts elsewhere first decodes
+    from the keyframe before it: up to a GOP of wasted frames)."""
     weight = np.asarray(weight, np.float32)
     n = len(weight)
     most = max(1, min(n_workers * policy.per_worker, n // max(1, policy.min_frames)))
@@ -147,16 +150,17 @@ def plan_render_chunks(weight: np.ndarray, n_workers: int, policy: ChunkPolicy =
     plans = [plan(k, 1.0) for k in ks]
     if policy.filler_frames > 0 and edited.any() and not edited.all():
         # the edited frames shared out alone (frames without an edit cost nothing here), the rest as fillers
-        plans += [with_fillers(plan(k, 0.0), edited, n_workers, policy) for k in range(1, most + 1)]
+        plans += [with_fillers(plan(k, 0.0), edited, n_workers, policy, keyframes) for k in range(1, most + 1)]
     return min(plans, key=lambda p: (round(worst_finish(p), 3), len(p)))
 
 
-def with_fillers(chunks: list[Chunk], edited: np.ndarray, n_workers: int, policy: ChunkPolicy = DEFAULT_POLICY
-                 ) -> list[Chunk]:
+def with_fillers(chunks: list[Chunk], edited: np.ndarray, n_workers: int, policy: ChunkPolicy = DEFAULT_POLICY,
+                 keyframes: np.ndarray | None = None) -> list[Chunk]:
     """`chunks` with the runs of frames without an edit at the ends of each chunk that has edits split off
     into chunks of at least `policy.filler_frames` and `policy.min_frames` (longer where the runs are long:
     about two per worker in all), renumbered. A filler starts where no edit runs into it,
-    so it needs no warm-up, and the chunk it came off keeps its warm-up (its first edited frame's)."""
+    so it needs no warm-up, and the chunk it came off keeps its warm-up (its first edited frame's). An
+    edge between two fillers moves onto the nearest of `keyframes` within half a filler, if any."""
     if policy.filler_frames <= 0:
         return chunks
     runs: list[tuple[int, int]] = []  # (start, stop) of the runs split off
@@ -184,6 +188,12 @@ def with_fillers(chunks: list[Chunk], edited: np.ndarray, n_workers: int, policy
     for a, b in runs:
         k = max(1, (b - a) // size)
         edges = [a + round(i * (b - a) / k) for i in range(k + 1)]
+        if keyframes is not None and len(keyframes):
+            for i in range(1, k):
+                lo, hi = max(edges[i - 1] + policy.min_frames, edges[i] - size // 2), edges[i] + size // 2
+                near = keyframes[(keyframes >= lo) & (keyframes <= min(hi, edges[i + 1] - policy.min_frames))]
+                if len(near):
+                    edges[i] = int(near[np.argmin(np.abs(near - edges[i]))])
         pieces += [Chunk(0, x, y, 0) for x, y in zip(edges, edges[1:])]
     ordered = sorted(cores + pieces, key=lambda c: c.start)
     return [Chunk(i, c.start, c.stop, c.warmup) for i, c in enumerate(ordered)]
@@ -206,20 +216,22 @@ class ChunkedRender:
     costs: list[float] = field(default_factory=list)  # chunk_cost of each chunk
 
 
-def plan_chunked_render(session, info, plan, options, policy: ChunkPolicy | None = None) -> ChunkedRender | None:
+def plan_chunked_render(session, info, plan, options, policy: ChunkPolicy | None = None,
+                        keyframes: np.ndarray | None = None) -> ChunkedRender | None:
     """The chunked render of this edit, or None when it should stay serial: one worker, a video too short
-    to gain (policy.min_video_frames), or a plan that gives fewer than 2 chunks."""
+    to gain (policy.min_video_frames), or a plan that gives fewer than 2 chunks. `keyframes`: the input's
+    (plan_render_chunks)."""
     policy = policy or DEFAULT_POLICY
     parallel = session.parallel
     if not parallel.chunks(info.n_frames, policy.min_video_frames):
         return None
-    chunks = plan_render_chunks(plan.weight, parallel.n_workers, policy)
+    chunks = plan_render_chunks(plan.weight, parallel.n_workers, policy, keyframes)
     if len(chunks) < 2:
         return None
     t = time.perf_counter()
     executor = session.executor()  # started here unless the session's analysis (or an earlier job) did
     if executor.n_workers != parallel.n_workers:  # Ray without a worker count: one per CPU of the cluster
-        chunks = plan_render_chunks(plan.weight, executor.n_workers, policy)
+        chunks = plan_render_chunks(plan.weight, executor.n_workers, policy, keyframes)
     return ChunkedRender(chunks, executor, "ray" if parallel.ray else "local", time.perf_counter() - t,
                          [chunk_cost(plan.weight, c, policy) for c in chunks])
 
