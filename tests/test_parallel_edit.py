@@ -44,11 +44,12 @@ def grid_clip(videos_dir):
 def short_chunks():
     """Chunk even a 3-s clip, in chunks of at least 15 frames (and scan its appearance pool on the workers).
     The costs are fixed here (not the calibrated defaults), so the plan is the 4 chunks the module doc
-    describes: boundaries at the edit's start and end, and one inside it."""
+    describes: boundaries at the edit's start and end, and one inside it (no cost for starting between
+    keyframes: this clip's only keyframe is its first frame, which would make one chunk the cheapest)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(render_chunks, "DEFAULT_POLICY",
                    dataclasses.replace(render_chunks.DEFAULT_POLICY, min_video_frames=0, min_frames=15,
-                                       edit_cost=3.5, replay_cost=0.8))
+                                       edit_cost=3.5, replay_cost=0.8, seek_cost=0.0))
         mp.setattr(pool_chunks, "MIN_VIDEO_FRAMES", 0)
         yield
 

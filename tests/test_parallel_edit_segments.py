@@ -110,6 +110,19 @@ def test_filler_edges_go_onto_keyframes_and_keyframes_are_read_from_the_packets(
     assert all(c.n_frames >= ChunkPolicy().min_frames for c in snapped)
     assert [(c.start, c.warmup) for c in snapped if c.warmup] == [(c.start, c.warmup) for c in plain if c.warmup]
 
+    # a long GOP (250 frames): starting a chunk between keyframes costs a decode of up to 249 frames,
+    # so the fillers start on keyframes, or right after the edited frames they came off
+    from dfm.pipelines.render_chunks import chunk_cost
+
+    long_gop = np.arange(0, 1439, 250)
+    chunks = plan_render_chunks(w, 2, keyframes=long_gop)
+    fill = [c for c in chunks if c.start >= 720]
+    assert len(fill) >= 2 and all(c.start in set(long_gop) or w[c.start - 1] > 0 for c in fill)
+    from dfm.parallel.chunks import Chunk
+
+    c = Chunk(0, 1100, 1200, 0)
+    assert chunk_cost(w, c, keyframes=long_gop) == pytest.approx(chunk_cost(w, c) + ChunkPolicy().seek_cost * 100)
+
     path = tmp_path / "gop.mp4"
     with av.open(str(path), "w") as out:
         v = out.add_stream("libx264", rate=25, options={"g": "10", "keyint_min": "10", "sc_threshold": "0", "bf": "2"})

@@ -69,11 +69,16 @@ class ChunkPolicy:
     edit_cost: float = 4.9
     replay_cost: float = 1.15
     snap: int = 12  # move a boundary up to this many frames onto a frame without an edit (no warm-up there)
-    # the frames without an edit at either end of a chunk with edits become chunks of their own, of at least
-    # this many frames (fillers: cheap, never replayed, submitted last, so whichever worker finishes its
-    # edited frames first takes them; the balance then no longer rests on the costs above, which were
+    # the frames without an edit at either end of a chunk with edits become chunks of their own, of about
+    # this many frames or more (fillers: cheap, never replayed, submitted last, so whichever worker finishes
+    # its edited frames first takes them; the balance then no longer rests on the costs above, which were
     # measured to drift by ~30% between hours of this machine); 0 = keep them in their chunk
     filler_frames: int = 60
+    # about this many fillers a worker (4 evened the workers' finish out better on the looped 60-s clip,
+    # 0.3-0.5 s against 0.7 s of idle tail, but their extra starts cost as much CPU: the same wall time)
+    fillers_per_worker: int = 2
+    # a frame decoded before a chunk's first, from the keyframe before it (~1 of a pass-through frame's ~9 ms)
+    seek_cost: float = 0.12
 
 
 DEFAULT_POLICY = ChunkPolicy()
@@ -141,8 +146,8 @@ def plan_render_chunks(weight: np.ndarray, n_workers: int, policy: ChunkPolicy =
         for scale in (1.0, 0.7, 1.3):
             true = replace(policy, edit_cost=policy.edit_cost * scale)
             loads = [0.0] * n_workers
-            for c in sorted(chunks, key=lambda c: -chunk_cost(weight, c, policy)):  # as render_chunked submits
-                loads[int(np.argmin(loads))] += chunk_cost(weight, c, true)
+            for c in sorted(chunks, key=lambda c: -chunk_cost(weight, c, policy, keyframes)):  # as render_chunked submits
+                loads[int(np.argmin(loads))] += chunk_cost(weight, c, true, keyframes)
             worst = max(worst, max(loads) / ((n_edited * true.edit_cost + n - n_edited) / n_workers))
         return worst
 
@@ -158,7 +163,7 @@ def with_fillers(chunks: list[Chunk], edited: np.ndarray, n_workers: int, policy
                  keyframes: np.ndarray | None = None) -> list[Chunk]:
     """`chunks` with the runs of frames without an edit at the ends of each chunk that has edits split off
     into chunks of at least `policy.filler_frames` and `policy.min_frames` (longer where the runs are long:
-    about two per worker in all), renumbered. A filler starts where no edit runs into it,
+    about `policy.fillers_per_worker` a worker in all), renumbered. A filler starts where no edit runs into it,
     so it needs no warm-up, and the chunk it came off keeps its warm-up (its first edited frame's). An
     edge between two fillers moves onto the nearest of `keyframes` within half a filler, if any."""
     if policy.filler_frames <= 0:
@@ -183,7 +188,7 @@ def with_fillers(chunks: list[Chunk], edited: np.ndarray, n_workers: int, policy
     total = sum(b - a for a, b in runs)
     if not runs:
         return chunks
-    size = max(policy.filler_frames, policy.min_frames, -(-total // (2 * n_workers)))
+    size = max(policy.filler_frames, policy.min_frames, -(-total // (policy.fillers_per_worker * n_workers)))
     pieces: list[Chunk] = []
     for a, b in runs:
         k = max(1, (b - a) // size)
@@ -199,10 +204,16 @@ def with_fillers(chunks: list[Chunk], edited: np.ndarray, n_workers: int, policy
     return [Chunk(i, c.start, c.stop, c.warmup) for i, c in enumerate(ordered)]
 
 
-def chunk_cost(weight: np.ndarray, chunk: Chunk, policy: ChunkPolicy = DEFAULT_POLICY) -> float:
-    """A chunk's estimated cost in pass-through frames (its frames, edited ones dearer, and its replay)."""
+def chunk_cost(weight: np.ndarray, chunk: Chunk, policy: ChunkPolicy = DEFAULT_POLICY,
+               keyframes: np.ndarray | None = None) -> float:
+    """A chunk's estimated cost in pass-through frames (its frames, edited ones dearer, its replay and,
+    with the input's `keyframes`, the frames decoded from the keyframe before its first one)."""
     edited = int((np.asarray(weight)[chunk.start:chunk.stop] > 0).sum())
-    return edited * policy.edit_cost + (chunk.n_frames - edited) + chunk.warmup * policy.replay_cost
+    cost = edited * policy.edit_cost + (chunk.n_frames - edited) + chunk.warmup * policy.replay_cost
+    if keyframes is not None and len(keyframes):
+        before = keyframes[keyframes <= chunk.start]
+        cost += policy.seek_cost * (chunk.start - (int(before[-1]) if len(before) else 0))
+    return cost
 
 
 @dataclass(frozen=True)
@@ -233,7 +244,7 @@ def plan_chunked_render(session, info, plan, options, policy: ChunkPolicy | None
     if executor.n_workers != parallel.n_workers:  # Ray without a worker count: one per CPU of the cluster
         chunks = plan_render_chunks(plan.weight, executor.n_workers, policy, keyframes)
     return ChunkedRender(chunks, executor, "ray" if parallel.ray else "local", time.perf_counter() - t,
-                         [chunk_cost(plan.weight, c, policy) for c in chunks])
+                         [chunk_cost(plan.weight, c, policy, keyframes) for c in chunks])
 
 
 # --- the job file and the worker side -------------------------------------------------------------------
