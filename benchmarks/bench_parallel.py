@@ -126,14 +126,14 @@ def run(clip: Path, workspace: Path, mode: str, workers: int, what: str) -> dict
 
 
 FIGURES = ("analysis", "render_encode", "cold")
-SPIN = "import time\nt = time.process_time()\nx = 0\nfor i in range(8_000_000):\n    x += i * i\n"
+SPIN = "x = 0\nfor i in range(8_000_000):\n    x += i * i\n"
 
 
 def machine_scaling(workers: int) -> float:
     """How many times the throughput of one process `workers` independent single-threaded processes get
     here now (a pure-Python loop in each; `workers` on an idle machine with that many real cores). The
-    speed-ups below cannot beat it: on this shared machine it moves between ~1.5 and 2.0 for 2 workers
-    within minutes."""
+    speed-ups below cannot beat it: on this shared machine it moved between 1.29 and 2.22 for 2 workers
+    from round to round (2026-12-02)."""
     def spin(n: int) -> float:
         t = time.perf_counter()
         for p in [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(n)]:
@@ -158,7 +158,7 @@ def summarise(name: str, runs: dict[str, list[dict]]) -> None:
             paired = [b[key] / r[key] for b, r in zip(base, rows)]
             ratio = float(np.median([b[key] for b in base])) / float(np.median(values))
             cells.append(f"{np.median(values):7.1f} {ratio:5.2f} [{min(paired):4.2f}-{max(paired):4.2f}]")
-        peak = max(max(r["peak_tree_mb_max"] for r in rows), 0)
+        peak = max(r["peak_tree_mb_max"] for r in rows)
         cpu = float(np.median([r["cpu_s"] for r in rows]))
         steal = float(np.median([r["steal_pct"] for r in rows]))
         print(f"{name:>6s} {mode:>7s} " + " ".join(cells) + f" {cpu:7.1f} {steal:6.1f} {peak:8.0f}", flush=True)

@@ -42,15 +42,11 @@ def test_chunks_cover_every_frame_once_and_warm_up_from_the_edits_start(n, runs,
 
 
 def test_boundaries_move_onto_frames_without_an_edit_and_balance_the_cost():
-    from dfm.pipelines.render_chunks import chunk_cost
-
     w = _weights(472, (12, 247))  # the Pexels clip's half edit
     for policy in (ChunkPolicy(min_frames=24), ChunkPolicy(min_frames=24, replay_cost=0.0)):
-        cost = sorted((chunk_cost(w, c, policy) for c in plan_render_chunks(w, 2, policy)), reverse=True)
-        loads = [0.0, 0.0]
-        for c in cost:  # dearest first, each to the worker free first
-            loads[loads.index(min(loads))] += c
-        assert max(loads) < 1.1 * sum(cost) / 2, cost  # both workers finish at about the same time
+        chunks = plan_render_chunks(w, 2, policy)
+        # both workers finish at about the same time
+        assert _finish(w, chunks, policy.edit_cost, policy)[1] < 1.1, chunks
     # replays are dear: one long edit is cut once (one seam inside it), not three times
     assert sum(c.warmup > 0 for c in plan_render_chunks(w, 2, ChunkPolicy(min_frames=24))) == 1
     # edits with gaps between them: the boundaries fall into the gaps, no replay
@@ -62,15 +58,17 @@ def test_boundaries_move_onto_frames_without_an_edit_and_balance_the_cost():
     assert [c.start for c in chunks2] == [0, 105] and chunks2[1].warmup == 0
 
 
-def _finish(weight, chunks, edit_cost):
+def _finish(weight, chunks, edit_cost, model=ChunkPolicy()):
     """(when the last of 2 workers finishes, the same over an even share of the work, replays included),
-    with edited frames costing `edit_cost`: chunks taken dearest-by-the-model first (as render_chunked
+    with edited frames costing `edit_cost`: chunks taken dearest-by-`model` first (as render_chunked
     submits them), each by the worker free first."""
+    import dataclasses
+
     from dfm.pipelines.render_chunks import chunk_cost
 
-    true = ChunkPolicy(edit_cost=edit_cost)
+    true = dataclasses.replace(model, edit_cost=edit_cost)
     loads = [0.0, 0.0]
-    for c in sorted(chunks, key=lambda c: -chunk_cost(weight, c)):
+    for c in sorted(chunks, key=lambda c: -chunk_cost(weight, c, model)):
         loads[loads.index(min(loads))] += chunk_cost(weight, c, true)
     return max(loads), max(loads) / (sum(loads) / 2)
 

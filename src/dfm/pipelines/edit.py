@@ -172,6 +172,7 @@ def edit_video(session, video: str | os.PathLike, edits, output: str | os.PathLi
 
 def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, info, signing) -> EditResult:
     from dfm.edits import EditList
+    from dfm.io.video import keyframe_indices
     from dfm.parallel import blas_beside_workers
     from dfm.pipelines.render_chunks import chunks_render, plan_chunked_render, render_chunked, warm_render_workers
     from dfm.provenance.job import EditCredentials
@@ -238,8 +239,6 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
     input_sha = session.file_hash(video)
     credentials = EditCredentials(*signing, video=video, input_sha256=input_sha, edits=edit_list, seed=plan.seed,
                                   disclosure=DISCLOSURE, version=__version__)
-    from dfm.io.video import keyframe_indices
-
     # None: serial (one worker, or a short video)
     chunked = plan_chunked_render(session, info, plan, options, keyframes=keyframe_indices(video))
     parallel = None

@@ -162,8 +162,8 @@ def plan_render_chunks(weight: np.ndarray, n_workers: int, policy: ChunkPolicy =
 def with_fillers(chunks: list[Chunk], edited: np.ndarray, n_workers: int, policy: ChunkPolicy = DEFAULT_POLICY,
                  keyframes: np.ndarray | None = None) -> list[Chunk]:
     """`chunks` with the runs of frames without an edit at the ends of each chunk that has edits split off
-    into chunks of at least `policy.filler_frames` and `policy.min_frames` (longer where the runs are long:
-    about `policy.fillers_per_worker` a worker in all), renumbered. A filler starts where no edit runs into it,
+    into chunks of about `policy.filler_frames` or more (longer where the runs are long: about
+    `policy.fillers_per_worker` a worker in all; never under `policy.min_frames`), renumbered. A filler starts where no edit runs into it,
     so it needs no warm-up, and the chunk it came off keeps its warm-up (its first edited frame's). An
     edge between two fillers moves onto the nearest of `keyframes` within half a filler, if any."""
     if policy.filler_frames <= 0:
@@ -185,9 +185,9 @@ def with_fillers(chunks: list[Chunk], edited: np.ndarray, n_workers: int, policy
             continue
         runs += [r for r in ((c.start, a), (b, c.stop)) if r[1] > r[0]]
         cores.append(Chunk(c.index, a, b, c.warmup if a == c.start else 0))
-    total = sum(b - a for a, b in runs)
     if not runs:
         return chunks
+    total = sum(b - a for a, b in runs)
     size = max(policy.filler_frames, policy.min_frames, -(-total // (policy.fillers_per_worker * n_workers)))
     pieces: list[Chunk] = []
     for a, b in runs:
