@@ -270,6 +270,35 @@ def test_the_chunked_fit_shares_frames_with_this_process_and_equals_the_whole_fi
     assert fit_chunks.own_share(2) in (0.0, 1 / 3)
 
 
+def test_the_fit_in_threads_splits_the_frames_and_equals_the_whole_fit(basis, monkeypatch):
+    from dfm.face.box_qp import available_backends
+    from dfm.pipelines import fit_chunks
+
+    rng = np.random.default_rng(9)
+    identity = rng.normal(size=100)
+    E = random_expressions(rng, 150)
+    R, s, t = random_poses(rng, 150)
+    L = render_landmarks(basis, identity, E, R, s, t, rng)
+    fitter = FaceFitter(basis, FitConfig(identity_frames=12))
+    whole = fitter.fit(L, None)
+    sizes = []
+    real_fit_frames = FaceFitter.fit_frames
+
+    def counted(self, landmarks, prior, path):
+        sizes.append(len(landmarks))
+        return real_fit_frames(self, landmarks, prior, path)
+
+    monkeypatch.setattr(FaceFitter, "fit_frames", counted)
+    threaded = fit_chunks.fit_in_threads(fitter, L, None, None, threads=2)
+    # split in two with the compiled kernel (it releases the GIL); the plain fit on the NumPy fallback
+    assert sorted(sizes) == ([75, 75] if "numba" in available_backends() else [150])
+    for k in ("identity", "rotation", "translation", "scale", "expression", "residual"):
+        np.testing.assert_array_equal(getattr(threaded, k), getattr(whole, k), err_msg=k)
+    sizes.clear()
+    fit_chunks.fit_in_threads(fitter, L[:100], None, None, threads=2)  # under 2 x 64 frames: one thread
+    assert sizes == [100]
+
+
 def test_fit_is_an_identity_path_then_frames_any_slice_of_which_gives_the_same_rows(basis):
     """What lets the chunked analysis fit in the workers: the identity solved on the spread frames alone,
     then each slice of frames replayed with it, equals the whole-sequence fit exactly."""

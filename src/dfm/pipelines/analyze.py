@@ -38,10 +38,11 @@ from dfm.io.files import atomic_write_text, sha256_file
 from dfm.pipelines.analyze_chunks import (AnalysisChunk, AnalysisSetup, AnalysisState, ChunkRows, ChunkSettings,
                                           measure_chunk, select_subject, track_video)
 from dfm.pipelines.base import Hooks, stage_progress, step
-from dfm.pipelines.fit_chunks import FitSetup, fit_chunked
+from dfm.pipelines.fit_chunks import FitSetup, fit_chunked, fit_in_threads
 from dfm.pipelines.subject import subject_reference
 from dfm.pipelines.track_cache import load_track, save_track
 from dfm.parallel.chunks import Chunk, plan_chunks
+from dfm.parallel.options import machine_cores
 
 ANALYSIS_VERSION = 3  # bump when a change alters cached tracks
 
@@ -208,6 +209,8 @@ def _analyze_video(path: Path, workspace: Path, store: AssetStore | None, option
     if fit_on_workers and rows.n_chunks > 1:
         fit = fit_chunked(fitter, pool, fit_setup, landmarks, prior, identity,
                           cancel=None if hooks is None else hooks.cancel)
+    elif pool is not None:  # its workers wait for the fit: the cores are this process's
+        fit = fit_in_threads(fitter, landmarks, prior, identity, min(pool.n_workers, machine_cores()))
     else:
         fit = fitter.fit(landmarks, prior, identity)
     timings["fit"] = time.perf_counter() - t0

@@ -15,6 +15,8 @@ import numpy as np
 from dfm.face.fitting import FaceFitter, FitBasis, FitConfig, FitResult
 from dfm.parallel.chunks import Chunk
 
+MIN_THREAD_FRAMES = 64  # fewer frames a thread cost more in its start than they save
+
 
 @dataclass(frozen=True)
 class FitSetup:
@@ -76,6 +78,31 @@ def fit_chunked(fitter: FaceFitter, executor, setup: FitSetup, landmarks: np.nda
         parts = executor.map(fit_chunk, items, setup, cancel=cancel) if items else []
         if mine is not None:
             parts.append(mine.result())
+    return FitResult(parts[0].identity, *(np.concatenate([getattr(p, k) for p in parts])
+                                          for k in ("rotation", "translation", "scale", "expression", "residual")))
+
+
+def fit_in_threads(fitter: FaceFitter, landmarks: np.ndarray, prior: np.ndarray | None,
+                   identity: np.ndarray | None, threads: int) -> FitResult:
+    """`fitter.fit(landmarks, prior, identity)` with the per-frame half split over `threads` threads of this
+    process, for when the cores are this process's alone (a short chunked analysis: its workers wait for
+    the fit). The QP kernel releases the GIL; with the NumPy fallback (which mostly holds it) or one
+    thread this is the plain fit. Exact: any slice of frames gets the whole fit's rows."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dfm.face.box_qp import available_backends
+
+    n = len(landmarks)
+    threads = min(threads, n // MIN_THREAD_FRAMES)
+    if threads <= 1 or fitter.config.temporal_weight > 0 or "numba" not in available_backends():
+        return fitter.fit(landmarks, prior, identity)
+    path = fitter.identity_path(landmarks, prior, identity)
+    edges = np.linspace(0, n, threads + 1).round().astype(int)
+    with ThreadPoolExecutor(threads - 1, thread_name_prefix="dfm-fit") as pool:
+        rest = [pool.submit(fitter.fit_frames, landmarks[a:b], None if prior is None else prior[a:b], path)
+                for a, b in zip(edges[1:-1], edges[2:])]
+        first = fitter.fit_frames(landmarks[:edges[1]], None if prior is None else prior[:edges[1]], path)
+        parts = [first] + [f.result() for f in rest]
     return FitResult(parts[0].identity, *(np.concatenate([getattr(p, k) for p in parts])
                                           for k in ("rotation", "translation", "scale", "expression", "residual")))
 
