@@ -33,6 +33,9 @@ def warm_counter(state: dict, item, report) -> None:
 
 
 def warmed_chunk(state: dict, item, report) -> tuple:
+    import time
+
+    time.sleep(0.05)  # long enough that both workers take chunks of a map (an instant one can go all to one)
     return state["pid"], state.get("warmed", 0)
 
 
