@@ -239,6 +239,19 @@ def test_fit_stays_in_bounds_and_reports_residual(basis):
     assert fit.residual.shape == (8,) and (fit.residual < 1.0).all()  # pixels, noise-free
 
 
+def _count_fit_frames(monkeypatch) -> list[int]:
+    """The frame counts FaceFitter.fit_frames is called with, from now on."""
+    sizes = []
+    real_fit_frames = FaceFitter.fit_frames
+
+    def counted(self, landmarks, prior, path):
+        sizes.append(len(landmarks))
+        return real_fit_frames(self, landmarks, prior, path)
+
+    monkeypatch.setattr(FaceFitter, "fit_frames", counted)
+    return sizes
+
+
 def test_the_chunked_fit_shares_frames_with_this_process_and_equals_the_whole_fit(basis, monkeypatch):
     from dfm.parallel import SerialExecutor
     from dfm.pipelines import fit_chunks
@@ -252,14 +265,7 @@ def test_the_chunked_fit_shares_frames_with_this_process_and_equals_the_whole_fi
     fitter = FaceFitter(basis, config)
     whole = fitter.fit(L, None)
     setup = fit_chunks.FitSetup(basis, config, "synthetic")
-    sizes = []
-    real_fit_frames = FaceFitter.fit_frames
-
-    def counted(self, landmarks, prior, path):
-        sizes.append(len(landmarks))
-        return real_fit_frames(self, landmarks, prior, path)
-
-    monkeypatch.setattr(FaceFitter, "fit_frames", counted)
+    sizes = _count_fit_frames(monkeypatch)
     for share in (0.5, 0.0):  # with the compiled kernel here: half of it in this process; without: none
         monkeypatch.setattr(fit_chunks, "own_share", lambda n, share=share: share)
         sizes.clear()
@@ -281,14 +287,7 @@ def test_the_fit_in_threads_splits_the_frames_and_equals_the_whole_fit(basis, mo
     L = render_landmarks(basis, identity, E, R, s, t, rng)
     fitter = FaceFitter(basis, FitConfig(identity_frames=12))
     whole = fitter.fit(L, None)
-    sizes = []
-    real_fit_frames = FaceFitter.fit_frames
-
-    def counted(self, landmarks, prior, path):
-        sizes.append(len(landmarks))
-        return real_fit_frames(self, landmarks, prior, path)
-
-    monkeypatch.setattr(FaceFitter, "fit_frames", counted)
+    sizes = _count_fit_frames(monkeypatch)
     threaded = fit_chunks.fit_in_threads(fitter, L, None, None, threads=2)
     # split in two with the compiled kernel (it releases the GIL); the plain fit on the NumPy fallback
     assert sorted(sizes) == ([75, 75] if "numba" in available_backends() else [150])

@@ -78,8 +78,7 @@ def fit_chunked(fitter: FaceFitter, executor, setup: FitSetup, landmarks: np.nda
         parts = executor.map(fit_chunk, items, setup, cancel=cancel) if items else []
         if mine is not None:
             parts.append(mine.result())
-    return FitResult(parts[0].identity, *(np.concatenate([getattr(p, k) for p in parts])
-                                          for k in ("rotation", "translation", "scale", "expression", "residual")))
+    return joined_fits(parts)
 
 
 def fit_in_threads(fitter: FaceFitter, landmarks: np.ndarray, prior: np.ndarray | None,
@@ -103,6 +102,11 @@ def fit_in_threads(fitter: FaceFitter, landmarks: np.ndarray, prior: np.ndarray 
                 for a, b in zip(edges[1:-1], edges[2:])]
         first = fitter.fit_frames(landmarks[:edges[1]], None if prior is None else prior[:edges[1]], path)
         parts = [first] + [f.result() for f in rest]
+    return joined_fits(parts)
+
+
+def joined_fits(parts: list[FitResult]) -> FitResult:
+    """Consecutive slices' fits (one identity) as one."""
     return FitResult(parts[0].identity, *(np.concatenate([getattr(p, k) for p in parts])
                                           for k in ("rotation", "translation", "scale", "expression", "residual")))
 
