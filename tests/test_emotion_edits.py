@@ -127,12 +127,20 @@ def test_intensity_orders_every_label(session, short_clip, tmp_path) -> None:
 
 
 def test_sad_and_anger_keep_the_mouth_closed(session, short_clip) -> None:
-    """The regression seen by eye: sad:high opened the mouth and showed the lower teeth. The planned lips
-    (this actress talks all through the clip, no soundtrack) stay at most as open as her most-closed tenth."""
+    """The regression seen by eye: sad:high opened the mouth and showed the lower teeth. Without speech
+    preservation the planned lips stay at most as open as the actress's most-closed tenth; with it (the
+    default here: she talks all through the clip, no soundtrack) they open and close with her words and
+    never wider than her own."""
     track = session.analyze(short_clip)
     mesh = session.render_mesh(track)
     closed = np.percentile(mesh.lip_gap(track.expression[track.valid]), 10)
     for label in ("sad", "anger"):
-        plan = session.plan(short_clip, EditList([Edit(0, track.n_frames, label, "high", unit="frames")]))
+        edits = EditList([Edit(0, track.n_frames, label, "high", unit="frames")])
+        plan = session.plan(short_clip, edits, transition_frames=3, preserve_speech=False)
         full = plan.weight >= 0.999
         assert mesh.lip_gap(plan.target[full]).mean() <= closed + 0.05, label
+        talking = session.plan(short_clip, edits, transition_frames=3)
+        assert talking.speech_channels, "a silent talking clip keeps its articulation by default"
+        gap, original = mesh.lip_gap(talking.target[full]), mesh.lip_gap(track.expression[full])
+        assert np.all(gap <= original + 0.02), (label, gap - original)
+        assert np.corrcoef(gap, original)[0, 1] > 0.9, label

@@ -2,7 +2,7 @@
 
     edits = load_edits("edits.json")                     # or [parse_edit_arg("happy:high:2.0-5.5"), ...]
     plan = make_plan(edits, track.timestamps, track.valid, track.expression, decoder.predict, seed=0)
-    # or: make_plan_for_track(track, edits, decoder.predict, seed=0, preserve_speech=has_speech)
+    # or: make_plan_for_track(track, edits, decoder.predict, seed=0, preserve_speech=True)
     plan.save("plan.npz"); plot_plan(plan, track.expression, "plan.png")
 
 Modules: `schema` (versioned JSON Schema), `model` (Edit, EditList, load/save), `parse` (command-line

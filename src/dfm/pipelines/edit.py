@@ -35,7 +35,7 @@ DISCLOSURE = ("This video was manipulated with DFM (Deep Facial Manipulator): th
 class EditOptions:
     seed: int = 0
     transition_frames: int = 20
-    preserve_speech: bool | None = None  # None: on when the soundtrack has speech
+    preserve_speech: bool | None = None  # None: on when the soundtrack has speech or the face talks
     lossless: bool = False
     side_by_side: Path | None = None
     overwrite: bool = False

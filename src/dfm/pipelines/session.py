@@ -273,19 +273,27 @@ class Session:
              transition_frames: int = 20, preserve_speech: bool | None = None, smoothing: float | None = 0.1):
         """Per-frame target expression and edit weights for an edit list (see dfm.edits.make_plan)."""
         from dfm.edits import make_plan_for_track
-        from dfm.io.audio import has_speech
 
         track = track if track is not None else self.analyze(video)
         decoder = decoder if decoder is not None else self.video_decoder(track)
         if preserve_speech is None:
-            key = ("speech", self.file_hash(video))
-            if key not in self._cache:
-                self._cache[key] = has_speech(video)
-            preserve_speech = self._cache[key]
+            preserve_speech = self.speaks(video, track)
         prior = getattr(decoder, "prior_", None)  # full-face prototype floor (dfm.edits.plan step 2)
         return make_plan_for_track(track, edits, decoder.predict, seed=seed, transition_frames=transition_frames,
                                    preserve_speech=preserve_speech, smoothing=smoothing,
                                    prototype=None if prior is None else prior.activation)
+
+    def speaks(self, video: str | os.PathLike, track: FaceTrack | None = None) -> bool:
+        """Whether the person in `video` talks: speech in its soundtrack, or else a talking mouth in the frames
+        (dfm.face.speaking; many clips have no sound). The default of speech preservation."""
+        from dfm.face.speaking import shows_talking
+        from dfm.io.audio import has_speech
+
+        track = track if track is not None else self.analyze(video)
+        key = ("speech", self.file_hash(video), track.meta.get("cache"))  # the track names the subject
+        if key not in self._cache:
+            self._cache[key] = has_speech(video) or shows_talking(track.landmarks, track.valid, track.timestamps)
+        return self._cache[key]
 
     def inspect(self, video: str | os.PathLike, out_dir: str | os.PathLike, overwrite: bool = False) -> dict[str, Path]:
         from dfm.viz.inspection import write_inspection

