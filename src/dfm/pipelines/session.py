@@ -24,6 +24,11 @@ from dfm.face.expressions import EXPRESSION_NAMES
 from dfm.face.track import FaceTrack
 from dfm.parallel.options import ParallelOptions
 
+# seconds of video judged on each side of an edit for visible talking (Session.speaks): 8-s spans and longer
+# separate the shared talking clips (talking share 0.81 and up) from crying, laughing and faces pulled (0.50 at
+# most; dfm.face.speaking)
+SPEAKING_MARGIN_S = 4.0
+
 
 @dataclass
 class Session:
@@ -277,23 +282,33 @@ class Session:
         track = track if track is not None else self.analyze(video)
         decoder = decoder if decoder is not None else self.video_decoder(track)
         if preserve_speech is None:
-            preserve_speech = self.speaks(video, track)
+            from dfm.edits.validate import validate_edits
+
+            resolved = validate_edits(edits, track.timestamps, track.valid, track.fps, transition_frames)
+            preserve_speech = self.speaks(video, track, [(r.first, r.stop) for r in resolved])
         prior = getattr(decoder, "prior_", None)  # full-face prototype floor (dfm.edits.plan step 2)
         return make_plan_for_track(track, edits, decoder.predict, seed=seed, transition_frames=transition_frames,
                                    preserve_speech=preserve_speech, smoothing=smoothing,
                                    prototype=None if prior is None else prior.activation)
 
-    def speaks(self, video: str | os.PathLike, track: FaceTrack | None = None) -> bool:
+    def speaks(self, video: str | os.PathLike, track: FaceTrack | None = None,
+               spans: Sequence[tuple[int, int]] | None = None) -> bool:
         """Whether the person in `video` talks: speech in its soundtrack, or else a talking mouth in the frames
-        (dfm.face.speaking; many clips have no sound). The default of speech preservation."""
-        from dfm.face.speaking import shows_talking
+        (dfm.face.speaking; many clips have no sound). The default of speech preservation. With `spans`
+        (frame ranges first..stop-1, the edits) the frames judged are those ranges and SPEAKING_MARGIN_S on
+        each side: an interview's listening part and its answers are judged apart, over spans long enough
+        (8 s and more) that laughing or a face pulled does not read as words."""
+        from dfm.face.speaking import frames_near, shows_talking
         from dfm.io.audio import has_speech
 
-        track = track if track is not None else self.analyze(video)
-        key = ("speech", self.file_hash(video), track.meta.get("cache"))  # the track names the subject
+        key = ("audio speech", self.file_hash(video))
         if key not in self._cache:
-            self._cache[key] = has_speech(video) or shows_talking(track.landmarks, track.valid, track.timestamps)
-        return self._cache[key]
+            self._cache[key] = has_speech(video)
+        if self._cache[key]:
+            return True
+        track = track if track is not None else self.analyze(video)
+        judged = track.valid if spans is None else track.valid & frames_near(track.timestamps, spans, SPEAKING_MARGIN_S)
+        return shows_talking(track.landmarks, judged, track.timestamps)
 
     def inspect(self, video: str | os.PathLike, out_dir: str | os.PathLike, overwrite: bool = False) -> dict[str, Path]:
         from dfm.viz.inspection import write_inspection
