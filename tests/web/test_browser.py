@@ -95,6 +95,14 @@ def test_browser_edit_reenact_compare(server, web_clip):
             page.wait_for_function("document.querySelector('#preview-note').textContent.includes('edit weight')",
                                    timeout=120_000)
             assert page.locator(".label-btn.active").inner_text() == "happy"
+            # lip motion: kept by default for this talking speaker, laid on the closed mouth when asked
+            page.wait_for_function("document.querySelector('#preview-note').textContent.includes('lip motion kept')",
+                                   timeout=30_000)
+            page.select_option("#speech-select", "off")
+            page.wait_for_function("!document.querySelector('#preview-note').textContent.includes('lip motion kept')"
+                                   " && document.querySelector('#preview-note').textContent.includes('edit weight')",
+                                   timeout=30_000)
+            page.select_option("#speech-select", "auto")
             # the renderer control: a renderer this video has no model for says how to train it, then warp again
             page.wait_for_function("document.querySelector('#renderer-select').options[1].textContent.includes('not trained')",
                                    timeout=30_000)
@@ -113,6 +121,7 @@ def test_browser_edit_reenact_compare(server, web_clip):
             page.wait_for_function("document.querySelector('#output-video').readyState >= 2", timeout=60_000)
             durations = page.evaluate("[document.querySelector('#input-video').duration, document.querySelector('#output-video').duration]")
             assert durations[1] == pytest.approx(durations[0], abs=0.05)
+            assert "lip motion kept" in page.inner_text("#result-text")
             page.click("#step-back")  # back into the edit, then play both in sync for a moment
             page.evaluate("document.querySelector('#input-video').currentTime = 1.0")
             page.click("#play")

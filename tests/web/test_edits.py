@@ -90,6 +90,24 @@ def test_preview_follows_intensity(client, project):
     assert np.abs(frames[0] - frames[1]).mean() > 0.05
 
 
+def test_preview_keeps_or_rests_the_lip_motion_as_asked(client, project, session, web_clip):
+    """The GRID speaker talks (and has sound): by default the preview keeps his lip motion, as a render would;
+    preserve_speech=false lays the mouth on its closed rest, as `dfm edit --no-preserve-speech`."""
+    from dfm.edits import EditList
+
+    pid = project["id"]
+    client.put(f"/api/projects/{pid}/edits", json=GOOD)
+    auto = client.get(f"/api/projects/{pid}/preview", params={"t": 1.5})
+    rest = client.get(f"/api/projects/{pid}/preview", params={"t": 1.5, "preserve_speech": "false"})
+    kept = client.get(f"/api/projects/{pid}/preview", params={"t": 1.5, "preserve_speech": "true"})
+    assert (auto.headers["x-dfm-speech"], rest.headers["x-dfm-speech"], kept.headers["x-dfm-speech"]) == (
+        "kept", "rest", "kept")
+    np.testing.assert_array_equal(_png(auto), _png(kept))
+    expected = session.preview(web_clip, EditList.from_json_obj(GOOD), at=1.5, preserve_speech=False)
+    np.testing.assert_array_equal(_png(rest), expected)
+    assert np.abs(_png(rest).astype(int) - _png(kept)).max() > 20  # the mouth differs
+
+
 def test_preview_needs_a_time(client, project):
     assert client.get(f"/api/projects/{project['id']}/preview").status_code == 422
     assert client.get(f"/api/projects/{project['id']}/preview", params={"t": -1}).status_code == 422

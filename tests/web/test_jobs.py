@@ -38,7 +38,8 @@ def test_render_matches_dfm_edit(client, project, session, web_clip, tmp_path):
     assert events[-1]["state"] == "done" and events[-1]["progress"] == 1.0
     progress = [e["progress"] for e in events]
     assert progress == sorted(progress) and any(e["stage"] == "render" and 0 < e["progress"] < 1 for e in events)
-    assert client.get(f"/api/jobs/{job}").json()["state"] == "done"
+    done = client.get(f"/api/jobs/{job}").json()
+    assert done["state"] == "done" and done["result"]["preserve_speech"] is True  # a talking GRID speaker
 
     out = client.get(f"/api/projects/{pid}/output")
     assert out.status_code == 200 and out.headers["content-type"] == "video/mp4"

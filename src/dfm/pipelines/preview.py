@@ -7,6 +7,7 @@ list, so moving the playhead costs one frame render and changing an edit costs o
     p = Previewer(session, "clip.mp4")
     result = p.frame(edits, at=2.0)       # PreviewResult: image (H, W, 3) uint8, index, weight, timings
     p.frame(edits, at=2.0, renderer="warp+refine")   # any renderer of dfm.render.registry, built once each
+    p.frame(edits, at=2.0, preserve_speech=False)     # the mouth on its closed rest (None: as the job decides)
 
 The output equals `Session.preview` for the same edits (a fresh renderer state for every frame). A
 renderer without a trained model for the video raises RendererNotTrained (an InputError) whose one line
@@ -37,6 +38,7 @@ class PreviewResult:
     image: np.ndarray  # (H, W, 3) uint8 RGB
     index: int  # frame index shown
     weight: float  # the edit's weight at that frame (0: the input frame unchanged)
+    preserve_speech: bool = False  # the plan keeps the original articulation (decided, or as asked)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step of this call
 
     @property
@@ -48,18 +50,17 @@ class Previewer:
     """Warm state for previews of one video (see module doc). Thread-safe: calls are serialised."""
 
     def __init__(self, session: Any, video: str | os.PathLike, *, person: str | None = None,
-                 collection: Sequence[str | os.PathLike] = (), seed: int = 0, transition_frames: int = 20,
-                 preserve_speech: bool | None = None):
+                 collection: Sequence[str | os.PathLike] = (), seed: int = 0, transition_frames: int = 20):
         self.session, self.video = session, Path(video)
         self.person, self.collection = person, [Path(c) for c in collection]
-        self.seed, self.transition_frames, self.preserve_speech = seed, transition_frames, preserve_speech
+        self.seed, self.transition_frames = seed, transition_frames
         self._lock = threading.Lock()
-        self._plans: OrderedDict[str, Any] = OrderedDict()
+        self._plans: OrderedDict[tuple, Any] = OrderedDict()  # (edit list JSON, preserve_speech)
         self._frames: OrderedDict[int, np.ndarray] = OrderedDict()
         self._renderers: dict[str, Any] = {}  # by renderer name; all share the track, decoder and pool
         self._decoder = None
         self._track = None
-        self._results: OrderedDict[tuple[str, str, int], np.ndarray] = OrderedDict()  # (renderer, edits, frame)
+        self._results: OrderedDict[tuple, np.ndarray] = OrderedDict()  # (renderer, edits, speech, frame)
         self._reader = None  # an open forward decoder (iter_frames) and the index it last produced
         self._reader_at = -1
 
@@ -76,9 +77,11 @@ class Previewer:
                 renderer.reset()
                 renderer.render_frame(i, self._frame(i), target, 1.0)
 
-    def frame(self, edits, at: float | None = None, index: int | None = None, renderer: str = "warp") -> PreviewResult:
+    def frame(self, edits, at: float | None = None, index: int | None = None, renderer: str = "warp",
+              preserve_speech: bool | None = None) -> PreviewResult:
         """The frame at `at` seconds (or frame `index`) with `edits` (EditList or list of Edit) applied by
-        the renderer named `renderer` (warp | warp+refine | neural)."""
+        the renderer named `renderer` (warp | warp+refine | neural); `preserve_speech` as `dfm edit`'s
+        (None: on when the person talks near the edits, Session.speaks)."""
         from dfm.edits import EditList
         from dfm.render.registry import check_renderer_name
 
@@ -92,13 +95,14 @@ class Previewer:
             track = self._track
             i = track.frame_index_at(float(at)) if index is None else int(np.clip(index, 0, track.n_frames - 1))
             t = time.perf_counter()
-            key = edit_list.to_json()
+            key = (edit_list.to_json(), preserve_speech)
             plan = self._plan(key, edit_list)
             timings["plan"] = time.perf_counter() - t
+            kept = bool(plan.speech_channels)
             done = self._results.get((name, key, i))
             if done is not None:
                 self._results.move_to_end((name, key, i))
-                return PreviewResult(done, i, float(plan.weight[i]), timings)
+                return PreviewResult(done, i, float(plan.weight[i]), kept, timings)
             t = time.perf_counter()
             image = self._frame(i)
             timings["decode"] = time.perf_counter() - t
@@ -111,7 +115,7 @@ class Previewer:
                 while len(self._results) > RESULT_CACHE:
                     self._results.popitem(last=False)
             timings["render"] = time.perf_counter() - t
-            return PreviewResult(image, i, weight, timings)
+            return PreviewResult(image, i, weight, kept, timings)
 
     # ------------------------------------------------------------------------------------------ caches
     def _ensure_renderer(self, name: str = "warp"):
@@ -129,11 +133,11 @@ class Previewer:
             renderer = self._renderers[name] = s.renderer(name, self._track, pool)
         return renderer
 
-    def _plan(self, key: str, edit_list):
+    def _plan(self, key: tuple[str, bool | None], edit_list):
         plan = self._plans.get(key)
         if plan is None:
             plan = self.session.plan(self.video, edit_list, decoder=self._decoder, track=self._track, seed=self.seed,
-                                     transition_frames=self.transition_frames, preserve_speech=self.preserve_speech)
+                                     transition_frames=self.transition_frames, preserve_speech=key[1])
             self._plans[key] = plan
             while len(self._plans) > PLAN_CACHE:
                 self._plans.popitem(last=False)

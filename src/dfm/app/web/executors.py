@@ -38,12 +38,13 @@ def make_executors(session: Any, projects: ProjectStore, warm_preview: Callable[
         out = project.render_dir(spec.id) / "output.mp4"
         options = EditOptions(seed=int(spec.params.get("seed", 0)), person=project.person,
                               collection=project.collection_paths, hooks=ctx.hooks,
-                              renderer=str(spec.params.get("renderer", "warp")))
+                              renderer=str(spec.params.get("renderer", "warp")),
+                              preserve_speech=spec.params.get("preserve_speech"))
         result = session.with_subject(project.subject).edit(project.input, edits, out, options)
         r = result.report
         return {"output": out.name, "sidecar": result.sidecar.name, "frames": r["frames"],
                 "edited_frames": r["edited_frames"], "warnings": r["warnings"], "seconds": r["seconds"],
-                "decoder": r["decoder"]}
+                "decoder": r["decoder"], "preserve_speech": r["preserve_speech"]}
 
     def collection(spec: JobSpec, ctx: JobContext) -> dict[str, Any]:
         ctx.set_stages(COLLECTION_STAGES)

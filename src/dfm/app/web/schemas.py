@@ -113,6 +113,8 @@ class PersonsPublic(BaseModel):
 class RenderRequest(BaseModel):
     seed: int = 0
     renderer: str = Field(default="warp", description="warp | warp+refine | neural (as `dfm edit --renderer`)")
+    preserve_speech: bool | None = Field(default=None, description="keep the original lip and jaw motion "
+                                         "(`dfm edit --preserve-speech`); null: when the person talks near the edits")
 
 
 class RendererPublic(BaseModel):

@@ -62,17 +62,20 @@ def get_edits(project: ProjectDep, projects: ProjectsDep) -> dict[str, Any]:
             responses={200: {"content": {"image/png": {}}, "description": "the frame with the edits applied"}})
 def get_preview(project: ProjectDep, projects: ProjectsDep, jobs: JobsDep, state: StateDep,
                 t: float = Query(..., ge=0, description="time of the frame, seconds"),
-                renderer: str = Query("warp", description="warp | warp+refine | neural (as `dfm preview --renderer`)")
+                renderer: str = Query("warp", description="warp | warp+refine | neural (as `dfm preview --renderer`)"),
+                preserve_speech: bool | None = Query(None, description="keep the original lip and jaw motion; "
+                                                     "unset: when the person talks near the edits (as a render)")
                 ) -> Response:
-    """PNG of the frame shown at `t` seconds with the current edits (fast once the project is warm); 422
-    with the training command (header X-DFM-Error: renderer) for a renderer without its trained model."""
+    """PNG of the frame shown at `t` seconds with the current edits (fast once the project is warm); header
+    X-DFM-Speech says whether the lip motion is kept (kept) or laid on the closed mouth (rest). 422 with the
+    training command (header X-DFM-Error: renderer) for a renderer without its trained model."""
     t0, cpu0 = time.perf_counter(), time.process_time()
     track = analysed_track(project, jobs, state.session_for(project))
     renderer = checked_renderer(renderer, project, track, state.session.workspace)
     edits = projects.edits(project)
     t_lookup = time.perf_counter() - t0
     try:
-        result = state.previewer(project).frame(edits, at=t, renderer=renderer)
+        result = state.previewer(project).frame(edits, at=t, renderer=renderer, preserve_speech=preserve_speech)
     except DfmError as e:
         raise HTTPException(status_code=422, detail=str(e)) from None
     t = time.perf_counter()
@@ -85,6 +88,7 @@ def get_preview(project: ProjectDep, projects: ProjectsDep, jobs: JobsDep, state
     timing = ", ".join(f"{k};dur={1000 * v:.1f}" for k, v in steps.items())
     return Response(png.tobytes(), media_type="image/png", headers={
         "X-DFM-Frame": str(result.index), "X-DFM-Weight": f"{result.weight:.3f}", "Server-Timing": timing,
+        "X-DFM-Speech": "kept" if result.preserve_speech else "rest",
         "Cache-Control": "no-store"})
 
 

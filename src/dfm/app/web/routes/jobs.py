@@ -40,7 +40,8 @@ def submit_render(project: ProjectDep, projects: ProjectsDep, jobs: JobsDep, run
     if len(edits) == 0:
         raise HTTPException(status_code=422, detail="no edits: add an edit on the timeline first")
     status = runner.submit(JobSpec(kind="render", project=project.id,
-                                   params={"edits": edits.to_json_obj(), "seed": body.seed, "renderer": renderer}))
+                                   params={"edits": edits.to_json_obj(), "seed": body.seed, "renderer": renderer,
+                                           "preserve_speech": body.preserve_speech}))
     projects.add_render(project.id, status.id)
     return {"job": status.id}
 

@@ -9,7 +9,7 @@ const LEVEL_VALUE = { low: 1 / 6, medium: 0.5, high: 5 / 6 };
 const S = {
   vocab: null, project: null, analysis: null, edits: [], selected: -1, undo: [], redo: [],
   editsValid: true, renderJob: null, view: "preview", drag: null, previewBusy: false, previewAgain: false,
-  serverOk: true, events: [], renderer: "warp", renderers: {},
+  serverOk: true, events: [], renderer: "warp", renderers: {}, speech: "auto",
 };
 
 // ------------------------------------------------------------------------------------------ helpers
@@ -168,6 +168,7 @@ async function openProject(id) {
   closeEvents();
   S.project = p; S.analysis = null; S.undo = []; S.redo = []; S.selected = -1; S.renderJob = null;
   S.renderer = "warp"; S.renderers = {}; $("renderer-select").value = "warp"; showRenderers();
+  S.speech = "auto"; $("speech-select").value = "auto";
   location.hash = `p=${p.id}`;
   document.title = `${p.name} — DFM`;
   $("project-select").value = p.id;
@@ -300,6 +301,11 @@ $("renderer-select").onchange = (e) => {
   S.renderer = name; hideBanner(); refreshPreview();
 };
 
+// ----------------------------------------------------------------------------------- lip motion
+// auto: the server keeps the lip motion when the person talks near the edits (sound or a talking mouth)
+const speechSetting = () => ({ auto: null, on: true, off: false })[S.speech];
+$("speech-select").onchange = (e) => { S.speech = e.target.value; refreshPreview(); };
+
 // ------------------------------------------------------------------------------------------- jobs
 function closeEvents() { for (const es of S.events) es.close(); S.events = []; }
 function followJob(jobId, onStatus, onEnd) {
@@ -331,7 +337,8 @@ $("reenact").onclick = async () => {
   if (!S.project) return;
   try {
     await flushEdits();
-    const { job } = await sendJSON(`/api/projects/${S.project.id}/render`, "POST", { seed: 0, renderer: S.renderer });
+    const { job } = await sendJSON(`/api/projects/${S.project.id}/render`, "POST",
+                                   { seed: 0, renderer: S.renderer, preserve_speech: speechSetting() });
     followRender(job);
   } catch (e) {
     if (e.kind === "renderer") rendererRefused(e.message);
@@ -387,7 +394,8 @@ async function showResult(jobId, status) {
   if (st && st.result) {
     const r = st.result;
     const box = $("result-text");
-    box.textContent = `${r.edited_frames} of ${r.frames} frames edited`;
+    box.textContent = `${r.edited_frames} of ${r.frames} frames edited` +
+      (r.preserve_speech === undefined ? "" : r.preserve_speech ? " · lip motion kept" : " · mouth closed at rest");
     if ((r.warnings || []).length) {
       const ul = document.createElement("ul");
       for (const w of r.warnings) { const li = document.createElement("li"); li.textContent = w; ul.appendChild(li); }
@@ -457,14 +465,16 @@ async function refreshPreview() {
   const t = vin.currentTime || 0;
   const t0 = performance.now();
   try {
-    const res = await api(`/api/projects/${S.project.id}/preview?t=${t.toFixed(4)}&renderer=${encodeURIComponent(S.renderer)}`);
+    const speech = speechSetting() === null ? "" : `&preserve_speech=${speechSetting()}`;
+    const res = await api(`/api/projects/${S.project.id}/preview?t=${t.toFixed(4)}&renderer=${encodeURIComponent(S.renderer)}${speech}`);
     const blob = await res.blob();
     const img = $("preview-image");
     const old = img.src;
     img.src = URL.createObjectURL(blob);
     if (old && old.startsWith("blob:")) URL.revokeObjectURL(old);
     const w = parseFloat(res.headers.get("X-DFM-Weight") || "0");
-    $("preview-note").textContent = `frame ${res.headers.get("X-DFM-Frame")} · ${w > 0 ? `edit weight ${w.toFixed(2)}` : "unchanged"} · ${Math.round(performance.now() - t0)} ms`;
+    const lips = res.headers.get("X-DFM-Speech") === "kept" ? " · lip motion kept" : "";
+    $("preview-note").textContent = `frame ${res.headers.get("X-DFM-Frame")} · ${w > 0 ? `edit weight ${w.toFixed(2)}${lips}` : "unchanged"} · ${Math.round(performance.now() - t0)} ms`;
     $("preview-wait").hidden = true;
   } catch (e) {
     if (e.kind === "renderer") rendererRefused(e.message);
