@@ -246,6 +246,34 @@ def test_without_speech_preservation_the_decoder_owns_the_mouth() -> None:
     assert abs(np.corrcoef(plan.target[core, JAW], ORIG[core, JAW])[0, 1]) < 0.3  # the articulation is gone
 
 
+def test_speech_preservation_is_decided_per_edit() -> None:
+    """Flags per edit: each edit is planned exactly as with its flag for all edits; saved and loaded with the plan."""
+    flags = [True, False, True, False, True]
+    mixed, kept, rested = plan_for(preserve_speech=flags), plan_for(), plan_for(preserve_speech=False)
+    assert mixed.speech_edits == tuple(flags) and mixed.speech_channels == SPEECH_CHANNELS
+    assert kept.speech_edits == (True,) * 5 and rested.speech_edits == (False,) * 5
+    for r, flag in zip(mixed.edits, flags):
+        same = kept if flag else rested
+        np.testing.assert_array_equal(mixed.target[r.first:r.stop], same.target[r.first:r.stop])
+    assert plan_for(preserve_speech=[False] * 5).speech_channels == ()
+    with pytest.raises(ValueError, match="2 flags for 5 edits"):
+        plan_for(preserve_speech=[True, False])
+
+
+def test_a_plan_saved_before_per_edit_flags_loads_with_its_one_setting(tmp_path) -> None:
+    import json
+
+    plan = plan_for(preserve_speech=[True, False, True, False, True])
+    assert Plan.load(plan.save(tmp_path / "mixed.npz")).speech_edits == plan.speech_edits
+    path = plan_for(preserve_speech=False).save(tmp_path / "old.npz")
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["meta"]))
+    del meta["speech_edits"]
+    np.savez_compressed(path, **{**arrays, "meta": np.array(json.dumps(meta))})
+    assert Plan.load(path).speech_edits == (False,) * 5
+
+
 def test_nudge_only_edit_adds_the_offsets() -> None:
     plan = plan_for(["au:mouthSmile_L=+0.3,jawOpen=-0.1:f100-f200"])
     w = plan.weight[100:200, None].astype(float)

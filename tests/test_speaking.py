@@ -87,3 +87,24 @@ def test_silent_talking_clips_preserve_speech_and_the_expressive_clip_does_not(s
     track = session.analyze(sample_video)
     for first in range(0, track.n_frames - 50, 50):  # no stretch of her crying and laughing reads as words
         assert not session.speaks(sample_video, track, [(first, first + 50)]), first
+
+
+@pytest.mark.integration
+def test_each_edit_keeps_the_speech_only_where_the_person_talks(session, videos_dir, tmp_path):
+    """8 s of the MEAD actress talking (her clip twice), then 12 s of her last frame held still: an edit in
+    the talk keeps her articulation, one in the stillness lays the mouth on its rest."""
+    from fractions import Fraction
+
+    from dfm.edits import EditList, parse_edit_arg
+    from dfm.io.video import VideoWriter, iter_frames
+
+    clip = tmp_path / "talk_then_still.mp4"
+    frames = [f.image for f in iter_frames(videos_dir / "mead_w011_neutral_01.mp4")]
+    with VideoWriter(clip, width=256, height=256, rate=Fraction(25, 1)) as w:
+        for image in frames + frames + [frames[-1]] * (500 - 2 * len(frames)):  # 99 frames each
+            w.write(image)
+    edits = EditList([parse_edit_arg("happy:high:2-6"), parse_edit_arg("happy:high:14-18")])
+    plan = session.plan(clip, edits)
+    assert plan.speech_edits == (True, False)
+    assert session.plan(clip, edits, preserve_speech=True).speech_edits == (True, True)
+

@@ -15,7 +15,7 @@ For each edit (frames first..stop-1), in this order:
    grows with the intensity, so low < medium < high on every prototype AU. On the channels that are
    neither speech nor lid channels (those add to the original anyway) a prototype AU is also never set
    below the original frame's value: a surprise edit does not lower brows the person already raises.
-3. Speech preservation (`dfm.edits.speech`, optional): on the articulation channels the emotion only adds
+3. Speech preservation (`dfm.edits.speech`, optional, per edit): on the articulation channels the emotion only adds
    its excess over the decoded neutral expression to the original coefficient.
    A prototype AU also relaxes the AUs it works against when they are not in the label's prototype
    (`dfm.face.emfacs.ANTAGONISTS`: anger's brow lowerer relaxes a person's raised brows, sad's lip-corner
@@ -90,7 +90,7 @@ class Plan:
     timestamps: np.ndarray  # (T,) float64 seconds
     seed: int
     edits: list[ResolvedEdit]
-    speech_channels: tuple[str, ...]  # channels kept from the original (empty: preservation off)
+    speech_channels: tuple[str, ...]  # channels kept from the original by some edit (empty: preservation off)
     fps: float
     transition_frames: int
     smoothing: float | None
@@ -98,6 +98,12 @@ class Plan:
     knot_times: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (K,) s, random VA points
     knot_va: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))  # (K, 2)
     knot_edit: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # (K,) edit position
+    speech_edits: tuple[bool, ...] | None = None  # per edit (order of `edits`): its articulation kept; None: all
+    # as speech_channels says (plans written before per-edit preservation)
+
+    def __post_init__(self) -> None:
+        if self.speech_edits is None:
+            self.speech_edits = (bool(self.speech_channels),) * len(self.edits)
 
     @property
     def n_frames(self) -> int:
@@ -118,6 +124,7 @@ class Plan:
             "smoothing": self.smoothing,
             "knot_interval": float(self.knot_interval),
             "speech_channels": list(self.speech_channels),
+            "speech_edits": list(self.speech_edits),
             "expression_names": list(EXPRESSION_NAMES),
             "edits": [r.to_dict() for r in self.edits],
         }
@@ -177,6 +184,7 @@ class Plan:
             knot_times=arrays["knot_times"],
             knot_va=arrays["knot_va"],
             knot_edit=arrays["knot_edit"],
+            speech_edits=None if "speech_edits" not in meta else tuple(bool(k) for k in meta["speech_edits"]),
         )
 
 
@@ -279,7 +287,7 @@ def make_plan(
     decode: Decoder,
     seed: int | None = 0,
     transition_frames: int = DEFAULT_TRANSITION_FRAMES,
-    preserve_speech: bool = True,
+    preserve_speech: bool | Sequence[bool] = True,
     smoothing: float | None = DEFAULT_SMOOTHING,
     *,
     fps: float | None = None,
@@ -289,8 +297,9 @@ def make_plan(
     """Plan the edits on one video (see the module docstring for the steps).
 
     timestamps (T,) s, valid (T,) bool and original_expression (T, 53) come from the FaceTrack; decode maps
-    (N, 2) VA to (N, 53) expressions. seed=None draws a fresh seed (recorded in the plan). fps defaults to
-    1 / median frame interval. Raises DfmError for edits that do not fit the video.
+    (N, 2) VA to (N, 53) expressions. preserve_speech: for all edits, or one flag per edit (in the order of
+    `edits`). seed=None draws a fresh seed (recorded in the plan). fps defaults to 1 / median frame
+    interval. Raises DfmError for edits that do not fit the video.
     """
     ts = np.asarray(timestamps, dtype=np.float64).reshape(-1)
     original = np.asarray(original_expression)
@@ -308,7 +317,14 @@ def make_plan(
     resolved = validate_edits(edits, ts, valid, fps, transition_frames)
 
     T = len(ts)
-    mask = speech_mask() if preserve_speech else np.zeros(N_EXPRESSIONS, dtype=bool)
+    if isinstance(preserve_speech, (bool, np.bool_)):
+        keeps = (bool(preserve_speech),) * len(resolved)
+        any_kept = bool(preserve_speech)
+    else:
+        keeps = tuple(bool(k) for k in preserve_speech)
+        if len(keeps) != len(resolved):
+            raise ValueError(f"preserve_speech has {len(keeps)} flags for {len(resolved)} edits")
+        any_kept = any(keeps)
     target = original.copy()
     weight = np.zeros(T, dtype=np.float32)
     va = np.full((T, 2), np.nan, dtype=np.float32)
@@ -320,9 +336,11 @@ def make_plan(
     neutral = np.zeros(N_EXPRESSIONS)
     if any(r.label is not None for r in resolved):  # the speech and the lid channels add to the original
         neutral = _decode(decode, region_for("neutral", None).center().reshape(1, 2))[0]
-    rest = None if preserve_speech else rest_articulation(original, valid)
+    rest_face = rest_articulation(original, valid) if not all(keeps) else None
 
     for r in resolved:
+        mask = speech_mask() if keeps[r.index] else np.zeros(N_EXPRESSIONS, dtype=bool)
+        rest = None if keeps[r.index] else rest_face
         frames = slice(r.first, r.stop)
         t = ts[frames]
         orig = original[frames].astype(np.float64)
@@ -371,7 +389,7 @@ def make_plan(
         timestamps=ts,
         seed=seed,
         edits=resolved,
-        speech_channels=SPEECH_CHANNELS if preserve_speech else (),
+        speech_channels=SPEECH_CHANNELS if any_kept else (),
         fps=float(fps),
         transition_frames=int(transition_frames),
         smoothing=smoothing,
@@ -379,6 +397,7 @@ def make_plan(
         knot_times=np.concatenate(knots_t) if knots_t else np.zeros(0),
         knot_va=np.concatenate(knots_va) if knots_va else np.zeros((0, 2)),
         knot_edit=np.concatenate(knots_edit) if knots_edit else np.zeros(0, dtype=np.int32),
+        speech_edits=keeps,
     )
 
 

@@ -35,7 +35,7 @@ DISCLOSURE = ("This video was manipulated with DFM (Deep Facial Manipulator): th
 class EditOptions:
     seed: int = 0
     transition_frames: int = 20
-    preserve_speech: bool | None = None  # None: on when the soundtrack has speech or the face talks
+    preserve_speech: bool | None = None  # None: per edit, on when the soundtrack has speech or the face talks near it
     lossless: bool = False
     side_by_side: Path | None = None
     overwrite: bool = False
@@ -276,7 +276,8 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
         "render_fps": render_summary["edited"] / stages["render"] if stages["render"] > 0 else None,
         "render_encode_fps": info.n_frames / (parallel["render_encode_wall_seconds"] if parallel
                                               else stages["render"] + stages["encode"]),
-        "preserve_speech": bool(plan.speech_channels), "seed": plan.seed,
+        "preserve_speech": bool(plan.speech_channels), "preserve_speech_edits": list(plan.speech_edits),
+        "seed": plan.seed,
         "decoder": decoder_info, "render": render_summary, "subject": track.meta.get("subject"), "warnings": warnings,
         "credentials": credentials.summary(), "parallel": parallel,
     }
@@ -290,6 +291,7 @@ def _run_edit(session, video: Path, edits, output: Path, options: EditOptions, i
         "edits": json.loads(edit_list.to_json()),
         "seed": plan.seed,
         "preserve_speech": bool(plan.speech_channels),
+        "preserve_speech_edits": list(plan.speech_edits),  # per edit, in the order of "edits"
         "versions": model_versions(session),
         "report": {k: report[k] for k in ("frames", "edited_frames", "warnings")},
         "credentials": credentials.summary(),

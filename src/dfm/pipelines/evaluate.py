@@ -227,7 +227,7 @@ def _edit_run(session, video: Path, info, track, opts: EvaluationOptions, out: P
     report = job.report
     # the same plan the job rendered (same track, cached decoder, seed, transitions and speech setting)
     plan = session.plan(video, edit_list, track=track, seed=opts.seed, transition_frames=transition,
-                        preserve_speech=bool(report.get("preserve_speech")))
+                        preserve_speech=report.get("preserve_speech_edits", bool(report.get("preserve_speech"))))
 
     t0 = time.perf_counter()
     change = CropChange(track.landmarks, np.asarray(track.valid, bool))

@@ -38,7 +38,7 @@ class PreviewResult:
     image: np.ndarray  # (H, W, 3) uint8 RGB
     index: int  # frame index shown
     weight: float  # the edit's weight at that frame (0: the input frame unchanged)
-    preserve_speech: bool = False  # the plan keeps the original articulation (decided, or as asked)
+    preserve_speech: bool = False  # the frame's edit keeps the original articulation (decided, or as asked)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step of this call
 
     @property
@@ -98,7 +98,7 @@ class Previewer:
             key = (edit_list.to_json(), preserve_speech)
             plan = self._plan(key, edit_list)
             timings["plan"] = time.perf_counter() - t
-            kept = bool(plan.speech_channels)
+            kept = bool(plan.edit_index[i] >= 0 and plan.speech_edits[plan.edit_index[i]])  # this frame's edit
             done = self._results.get((name, key, i))
             if done is not None:
                 self._results.move_to_end((name, key, i))

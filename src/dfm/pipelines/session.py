@@ -275,8 +275,10 @@ class Session:
         return Path(track.meta["cache"]).with_suffix("") / f"decoder-{preset}-2"
 
     def plan(self, video: str | os.PathLike, edits, *, decoder=None, track: FaceTrack | None = None, seed: int = 0,
-             transition_frames: int = 20, preserve_speech: bool | None = None, smoothing: float | None = 0.1):
-        """Per-frame target expression and edit weights for an edit list (see dfm.edits.make_plan)."""
+             transition_frames: int = 20, preserve_speech: bool | Sequence[bool] | None = None,
+             smoothing: float | None = 0.1):
+        """Per-frame target expression and edit weights for an edit list (see dfm.edits.make_plan).
+        preserve_speech None: each edit keeps the articulation when the person talks near it (`speaks`)."""
         from dfm.edits import make_plan_for_track
 
         track = track if track is not None else self.analyze(video)
@@ -285,7 +287,8 @@ class Session:
             from dfm.edits.validate import validate_edits
 
             resolved = validate_edits(edits, track.timestamps, track.valid, track.fps, transition_frames)
-            preserve_speech = self.speaks(video, track, [(r.first, r.stop) for r in resolved])
+            # per edit: an interview's answers keep their words, a laugh elsewhere in it is not speech
+            preserve_speech = [self.speaks(video, track, [(r.first, r.stop)]) for r in resolved]
         prior = getattr(decoder, "prior_", None)  # full-face prototype floor (dfm.edits.plan step 2)
         return make_plan_for_track(track, edits, decoder.predict, seed=seed, transition_frames=transition_frames,
                                    preserve_speech=preserve_speech, smoothing=smoothing,
@@ -295,7 +298,7 @@ class Session:
                spans: Sequence[tuple[int, int]] | None = None) -> bool:
         """Whether the person in `video` talks: speech in its soundtrack, or else a talking mouth in the frames
         (dfm.face.speaking; many clips have no sound). The default of speech preservation. With `spans`
-        (frame ranges first..stop-1, the edits) the frames judged are those ranges and SPEAKING_MARGIN_S on
+        (frame ranges first..stop-1: an edit) the frames judged are those ranges and SPEAKING_MARGIN_S on
         each side: an interview's listening part and its answers are judged apart, over spans long enough
         (8 s and more) that laughing or a face pulled does not read as words."""
         from dfm.face.speaking import frames_near, shows_talking

@@ -145,7 +145,8 @@ def _edit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--transitions", type=int, default=20, help="frames of blend at each end of an edit")
     speech = p.add_mutually_exclusive_group()
     speech.add_argument("--preserve-speech", dest="preserve_speech", action="store_true", default=None,
-                        help="keep the original lip/jaw articulation (default: on when the audio has speech or the face is seen talking)")
+                        help="keep the original lip/jaw articulation (default: per edit, on when the audio has speech "
+                             "or the face is seen talking near it)")
     speech.add_argument("--no-preserve-speech", dest="preserve_speech", action="store_false")
 
 
