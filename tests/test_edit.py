@@ -112,6 +112,7 @@ def test_cli_edit_refuses_to_overwrite_and_writes_side_by_side(dfm_env, grid_cli
     out, sbs = tmp_path / "o.mp4", tmp_path / "sbs.mp4"
     argv = ["edit", str(grid_clip), "--edit", "surprise:medium:1.0-2.2", "-o", str(out), "--side-by-side", str(sbs), "-q"]
     assert main(argv) == 0
+    assert "\nlip motion kept in edit 1\n" in capsys.readouterr().out  # a GRID speaker, with sound
     assert probe_video(sbs).width == 2 * probe_video(grid_clip).width
     assert main(["verify", str(sbs)]) == 0 and main(["verify", str(out)]) == 0  # both carry credentials
     assert "Side-by-side comparison" in capsys.readouterr().out

@@ -278,6 +278,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
     else:
         r = result.report
         print(f"{result.output}: {r['edited_frames']}/{r['frames']} frames edited; disclosure: {result.sidecar}")
+        kept = [str(i + 1) for i, k in enumerate(r["preserve_speech_edits"]) if k]
+        print(f"lip motion kept in edit{'s' if len(kept) > 1 else ''} {', '.join(kept)}" if kept
+              else "lip motion: not kept (no speech heard or seen near the edits)")
         if result.side_by_side:
             print(f"side by side: {result.side_by_side}")
         for w in r["warnings"]:

@@ -395,7 +395,7 @@ async function showResult(jobId, status) {
     const r = st.result;
     const box = $("result-text");
     box.textContent = `${r.edited_frames} of ${r.frames} frames edited` +
-      (r.preserve_speech === undefined ? "" : r.preserve_speech ? " · lip motion kept" : " · mouth closed at rest");
+      (r.preserve_speech === undefined ? "" : r.preserve_speech ? " · lip motion kept" : " · lip motion not kept");
     if ((r.warnings || []).length) {
       const ul = document.createElement("ul");
       for (const w of r.warnings) { const li = document.createElement("li"); li.textContent = w; ul.appendChild(li); }
