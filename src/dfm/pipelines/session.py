@@ -25,7 +25,7 @@ from dfm.face.track import FaceTrack
 from dfm.parallel.options import ParallelOptions
 
 # seconds of video judged on each side of an edit for visible talking (Session.speaks): 8-s spans and longer
-# separate the shared talking clips (talking share 0.81 and up) from crying, laughing and faces pulled (0.50 at
+# separate the shared talking clips (talking share 0.76 and up) from crying, laughing and faces pulled (0.50 at
 # most; dfm.face.speaking)
 SPEAKING_MARGIN_S = 4.0
 
@@ -311,7 +311,7 @@ class Session:
             return True
         track = track if track is not None else self.analyze(video)
         judged = track.valid if spans is None else track.valid & frames_near(track.timestamps, spans, SPEAKING_MARGIN_S)
-        return shows_talking(track.landmarks, judged, track.timestamps)
+        return shows_talking(track.landmarks, track.scale, judged, track.timestamps)
 
     def inspect(self, video: str | os.PathLike, out_dir: str | os.PathLike, overwrite: bool = False) -> dict[str, Path]:
         from dfm.viz.inspection import write_inspection
