@@ -260,18 +260,46 @@ def test_speech_preservation_is_decided_per_edit() -> None:
         plan_for(preserve_speech=[True, False])
 
 
+def test_the_plan_says_how_much_of_each_target_is_the_original() -> None:
+    """original_share: 1 outside edits, on kept speech and eye channels and in nudge-only edits; 1 - weight
+    where the emotion owns a channel; the speech channels are owned when the edit does not keep them."""
+    from dfm.edits.eyes import eye_follow_mask
+
+    plan = plan_for(preserve_speech=[True, False, True, True, True])
+    share, speech, eyes = plan.original_share, speech_mask(), eye_follow_mask()
+    assert share.shape == (T, N_EXPRESSIONS) and np.all(share[~plan.edited] == 1)
+    sad, happy, nudged = plan.edits[0], plan.edits[1], plan.edits[3]
+    for r, kept in ((sad, True), (happy, False)):
+        w = plan.weight[r.first:r.stop, None]
+        s = share[r.first:r.stop]
+        np.testing.assert_array_equal(s[:, eyes], 1)
+        np.testing.assert_allclose(s[:, speech], 1 if kept else np.broadcast_to(1 - w, s[:, speech].shape), atol=1e-6)
+        owned = s[:, SMILE]  # no prototype floor in this synthetic plan: the emotion owns the smile
+        np.testing.assert_allclose(owned, 1 - w[:, 0], atol=1e-6)
+    np.testing.assert_array_equal(share[nudged.first:nudged.stop], 1)
+    # where the share is 1 the target is the original plus an offset that does not depend on it
+    full = plan.weight == 1
+    keep = full[:, None] & (share == 1) & plan.edited[:, None] & (plan.target > 0) & (plan.target < 1)
+    other = plan_for(preserve_speech=[True, False, True, True, True], original=np.clip(ORIG + 0.05, 0, 1))
+    keep &= (other.target > 0) & (other.target < 1)
+    np.testing.assert_allclose((other.target - plan.target)[keep], 0.05, atol=1e-5)
+
+
 def test_a_plan_saved_before_per_edit_flags_loads_with_its_one_setting(tmp_path) -> None:
     import json
 
     plan = plan_for(preserve_speech=[True, False, True, False, True])
-    assert Plan.load(plan.save(tmp_path / "mixed.npz")).speech_edits == plan.speech_edits
+    loaded = Plan.load(plan.save(tmp_path / "mixed.npz"))
+    assert loaded.speech_edits == plan.speech_edits
+    np.testing.assert_array_equal(loaded.original_share, plan.original_share)
     path = plan_for(preserve_speech=False).save(tmp_path / "old.npz")
     with np.load(path) as z:
         arrays = {k: z[k] for k in z.files}
     meta = json.loads(str(arrays["meta"]))
-    del meta["speech_edits"]
+    del meta["speech_edits"], arrays["original_share"]
     np.savez_compressed(path, **{**arrays, "meta": np.array(json.dumps(meta))})
-    assert Plan.load(path).speech_edits == (False,) * 5
+    old = Plan.load(path)
+    assert old.speech_edits == (False,) * 5 and not old.original_share.any()  # the targets as they are
 
 
 def test_nudge_only_edit_adds_the_offsets() -> None:

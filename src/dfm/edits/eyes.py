@@ -48,6 +48,14 @@ def lid_mask() -> np.ndarray:
     return m
 
 
+def eye_follow_mask() -> np.ndarray:
+    """(53,) bool, True on every eye channel the plan takes from the original frame (gaze, blinks) or lays
+    on it as a difference (lids): the channels whose target is the original plus an offset."""
+    m = lid_mask()
+    m[_index(KEPT_EYE_CHANNELS)] = True
+    return m
+
+
 def lid_layer(decoded: np.ndarray, neutral: np.ndarray) -> np.ndarray:
     """(n, 4) signed lid difference decoded - neutral, columns in LID_CHANNELS order."""
     cols = _index(LID_CHANNELS)

@@ -59,7 +59,7 @@ import numpy as np
 from scipy.interpolate import make_smoothing_spline
 
 from dfm.affect.regions import region_for
-from dfm.edits.eyes import apply_eyes, lid_layer, lid_mask
+from dfm.edits.eyes import apply_eyes, eye_follow_mask, lid_layer, lid_mask
 from dfm.edits.model import Edit, EditList
 from dfm.edits.speech import (SPEECH_CHANNELS, articulation_on_rest, emotion_layer, full_strength_target,
                               rest_articulation, speech_mask)
@@ -100,10 +100,17 @@ class Plan:
     knot_edit: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))  # (K,) edit position
     speech_edits: tuple[bool, ...] | None = None  # per edit (order of `edits`): its articulation kept; None: all
     # as speech_channels says (plans written before per-edit preservation)
+    original_share: np.ndarray | None = None  # (T, 53) float32: the coefficient of the original frame's value
+    # in the target (1 outside edits and on channels planned as the original plus an offset: kept speech,
+    # eyes, nudge-only edits; 1 - weight where the emotion owns a channel). A renderer that smooths the
+    # original re-bases those shares onto its smoothed values (WarpRenderer.rebased_targets). None: zeros
+    # (plans saved before it: the targets are taken as they are)
 
     def __post_init__(self) -> None:
         if self.speech_edits is None:
             self.speech_edits = (bool(self.speech_channels),) * len(self.edits)
+        if self.original_share is None:
+            self.original_share = np.zeros(self.target.shape, np.float32)
 
     @property
     def n_frames(self) -> int:
@@ -145,6 +152,7 @@ class Plan:
                 knot_times=self.knot_times,
                 knot_va=self.knot_va,
                 knot_edit=self.knot_edit,
+                original_share=self.original_share,
                 meta=np.array(json.dumps(self.meta())),
             )
         return path
@@ -185,6 +193,7 @@ class Plan:
             knot_va=arrays["knot_va"],
             knot_edit=arrays["knot_edit"],
             speech_edits=None if "speech_edits" not in meta else tuple(bool(k) for k in meta["speech_edits"]),
+            original_share=arrays.get("original_share"),
         )
 
 
@@ -326,6 +335,7 @@ def make_plan(
             raise ValueError(f"preserve_speech has {len(keeps)} flags for {len(resolved)} edits")
         any_kept = any(keeps)
     target = original.copy()
+    share = np.ones((T, N_EXPRESSIONS), dtype=np.float32)
     weight = np.zeros(T, dtype=np.float32)
     va = np.full((T, 2), np.nan, dtype=np.float32)
     edit_index = np.full(T, -1, dtype=np.int32)
@@ -365,8 +375,10 @@ def make_plan(
             layer, lids = both[:, :N_EXPRESSIONS], both[:, N_EXPRESSIONS:]
             layer[:, mask] = np.maximum(layer[:, mask], 0.0)  # an emotion only adds to articulation
             full = apply_eyes(full_strength_target(layer, orig, mask), lids, orig)
+            relative = np.broadcast_to(mask | eye_follow_mask(), full.shape).copy()  # original + an offset
             if act is not None:  # an emotion never lowers its own prototype AUs below the original frame
                 free = ~(mask | lid_mask())[None, :] & (act > 1e-6)
+                relative |= free & (orig > full)
                 full = np.where(free, np.maximum(full, orig), full)
             va[frames] = traj.va
             knots_t.append(traj.knot_times)
@@ -374,10 +386,12 @@ def make_plan(
             knots_edit.append(np.full(len(traj.knot_times), r.index, dtype=np.int32))
         else:
             full = orig.copy()
+            relative = np.ones(full.shape, dtype=bool)
         full += _nudge_vector(r.nudges)[None, :]
         w = ramp_weights(r.n_frames, r.transition)
         blended = (1.0 - w)[:, None] * orig + w[:, None] * full
         target[frames] = np.clip(blended, 0.0, 1.0).astype(target.dtype)
+        share[frames] = 1.0 - w[:, None] * ~relative
         weight[frames] = w
         edit_index[frames] = r.index
 
@@ -398,6 +412,7 @@ def make_plan(
         knot_va=np.concatenate(knots_va) if knots_va else np.zeros((0, 2)),
         knot_edit=np.concatenate(knots_edit) if knots_edit else np.zeros(0, dtype=np.int32),
         speech_edits=keeps,
+        original_share=share,
     )
 
 

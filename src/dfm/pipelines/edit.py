@@ -304,10 +304,11 @@ def _render_serial(session, video: Path, output: Path, info, renderer, plan, opt
                    input_sha: str, stages: dict[str, float], warnings: list[str]) -> tuple[int, str]:
     """Render and encode in this process, one frame after another; returns (frames written, pixel format)."""
     from dfm.io.video import VideoWriter, iter_frames
-    from dfm.render.renderer import render_with_inputs
+    from dfm.render.renderer import render_with_inputs, renderer_targets
 
     t = time.perf_counter()
     t_render = 0.0
+    targets = renderer_targets(renderer, plan.target, plan.original_share)
     n_written = 0
     with contextlib.ExitStack() as stack:
         # each file is signed (C2PA) when its writer has finished and before it appears at its path
@@ -324,8 +325,7 @@ def _render_serial(session, video: Path, output: Path, info, renderer, plan, opt
                 metadata=disclosure_metadata(input_sha)))
         bar = stack.enter_context(stage_progress("render", info.n_frames, options.hooks, f"render {video.name}",
                                                  bar=session.progress))
-        for original, out, seconds in render_with_inputs(renderer, iter_frames(video), plan.target, plan.weight,
-                                                         plan.va):
+        for original, out, seconds in render_with_inputs(renderer, iter_frames(video), targets, plan.weight, plan.va):
             t_render += seconds
             writer.write(out)
             if sbs_writer is not None:

@@ -84,6 +84,7 @@ class Previewer:
         (None: on when the person talks near the edits, Session.speaks)."""
         from dfm.edits import EditList
         from dfm.render.registry import check_renderer_name
+        from dfm.render.renderer import renderer_targets
 
         edit_list = edits if isinstance(edits, EditList) else EditList(list(edits))
         name = check_renderer_name(renderer)
@@ -110,7 +111,8 @@ class Previewer:
             t = time.perf_counter()
             if weight > 0:
                 renderer.reset()  # each preview is rendered as a fresh start, like Session.preview
-                image = renderer.render_frame(i, image, plan.target[i], weight, target_va=plan.va[i])
+                target = renderer_targets(renderer, plan.target[i:i + 1], plan.original_share[i:i + 1], i)[0]
+                image = renderer.render_frame(i, image, target, weight, target_va=plan.va[i])
                 self._results[(name, key, i)] = image
                 while len(self._results) > RESULT_CACHE:
                     self._results.popitem(last=False)

@@ -256,6 +256,7 @@ class RenderJob:
     info: Any  # dfm.io.video.VideoInfo of the input
     video: str
     targets: np.ndarray  # (T, 53) plan
+    original_share: np.ndarray  # (T, 53) the plan's (re-based by each worker's renderer)
     weights: np.ndarray  # (T,)
     va: np.ndarray | None  # (T, 2)
     renderer: str
@@ -413,10 +414,11 @@ def warm_render_workers(session, track) -> None:
 def render_chunk(state: _RenderWorker, item: RenderChunk, report) -> ChunkResult:
     """Warm up, render and encode one chunk into its segment(s) (the executor's task)."""
     from dfm.io.video import VideoWriter, iter_frames
-    from dfm.render.renderer import render_with_inputs
+    from dfm.render.renderer import render_with_inputs, renderer_targets
 
     cpu = time.process_time()
     job, renderer = state.load(item.job)
+    targets = renderer_targets(renderer, job.targets, job.original_share)  # as the serial render's
     c = item.chunk
     renderer.reset()
     t_encode = 0.0
@@ -429,7 +431,7 @@ def render_chunk(state: _RenderWorker, item: RenderChunk, report) -> ChunkResult
     first = c.start if hasattr(renderer, "advance") else max(0, c.start - RENDER_WARMUP)
     if c.warmup and advance is not None:
         for i in range(c.start - c.warmup, first):
-            advance(i, job.targets[i], float(job.weights[i]), None if job.va is None else job.va[i])
+            advance(i, targets[i], float(job.weights[i]), None if job.va is None else job.va[i])
         replayed = max(0, first - (c.start - c.warmup))
     rendered_warmup = c.start - first
     t_render = time.perf_counter() - t0  # the replay counts as rendering
@@ -444,7 +446,7 @@ def render_chunk(state: _RenderWorker, item: RenderChunk, report) -> ChunkResult
         if sbs_segment is not None:  # the serial side-by-side writer's settings, without the audio
             sbs = stack.enter_context(VideoWriter(sbs_segment, width=2 * info.width, height=info.height,
                                                   rate=info.rate, overwrite=True, threads=job.encoder_threads))
-        for original, out, seconds in render_with_inputs(renderer, iter_frames(job.video, first, c.stop), job.targets,
+        for original, out, seconds in render_with_inputs(renderer, iter_frames(job.video, first, c.stop), targets,
                                                          job.weights, job.va):
             t_render += seconds
             if original.index < c.start:  # a rendered warm-up frame
@@ -497,6 +499,7 @@ def render_chunked(session, job: ChunkedRender, video: Path, info, track, pool, 
         in_cache = bool(cache) and Path(cache).exists() and cache_holds(Path(cache), track_key(track))
         record = RenderJob(
             info=info, video=str(video), targets=np.asarray(plan.target, np.float32),
+            original_share=np.asarray(plan.original_share, np.float32),
             weights=np.asarray(plan.weight, np.float32), va=None if plan.va is None else np.asarray(plan.va, np.float32),
             renderer=options.renderer, params=dict(options.render),
             trained={kind: str(trained_renderer(track, kind)) for kind in filter(None, [needs_training(options.renderer)])},

@@ -242,10 +242,12 @@ class Session:
         if plan.weight[index] <= 0:
             return image
         from dfm.pipelines.renderer_train import check_trained
+        from dfm.render.renderer import renderer_targets
 
         check_trained(renderer, track)  # before the pool: a missing model fails fast
         r = self.renderer(renderer, track, self.frame_pool(video, track))
-        return r.render_frame(index, image, plan.target[index], float(plan.weight[index]), target_va=plan.va[index])
+        target = renderer_targets(r, plan.target[index:index + 1], plan.original_share[index:index + 1], index)[0]
+        return r.render_frame(index, image, target, float(plan.weight[index]), target_va=plan.va[index])
 
     def video_decoder(self, track: FaceTrack, preset: str = "fast"):
         """A decoder trained on one video's own (VA, expression) pairs (the video as its own collection),

@@ -235,6 +235,21 @@ class WarpRenderer:
         w = float(np.clip(weight, 0.0, 1.0))
         return (orig + w * (t - orig)).astype(np.float32)
 
+    def rebased_targets(self, targets: np.ndarray, original_share: np.ndarray, first: int = 0) -> np.ndarray:
+        """(n, 53) float32: a plan's targets of frames first..first+n-1 with their share of the track's
+        fitted expression moved onto this renderer's smoothed one (`TrackGeometry.expression`), the original
+        the warp starts from.
+
+        A channel planned as the original plus an offset (kept speech, the eyes) then warps by the offset
+        alone. Without this the warp moves the frame by the fit's own frame-to-frame motion as well — its
+        difference from the smoothed original — and a talking mouth jittered at twice its motion (landmark
+        jitter of a re-tracked talking edit 1.3-1.4 times the input's; 0.7-0.9 times with it).
+        """
+        t = np.asarray(targets, np.float32)
+        frames = slice(first, first + len(t))
+        moved = self.geometry.expression[frames] - np.asarray(self.track.expression[frames], np.float32)
+        return np.clip(t + np.asarray(original_share, np.float32) * moved, 0.0, 1.0).astype(np.float32)
+
     def _project(self, vertices: np.ndarray, index: int) -> np.ndarray:
         g = self.geometry
         return project_vertices(vertices, g.rotation[index], g.translation[index], float(g.scale[index]))
@@ -688,6 +703,16 @@ class WarpRenderer:
             out = self.render_frame(index, image, targets[index], float(weights[index]), target_va=va)
             # a frame left as it was comes back as the input object (its decoded planes, its timestamp)
             yield out if is_array else frame if out is image else frame.with_image(out)
+
+
+def renderer_targets(renderer: Any, targets: np.ndarray, original_share: np.ndarray, first: int = 0) -> np.ndarray:
+    """The targets to give `renderer` for a plan's (targets, original_share) of frames first..: re-based by
+    the warp renderer (or the warp inside one built on it, `.warp`) onto its smoothed original; as they are
+    for the others."""
+    warp = renderer if hasattr(renderer, "rebased_targets") else getattr(renderer, "warp", None)
+    if warp is None or not hasattr(warp, "rebased_targets"):
+        return np.asarray(targets, np.float32)
+    return warp.rebased_targets(targets, original_share, first)
 
 
 def render_with_inputs(renderer: Any, frames: Iterable[Any], targets: np.ndarray, weights: np.ndarray,
