@@ -97,3 +97,20 @@ def test_targets_planned_on_the_original_warp_by_their_offset_alone(mesh):
     steady = list(renderer.render_video(frames, rebased, weights))
     shaken = list(WarpRenderer(mesh, noisy, None, regions=(), sigma_expression=2.0).render_video(frames, targets, weights))
     assert edit_jitter(frames, steady, masks) < 0.75 * edit_jitter(frames, shaken, masks)  # measured 0.57
+
+
+def test_renderer_targets_rebase_through_a_warp_inside_and_leave_other_renderers_alone(mesh):
+    """warp: re-based; a renderer built on a warp (warp+refine's `.warp`): re-based by it; neural: as given."""
+    from types import SimpleNamespace
+
+    from dfm.render.renderer import renderer_targets
+
+    rng = np.random.default_rng(5)
+    noisy = syn.synthetic_track(rng.uniform(0.1, 0.5, (6, 53)).astype(np.float32), W, H, SCALE)
+    warp = WarpRenderer(mesh, noisy, None, regions=(), sigma_expression=2.0)
+    targets, share = rng.uniform(0, 1, (6, 53)).astype(np.float32), np.ones((6, 53), np.float32)
+    rebased = warp.rebased_targets(targets, share)
+    assert np.abs(rebased - targets).max() > 1e-3
+    np.testing.assert_array_equal(renderer_targets(warp, targets, share), rebased)
+    np.testing.assert_array_equal(renderer_targets(SimpleNamespace(warp=warp), targets, share), rebased)
+    np.testing.assert_array_equal(renderer_targets(SimpleNamespace(), targets, share), targets)
