@@ -96,10 +96,10 @@ def test_browser_edit_reenact_compare(server, web_clip):
                                    timeout=120_000)
             assert page.locator(".label-btn.active").inner_text() == "happy"
             # lip motion: kept by default for this talking speaker, laid on the closed mouth when asked
-            page.wait_for_function("document.querySelector('#preview-note').textContent.includes('lip motion kept')",
+            page.wait_for_function("document.querySelector('#preview-note').textContent.includes('lips kept')",
                                    timeout=30_000)
             page.select_option("#speech-select", "off")
-            page.wait_for_function("!document.querySelector('#preview-note').textContent.includes('lip motion kept')"
+            page.wait_for_function("!document.querySelector('#preview-note').textContent.includes('lips kept')"
                                    " && document.querySelector('#preview-note').textContent.includes('edit weight')",
                                    timeout=30_000)
             page.select_option("#speech-select", "auto")

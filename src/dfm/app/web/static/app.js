@@ -473,7 +473,7 @@ async function refreshPreview() {
     img.src = URL.createObjectURL(blob);
     if (old && old.startsWith("blob:")) URL.revokeObjectURL(old);
     const w = parseFloat(res.headers.get("X-DFM-Weight") || "0");
-    const lips = res.headers.get("X-DFM-Speech") === "kept" ? " · lip motion kept" : "";
+    const lips = res.headers.get("X-DFM-Speech") === "kept" ? " · lips kept" : "";
     $("preview-note").textContent = `frame ${res.headers.get("X-DFM-Frame")} · ${w > 0 ? `edit weight ${w.toFixed(2)}${lips}` : "unchanged"} · ${Math.round(performance.now() - t0)} ms`;
     $("preview-wait").hidden = true;
   } catch (e) {
