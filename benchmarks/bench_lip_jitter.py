@@ -28,14 +28,6 @@ CASES = [  # (clip, edit, what the clip is)
     ("obama_oval_office_01.mp4", "surprise:high:4-12", "Obama, speech, with sound"),
     ("pexels_wolfganglanger_woman_emotions_01.mp4", "sad:high:14-19.5", "Pexels, laughing, no words"),
 ]
-LIPS = [0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181, 185, 191, 267, 269, 270,
-        291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415]
-
-
-def jitter(landmarks: np.ndarray, points: np.ndarray, frames: np.ndarray) -> float:
-    lm = np.asarray(landmarks, np.float64)[:, points, :2]
-    d2 = np.linalg.norm(lm[2:] - 2 * lm[1:-1] + lm[:-2], axis=2).mean(1)
-    return float(d2[frames[1:-1]].mean())
 
 
 def main() -> int:
@@ -44,13 +36,14 @@ def main() -> int:
     args = ap.parse_args()
     from dfm import Session
     from dfm.edits import EditList, parse_edit_arg
+    from dfm.eval.stability import LIP_CONTOUR, landmark_jitter
     from dfm.face.speaking import mouth_opening
     from dfm.pipelines.edit import EditOptions
 
     videos = Path(os.environ.get("DFM_VIDEOS", VIDEOS))
     session = Session(workspace=args.workspace) if args.workspace else Session()
     session.progress = False
-    rest = np.setdiff1d(np.arange(468), LIPS)
+    rest = np.setdiff1d(np.arange(468), LIP_CONTOUR)
     print("| clip | edit | lip motion | lips out / in (px) | ratio | rest of the face out / in | ratio | "
           "lip gap corr | gap std out / in |")
     print("|---|---|---|---|---:|---|---:|---:|---:|")
@@ -62,8 +55,8 @@ def main() -> int:
             track, out = session.analyze(video), session.analyze(result.output)
             plan = session.plan(video, edits)
             ok = (plan.weight >= 0.999) & track.valid & out.valid
-            lips = jitter(out.landmarks, LIPS, ok), jitter(track.landmarks, LIPS, ok)
-            face = jitter(out.landmarks, rest, ok), jitter(track.landmarks, rest, ok)
+            lips = [landmark_jitter(t.landmarks, ok, points=LIP_CONTOUR)["px"] for t in (out, track)]
+            face = [landmark_jitter(t.landmarks, ok, points=rest)["px"] for t in (out, track)]
             kept = "kept" if result.report["preserve_speech_edits"][0] else "rest"
             gap_out = mouth_opening(out.landmarks, out.scale, out.valid)[ok]
             gap_in = mouth_opening(track.landmarks, track.scale, track.valid)[ok]

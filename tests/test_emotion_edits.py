@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from dfm.edits import Edit, EditList
+from dfm.eval.stability import LIP_CONTOUR, landmark_jitter
 from dfm.face.emfacs import prototype_shapes
 from dfm.face.expressions import EXPRESSION_INDEX, EXPRESSION_NAMES
 
@@ -146,16 +147,6 @@ def test_sad_and_anger_keep_the_mouth_closed(session, short_clip) -> None:
         assert np.corrcoef(gap, original)[0, 1] > 0.9, label
 
 
-LIPS = [0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181, 185, 191, 267, 269, 270,
-        291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415]  # MediaPipe's lip contours
-
-
-def _lip_jitter(landmarks: np.ndarray, frames: np.ndarray) -> float:
-    """Mean second difference (px) of the lip landmarks at the centre frames selected by `frames`."""
-    lm = np.asarray(landmarks, np.float64)[:, LIPS, :2]
-    d2 = np.linalg.norm(lm[2:] - 2 * lm[1:-1] + lm[:-2], axis=2).mean(1)
-    return float(d2[frames[1:-1]].mean())
-
 
 def test_a_talking_mouth_inside_an_edit_is_as_steady_as_the_input(session, blink_clip, tmp_path) -> None:
     """The actress talks (no soundtrack: preservation on by seeing it). Her lips in a neutral and a happy edit,
@@ -166,5 +157,6 @@ def test_a_talking_mouth_inside_an_edit_is_as_steady_as_the_input(session, blink
     for label, intensity in (("neutral", None), ("happy", "high")):
         out, full = _edit(session, blink_clip, tmp_path, label, intensity)
         ok = full & track.valid & out.valid
-        ratio = _lip_jitter(out.landmarks, ok) / _lip_jitter(track.landmarks, ok)
+        lips = [landmark_jitter(t.landmarks, ok, points=LIP_CONTOUR)["px"] for t in (out, track)]
+        ratio = lips[0] / lips[1]
         assert ratio < 1.1, (label, ratio)

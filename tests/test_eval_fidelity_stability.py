@@ -10,7 +10,7 @@ import pytest
 
 from dfm.affect.regions import region_for
 from dfm.eval.fidelity import emotion_fidelity
-from dfm.eval.stability import CropChange, jitter_report, landmark_jitter, pair_group
+from dfm.eval.stability import LIP_CONTOUR, CropChange, jitter_report, landmark_jitter, pair_group
 
 
 def test_fidelity_counts_full_weight_frames_in_the_region():
@@ -92,6 +92,11 @@ def test_landmark_jitter_of_a_straight_line_is_zero_and_of_noise_positive():
     valid = np.ones(t, bool)
     valid[4] = False
     assert landmark_jitter(noisy, valid)["triples"] == 5
+    lips_only = lm.copy()
+    lips_only[4, list(LIP_CONTOUR)] += 1.0  # only the lips shake: all their jitter, diluted over all 478
+    lips = landmark_jitter(lips_only, np.ones(t, bool), points=LIP_CONTOUR)["px"]
+    assert lips == pytest.approx(j2["px"])
+    assert landmark_jitter(lips_only, np.ones(t, bool))["px"] == pytest.approx(lips * len(LIP_CONTOUR) / 478)
     rep = jitter_report(lm, np.ones(t, bool), noisy, np.ones(t, bool), np.r_[np.zeros(5), np.ones(5)])
     assert rep["outside_edits"]["output"]["px"] > 0
     assert rep["inside_edits"]["output"]["triples"] == 4  # centre frames 5..8 (9 has no successor)

@@ -21,7 +21,7 @@ input, against the input's; also divided by the inter-ocular distance (x 100: % 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -29,6 +29,8 @@ from dfm.eval.metrics import CROP_MARGIN, CROP_SIZE, CropBox
 
 GROUPS = ("outside", "boundary", "inside")
 _EYE_OUTER = (33, 263)  # MediaPipe FaceMesh outer eye corners (inter-ocular distance)
+LIP_CONTOUR = (0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181, 185, 191, 267, 269,
+               270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415)  # FaceMesh lips
 
 
 def crop_change(a: np.ndarray, b: np.ndarray) -> float:
@@ -92,11 +94,13 @@ class CropChange:
         return out
 
 
-def landmark_jitter(landmarks: np.ndarray, valid: np.ndarray, frames: np.ndarray | None = None) -> dict[str, float]:
+def landmark_jitter(landmarks: np.ndarray, valid: np.ndarray, frames: np.ndarray | None = None,
+                    points: Sequence[int] | np.ndarray | None = None) -> dict[str, float]:
     """Second-difference jitter of 2-D landmark trajectories (see module doc).
 
     landmarks (T, K, >=2) pixels; valid (T,) bool; frames (T,) bool selects the CENTRE frames t of the
-    triples counted (None: all). Returns {"px": mean norm, "iod_pct": mean norm / IOD * 100, "triples": n}.
+    triples counted (None: all); points: the landmarks averaged (None: all; e.g. LIP_CONTOUR). Returns
+    {"px": mean norm, "iod_pct": mean norm / IOD * 100, "triples": n}.
     """
     lm = np.asarray(landmarks, np.float64)[..., :2]
     v = np.asarray(valid, bool)
@@ -109,7 +113,7 @@ def landmark_jitter(landmarks: np.ndarray, valid: np.ndarray, frames: np.ndarray
     if not ok.any():
         return {"px": float("nan"), "iod_pct": float("nan"), "triples": 0}
     d2 = lm[2:] - 2.0 * lm[1:-1] + lm[:-2]  # (T-2, K, 2)
-    norm = np.linalg.norm(d2, axis=2)[ok]  # (n, K)
+    norm = np.linalg.norm(d2 if points is None else d2[:, np.asarray(points)], axis=2)[ok]  # (n, K)
     iod = np.linalg.norm(lm[1:-1, _EYE_OUTER[0]] - lm[1:-1, _EYE_OUTER[1]], axis=1)[ok]
     per_triple = norm.mean(1)
     return {"px": float(per_triple.mean()), "iod_pct": float((per_triple / np.maximum(iod, 1e-6)).mean() * 100.0),
