@@ -5,17 +5,21 @@ fitted geometry (expression and camera), so it is self-contained: frames of seve
 person (a collection) can be merged into one pool. WHICH frames may be used is always explicit
 (`indices`): the evaluation protocol passes the training frames only, and nothing outside them is ever
 read or stored. Frames with an occluder in front of the face (a hand) are left out (occlusion.py).
+Every frame a pool build reads also gets its glabella fold contrast (folds.py), kept per video; over the
+person's calm level (all the pool's videos together) it gives the entries' fold ratios (`FramePool.folds`)
+and the edited video's frames' (`folds_for`), which retrieval compares.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
 
 from dfm.face.track import FaceTrack, project_vertices
+from dfm.render.folds import calm_level, glabella_folds, smooth_folds
 from dfm.render.mesh import REGIONS, RenderMesh
 from dfm.render.occlusion import (OcclusionParams, VideoOcclusion, analyse_video, frame_features, project_points,
                                   sample_points, track_key)
@@ -46,15 +50,29 @@ class PoolFrame:
         return p
 
 
+@dataclass(frozen=True, eq=False)
+class VideoFolds:
+    """The fold contrast of every frame a pool build read of one video (folds.smooth_folds; NaN for frames
+    not read)."""
+
+    key: str  # occlusion.track_key of the video's track
+    contrast: np.ndarray  # (T,) float32
+
+
 class FramePool:
     """Frames of one person that the renderer may copy appearance from (see module doc)."""
 
     def __init__(self, frames: Sequence[PoolFrame], occlusion: dict[str, VideoOcclusion] | None = None,
-                 excluded: dict[str, np.ndarray] | None = None):
+                 excluded: dict[str, np.ndarray] | None = None, folds: dict[str, VideoFolds] | None = None):
         self.frames: tuple[PoolFrame, ...] = tuple(frames)
         self.occlusion: dict[str, VideoOcclusion] = dict(occlusion or {})  # video -> occlusion result
         self.excluded: dict[str, np.ndarray] = dict(excluded or {})  # video -> frames left out (occluded)
+        self.video_folds: dict[str, VideoFolds] = dict(folds or {})  # video -> its frames' fold contrast
+        self.calm_folds = calm_level([vf.contrast for vf in self.video_folds.values()])
         n = len(self.frames)
+        # (N,) each entry's fold ratio over the calm level (NaN: not measured)
+        self.folds = np.array([_contrast_at(self.video_folds.get(f.video), f.index) for f in self.frames],
+                              np.float32) / np.float32(self.calm_folds if self.calm_folds > 0 else np.nan)
         self.expression = np.stack([f.expression for f in self.frames]).astype(np.float32) if n else np.zeros((0, 53), np.float32)
         self.rotation = np.stack([f.rotation for f in self.frames]).astype(np.float32) if n else np.zeros((0, 3, 3), np.float32)
         self.scale = np.array([f.scale for f in self.frames], np.float32)
@@ -134,12 +152,29 @@ class FramePool:
         keep = np.array(sorted(entries), np.int64)
         if plan.max_frames is not None and len(keep) > plan.max_frames:
             keep = np.sort(keep[_farthest_points(_selection_features(track, keep, mesh), plan.max_frames)])
-        return cls([entries[int(i)] for i in keep], occlusion=occ, excluded={video: excluded} if len(excluded) else {})
+        values = np.full(track.n_frames, np.nan, np.float32)
+        for s in scans:
+            for i, v in s.folds.items():
+                values[i] = v
+        folds = {video: VideoFolds(track_key(track), smooth_folds(values))} if np.isfinite(values).any() else {}
+        return cls([entries[int(i)] for i in keep], occlusion=occ, excluded={video: excluded} if len(excluded) else {},
+                   folds=folds)
 
     def merged(self, other: "FramePool") -> "FramePool":
         """A pool with the entries of both (e.g. the video itself plus the person's collection)."""
         return FramePool(self.frames + other.frames, occlusion={**self.occlusion, **other.occlusion},
-                         excluded={**self.excluded, **other.excluded})
+                         excluded={**self.excluded, **other.excluded}, folds={**self.video_folds, **other.video_folds})
+
+    def folds_for(self, track: FaceTrack) -> np.ndarray | None:
+        """(T,) the fold ratios (over the calm level) of the frames of the video this track belongs to, if the
+        pool read them."""
+        if not self.video_folds or not self.calm_folds > 0:
+            return None
+        key = track_key(track)
+        for vf in self.video_folds.values():
+            if vf.key == key and len(vf.contrast) == track.n_frames:
+                return (vf.contrast / np.float32(self.calm_folds)).astype(np.float32)
+        return None
 
     def occlusion_for(self, track: FaceTrack) -> VideoOcclusion | None:
         """The occlusion result of the video this track belongs to, if the pool scored it."""
@@ -198,6 +233,7 @@ class PoolScan:
     scored: np.ndarray  # (S,) int64 frame indices
     features: np.ndarray  # (S, F) occlusion features (empty when occlusion is off)
     entries: dict[int, PoolFrame]
+    folds: dict[int, float] = field(default_factory=dict)  # frame -> glabella fold contrast, every frame read
 
 
 def scan_pool_frames(plan: PoolPlan, track: FaceTrack, frames: FrameSource, mesh: RenderMesh, *, video: str = "",
@@ -209,10 +245,12 @@ def scan_pool_frames(plan: PoolPlan, track: FaceTrack, frames: FrameSource, mesh
     entries: dict[int, PoolFrame] = {}
     scored: list[int] = []
     feats: list[np.ndarray] = []
+    folds: dict[int, float] = {}
     pts, occ = plan.points, plan.occlusion
 
     def add(i: int, image) -> None:
         image = np.asarray(getattr(image, "image", image))
+        folds[i] = glabella_folds(image, track.landmarks[i], float(track.scale[i]))
         if pts is not None:
             xy = project_points(mesh, pts, track.expression[i], track.rotation[i], track.translation[i],
                                 float(track.scale[i]))
@@ -240,7 +278,13 @@ def scan_pool_frames(plan: PoolPlan, track: FaceTrack, frames: FrameSource, mesh
             if i in reads:
                 add(i, image)
     features = np.stack(feats) if feats else np.zeros((0, 0), np.float32)
-    return PoolScan(np.array(scored, np.int64), features, entries)
+    return PoolScan(np.array(scored, np.int64), features, entries, folds)
+
+
+def _contrast_at(folds: VideoFolds | None, index: int) -> float:
+    if folds is None or not 0 <= index < len(folds.contrast):
+        return float("nan")
+    return float(folds.contrast[index])
 
 
 def _crop_frame(track: FaceTrack, i: int, image: np.ndarray, mesh: RenderMesh, video: str,

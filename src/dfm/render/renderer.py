@@ -55,7 +55,7 @@ from dfm.render.pool import FramePool, PoolFrame
 from dfm.render.raster import interpolate
 from dfm.render.mouth import MouthShape, mouth_axis, span_map_teeth, stretch
 from dfm.render.retrieval import (NONE, SELF, HysteresisParams, HysteresisSelector, MatchParams, add_mouth_penalty,
-                                  affect_cost, mouth_self_cost, region_costs, self_cost)
+                                  affect_cost, fold_cost, mouth_self_cost, region_costs, self_cost)
 from dfm.render.temporal import TrackGeometry, smooth_geometry
 from dfm.render.warp import remap, warp_crop
 
@@ -211,6 +211,7 @@ class WarpRenderer:
         self._target_va: np.ndarray | None = None  # the edit's VA for the frame being rendered
         self._open_cache: np.ndarray | None = None
         self.occlusion = self.pool.occlusion_for(track) if self.params.occlusion else None
+        self._folds = self.pool.folds_for(track)  # (T,) this video's glabella fold ratios, or None
         self.report = RenderReport()
         self.reset()
 
@@ -459,6 +460,8 @@ class WarpRenderer:
                 c_self = mouth_self_cost(hidden_cm2, share, p.match)
             else:
                 c_self = self_cost(self.mesh, region, e_orig, e_tgt, p.match, ignore)
+                if self._folds is not None:
+                    c_self += float(fold_cost(self._folds[index], e_tgt, region, p.match))
             c_self += float(affect_cost(self._frame_va(index), target_va, p.match))
             match = replace(p.match, far_cost=p.match.mouth_far_cost) if region == "mouth" else p.match
             choices[region] = self._selectors[region].update(costs, c_self, match)

@@ -27,6 +27,12 @@ Key-vertex geometry alone finds a crying mouth (stretched lips) close to a mild 
 (pool entries and SELF) also pays semantic_weight * the RMS difference of the region's emotion-bearing
 coefficients (smile/frown/stretch/jaw for the mouth and lower face, brows and lids for the upper face).
 
+Skin folds the fit does not see: a frame that knits its brows (crying, anger) carries glabella folds
+its fitted blendshapes barely register (browDown ~0 on the Pexels clip's crying frames), so on geometry
+alone it matches a relaxed target, and its skin pasted there reads as a frown. Upper-face costs (pool
+entries and SELF) therefore pay fold_weight * the folds a frame shows beyond the person's calm level
+(folds.py), scaled down as the target itself lowers the brows (AU4), where folds belong.
+
 Temporal stability (HysteresisSelector): keep the current source until another is better by a
 relative margin for `switch_frames` consecutive frames, then cross-fade over `crossfade_frames`. An
 entry within `max_cost` is a good match; one up to `far_cost` is still used when it beats SELF
@@ -87,6 +93,10 @@ class MatchParams:
     affect_weight: float = 0.3  # cm per unit of valence-arousal distance between a source and the target VA:
     # within an edit the plan says which emotion to show, and frames that showed it carry its teeth,
     # cheek bulges and folds (a crying frame's mouth stays a crying mouth however it is warped)
+    fold_weight: float = 0.4  # cm per unit of glabella fold ratio above the calm level (1) ...
+    fold_cap: float = 2.0  # ... counted up to this excess
+    fold_knit: float = 0.35  # target browDown (mean of both sides) at which folds cost nothing
+    fold_regions: tuple[str, ...] = ("upper",)
     hidden_share_weight: float = 0.8  # cm added to SELF per unit share of the inner mouth it cannot show ...
     hidden_share_area: float = 0.3  # ... at full weight once the hidden area reaches this (cm^2)
 
@@ -109,6 +119,20 @@ def semantic_distance(expressions: np.ndarray, target: np.ndarray, region: str, 
         return np.zeros(len(e), np.float32)
     d = e[:, idx] - np.asarray(target, np.float32)[idx]
     return params.semantic_weight * np.sqrt((d * d).mean(axis=1))
+
+
+def fold_cost(folds: np.ndarray | float, target: np.ndarray, region: str, params: MatchParams) -> np.ndarray | float:
+    """fold_weight x the glabella folds (ratio over the calm level, NaN = unknown: no cost) beyond the calm
+    level, for the fold regions, fading out as the target's brows lower (browDown up to fold_knit)."""
+    if region not in params.fold_regions or params.fold_weight == 0:
+        return 0.0
+    from dfm.face.expressions import EXPRESSION_NAMES
+
+    t = np.asarray(target, np.float32)
+    lowered = 0.5 * float(t[EXPRESSION_NAMES.index("browDown_L")] + t[EXPRESSION_NAMES.index("browDown_R")])
+    relaxed = 1.0 - min(max(lowered / max(params.fold_knit, 1e-6), 0.0), 1.0)
+    excess = np.clip(np.nan_to_num(np.asarray(folds, np.float32) - 1.0, nan=0.0), 0.0, params.fold_cap)
+    return params.fold_weight * relaxed * excess
 
 
 def focused_distance(features: np.ndarray, target: np.ndarray, focus: float) -> np.ndarray:
@@ -146,7 +170,7 @@ def region_costs(pool: FramePool, mesh: RenderMesh, region: str, target: np.ndar
     pose_w = params.mouth_pose_weight if region == "mouth" else params.pose_weight
     sem = semantic_distance(pool.expression, target, region, params)
     cost = geo + sem + pose_w * pose + params.scale_weight * sc + params.retrieval_bias
-    cost = cost + affect_cost(pool.va, target_va, params)
+    cost = cost + affect_cost(pool.va, target_va, params) + fold_cost(pool.folds, target, region, params)
     if exclude is not None:
         cost = np.where(exclude, np.inf, cost)
     return cost.astype(np.float32)
