@@ -437,6 +437,7 @@ vin.addEventListener("pause", () => { $("play").textContent = "▶"; vout.pause(
 vin.addEventListener("seeked", () => { syncOutput(true); refreshPreview(); });
 vin.addEventListener("loadedmetadata", () => drawTimeline());
 vin.addEventListener("error", () => showBanner("The browser cannot play this video's format; the timeline, preview and reenact still work, and the result is an H.264 MP4."));
+vout.addEventListener("loadedmetadata", () => syncOutput(true));  // a result just loaded starts at the playhead
 vout.addEventListener("error", () => { if (vout.getAttribute("src")) showBanner("The result video could not be loaded."); });
 function step(frames) {
   vin.pause();
