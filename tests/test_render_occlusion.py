@@ -154,3 +154,26 @@ def test_pexels_decoded_happy_over_crying_and_the_hand(session, sample_video, pe
     for i in (80, 110):
         r.render_frame(i, np.asarray(read_frame(sample_video, i).image), target, 1.0)
         assert r.report.frames[-1].occluded_px > 2000
+
+
+def test_held_projection_bends_the_motion_into_a_kept_occluder() -> None:
+    """Beside kept pixels the target is held: no motion at the occluder, the full motion far from it, and a
+    ramp long enough that the held displacement never changes faster than the distance (no fold)."""
+    from dfm.render.flow import CropGrid
+    from dfm.render.renderer import held_projection
+
+    grid = CropGrid.make((0, 0, 200, 100), 0.5, 200)  # a 100 x 50 work grid over a 200 x 100 crop
+    keep = np.zeros((100, 200), np.float32)
+    keep[:, :40] = 1.0  # an occluder over the crop's left fifth
+    xs = np.arange(0.0, 200.0, 2.0)
+    original = np.stack([xs, np.full_like(xs, 50.0), np.zeros_like(xs)], 1).astype(np.float32)
+    target = original.copy()
+    target[:, 1] -= 12.0  # everything moves 12 px up (a brow raise)
+
+    held = held_projection(original, target, keep, grid, hold_px=10.0)
+    moved = original[:, 1] - held[:, 1]
+    assert np.all(moved[xs < 38] < 0.5)  # under the occluder: (nearly) held
+    assert np.allclose(moved[xs > 40 + 2 * 12 + 2], 12.0, atol=1e-4)  # beyond the ramp (2 x the motion): all of it
+    assert np.all(np.diff(moved) >= -1e-4)  # the motion grows away from the occluder ...
+    assert np.all(np.diff(moved) / np.diff(xs) < 1.0)  # ... slower than the distance: the warp cannot fold
+    assert held_projection(original, target, np.zeros_like(keep), grid, 10.0) is None  # nothing kept: no hold

@@ -64,6 +64,38 @@ EYE_SHAPES: tuple[str, ...] = tuple(n for n in EXPRESSION_NAMES if n.startswith(
 GAZE_SHAPES: tuple[str, ...] = tuple(n for n in EXPRESSION_NAMES if n.startswith("eyeLook"))
 
 
+def held_projection(original: np.ndarray, target: np.ndarray, keep: np.ndarray, grid: CropGrid,
+                    hold_px: float) -> np.ndarray | None:
+    """The target projection (V, 3) held towards the original near kept pixels (an occluder); None when the
+    keep mask keeps nothing.
+
+    The keep mask puts the input's pixels back over the occluder and cross-fades across its soft edge. A
+    feature that runs under that edge (a brow beside the hand) would show twice there: moved (or retrieved
+    from another frame) outside, kept inside, and both half-way in between. Held, each vertex moves by
+    smoothstep(d / length) of its displacement, d its original position's distance (frame pixels) from
+    the kept pixels and length at least `hold_px`, so the warp and every retrieved source bend the feature into the kept part instead.
+    The ramp is at least twice as long as the displacement of any vertex on it: smoothstep's steepest
+    slope is 1.5 / length, and a displacement that changed faster than the distance would fold the warp.
+    """
+    h, w = grid.work_h, grid.work_w
+    kept = cv2.resize(np.asarray(keep, np.float32), (w, h), interpolation=cv2.INTER_AREA) > 0.5
+    if not kept.any():
+        return None
+    o = np.asarray(original, np.float32)
+    t = np.asarray(target, np.float32)
+    dist = cv2.distanceTransform((~kept).astype(np.uint8), cv2.DIST_L2, 3) / float(grid.sx)  # frame pixels
+    at = grid.to_work(o)
+    d_v = cv2.remap(dist.astype(np.float32), at[:, 0].reshape(1, -1), at[:, 1].reshape(1, -1), cv2.INTER_LINEAR,
+                    borderMode=cv2.BORDER_REPLICATE).reshape(-1)  # the crop holds the face: its edge will do outside
+    # the ramp: at least twice the displacement of every vertex it (or that displacement) reaches
+    need = 2.0 * np.abs(t[:, :2] - o[:, :2]).max(axis=1)
+    near = d_v < np.maximum(hold_px, need)
+    length = max(hold_px, float(need[near].max()) if near.any() else 0.0, 1e-6)
+    u = np.clip(d_v / length, 0.0, 1.0)
+    free_v = u * u * (3.0 - 2.0 * u)
+    return (o + free_v[:, None] * (t - o)).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class RenderParams:
     """Tuning of the warp renderer (defaults suit 360p-1080p faces)."""
@@ -85,6 +117,7 @@ class RenderParams:
     hysteresis: HysteresisParams = field(default_factory=HysteresisParams)
     source_cache: int = 12  # pool entries whose projections are kept
     occlusion: bool = True  # keep the input's pixels over occluders (a hand) the pool's detector found
+    occluder_hold_cm: float = 1.0  # displacement fades to 0 over this distance towards a kept occluder (held_projection)
     cv_threads: int = 1  # OpenCV threads while rendering a frame (0 = leave OpenCV's setting)
 
 
@@ -331,6 +364,13 @@ class WarpRenderer:
             rep.note = "face outside the frame"
             return image
         grid = flow.grid
+        choice_flow = flow  # sources are chosen on the unheld geometry: pixel-free, as `advance` replays them
+        k = self._keep_mask(index, image, grid, keep_mask, rep)
+        if k is not None:
+            held = held_projection(p_orig, p_tgt, k, grid, p.occluder_hold_cm * float(self.geometry.scale[index]))
+            if held is not None:
+                flow = compute_flow(self.mesh, p_orig, held, (h, w), face_px, margin=p.margin, scale=p.flow_scale,
+                                    max_side=p.max_work_side, grid=grid) or flow
         # warp only where something moves; elsewhere the crop keeps the input's pixels
         crop_in = image[grid.slices]
         warped = crop_in.copy()
@@ -339,10 +379,10 @@ class WarpRenderer:
             warped[mbox.ys, mbox.xs] = warp_crop(image, grid.upsample_box(flow.map_work, mbox.ys, mbox.xs))
         t1 = time.perf_counter()
         rep.timings_ms["flow+warp"] = (t1 - t0) * 1e3
-        rep.disoccluded_px = int(flow.disoccluded.sum())
+        rep.disoccluded_px = int(choice_flow.disoccluded.sum())  # read by the choice of the mouth's source
         rep.max_displacement_px = flow.max_displacement_px
 
-        out_crop, abox = self._appearance(index, flow, warped, e_orig, e_tgt, face_px, rep)
+        out_crop, abox = self._appearance(index, flow, warped, e_orig, e_tgt, face_px, rep, choice_flow)
         t2 = time.perf_counter()
         rep.timings_ms["appearance"] = (t2 - t1) * 1e3
 
@@ -354,7 +394,6 @@ class WarpRenderer:
             keep = grid.upsample_box(flow.falloff, ubox.ys, ubox.xs) > 0.0
             region = result[grid.slices][ubox.ys, ubox.xs]
             new = out_crop[ubox.ys, ubox.xs]
-            k = self._keep_mask(index, image, grid, keep_mask, rep)
             if k is not None:
                 k = k[ubox.ys, ubox.xs, None]
                 new = np.clip(region + (1.0 - k) * (new.astype(np.float32) - region) + 0.5, 0, 255).astype(np.uint8)
@@ -426,6 +465,14 @@ class WarpRenderer:
         return project_points(self.mesh, self.occlusion.model.points, t.expression[index], t.rotation[index],
                               t.translation[index], float(t.scale[index]))
 
+    def _mouth_shape(self, flow: FaceFlow | FlowGeometry, index: int) -> MouthShape | None:
+        """The target's inner-mouth opening on the flow's grid (None: the mouth is closed)."""
+        mouth_work = flow.part == PART_MOUTH
+        if not mouth_work.any():
+            return None
+        return MouthShape.from_points(flow.grid.work_positions()[mouth_work], mouth_axis(self.geometry.rotation[index]),
+                                      spacing=flow.grid.step)
+
     def _choose_sources(self, index: int, flow: FaceFlow | FlowGeometry, e_orig: np.ndarray, e_tgt: np.ndarray, rep: FrameReport
                         ) -> tuple[dict[str, list[tuple[int, float]]], MouthShape | None]:
         """The temporal source choice of every region for this frame ([(source, weight)] per region, from
@@ -435,10 +482,7 @@ class WarpRenderer:
         g = self.geometry
         mouth_work = flow.part == PART_MOUTH
         has_mouth = bool(mouth_work.any())
-        target_shape = None
-        if has_mouth:
-            target_shape = MouthShape.from_points(flow.grid.work_positions()[mouth_work], mouth_axis(g.rotation[index]),
-                                                 spacing=flow.grid.step)
+        target_shape = self._mouth_shape(flow, index) if has_mouth else None
 
         choices: dict[str, list[tuple[int, float]]] = {}
         for region in REGIONS:
@@ -474,14 +518,17 @@ class WarpRenderer:
         return choices, target_shape
 
     def _appearance(self, index: int, flow: FaceFlow, warped: np.ndarray, e_orig: np.ndarray, e_tgt: np.ndarray,
-                    face_px: float, rep: FrameReport) -> tuple[np.ndarray, "_Box"]:
+                    face_px: float, rep: FrameReport, choice_flow: FaceFlow | None = None) -> tuple[np.ndarray, "_Box"]:
         """Retrieve, match and blend region appearance into the warped crop; returns the uint8 crop and
-        the box (crop slices) where it changed anything."""
+        the box (crop slices) where it changed anything. `choice_flow`: the geometry the sources are chosen
+        on (default `flow`; the unheld one beside an occluder, see held_projection)."""
         t_start = time.perf_counter()
         part = flow.part
         mouth_work = part == PART_MOUTH
         has_mouth = bool(mouth_work.any())
-        choices, target_shape = self._choose_sources(index, flow, e_orig, e_tgt, rep)
+        choices, target_shape = self._choose_sources(index, choice_flow or flow, e_orig, e_tgt, rep)
+        if choice_flow is not None and choice_flow is not flow:  # the opening drawn is the held one
+            target_shape = self._mouth_shape(flow, index)
 
         t_sel = time.perf_counter()
         skin_sources = any(s >= 0 for r, c in choices.items() if r != "mouth" for s, _ in c)
