@@ -109,6 +109,23 @@ def test_mouth_opening_is_flagged_disoccluded(mesh):
     assert (flow.part[flow.coverage] >= PART_FACE).all()
 
 
+@pytest.mark.parametrize("smile, jaw", [(0.5, 0.5), (0.0, 0.9), (1.0, 0.0)])
+def test_mouth_only_geometry_is_the_full_one_at_the_mouth(mesh, smile, jaw):
+    """WarpRenderer.advance reads the inner mouth and its disocclusion from a raster of the mouth's window
+    only; the source choice it replays must see exactly what the render's full raster sees."""
+    from dfm.render.flow import flow_geometry
+
+    track = syn.synthetic_track(np.zeros((1, 53), np.float32), W, H, SCALE)
+    original = track.project(mesh.vertices(_smile(0.2, 0.1)), 0)
+    target = track.project(mesh.vertices(_smile(smile, jaw)), 0)
+    full = flow_geometry(mesh, original, target, (H, W), 15 * SCALE)
+    window = flow_geometry(mesh, original, target, (H, W), 15 * SCALE, mouth_only=True)
+    assert window.grid == full.grid
+    np.testing.assert_array_equal(window.part == PART_MOUTH, full.part == PART_MOUTH)
+    np.testing.assert_array_equal(window.disoccluded, full.disoccluded)
+    assert (window.part == PART_FACE).sum() < 0.5 * (full.part == PART_FACE).sum()  # it did skip the rest
+
+
 def test_expression_warp_approximates_the_rendered_target(mesh):
     e0, e1 = np.zeros(53, np.float32), _smile(1.0)
     e1[ei("browInnerUp_L")] = e1[ei("browInnerUp_R")] = 1.0

@@ -123,13 +123,15 @@ def face_box(points: np.ndarray, frame_hw: tuple[int, int], pad: float) -> tuple
 
 
 def rasterize_on_grid(mesh: RenderMesh, projected: np.ndarray, grid: CropGrid,
-                      triangles: np.ndarray | None = None) -> Raster:
-    """Rasterise the mesh (projected (Vs, 3) frame pixels + depth) on the grid's work pixels."""
+                      triangles: np.ndarray | None = None,
+                      window: tuple[float, float, float, float] | None = None) -> Raster:
+    """Rasterise the mesh (projected (Vs, 3) frame pixels + depth) on the grid's work pixels (only inside
+    `window`, work pixels (x0, y0, x1, y1), when given)."""
     v = np.empty((projected.shape[0], 3), np.float32)
     v[:, :2] = grid.to_work(projected)
     v[:, 2] = projected[:, 2]
     tris = mesh.triangles if triangles is None else triangles
-    return rasterize(v, tris, grid.work_h, grid.work_w)
+    return rasterize(v, tris, grid.work_h, grid.work_w, bbox=window)
 
 
 def push_pull_fill(values: np.ndarray, weight: np.ndarray, min_size: int = 2) -> np.ndarray:
@@ -251,15 +253,26 @@ class FlowGeometry:
 
 def flow_geometry(mesh: RenderMesh, original: np.ndarray, target: np.ndarray, frame_hw: tuple[int, int],
                   face_size: float, *, margin: float = 0.25, scale: float = 0.5, max_side: int = 200,
-                  grid: CropGrid | None = None) -> FlowGeometry | None:
-    """The first half of `compute_flow` (same arguments); None if the face is outside the frame."""
+                  grid: CropGrid | None = None, mouth_only: bool = False) -> FlowGeometry | None:
+    """The first half of `compute_flow` (same arguments); None if the face is outside the frame.
+
+    mouth_only: rasterise only the window around the target's inner mouth. Its pixels (`part` ==
+    PART_MOUTH, `disoccluded`) are then exactly the full raster's (every triangle that can cover them
+    meets the window, and the kernel's fixed-point arithmetic does not depend on the window's origin);
+    elsewhere the arrays are empty. The source choice reads nothing else (WarpRenderer.advance).
+    """
     if grid is None:
         face_pts = np.concatenate([original[mesh.face_vertices], target[mesh.face_vertices]])
         box = face_box(face_pts, frame_hw, margin * face_size + 2.0)
         if box is None:
             return None
         grid = CropGrid.make(box, scale, max_side)
-    raster = rasterize_on_grid(mesh, target, grid)
+    window = None
+    if mouth_only and mesh.mouth_vertices is not None and len(mesh.mouth_vertices):
+        at = grid.to_work(target[mesh.mouth_vertices])
+        lo, hi = np.floor(at.min(axis=0)) - 2, np.ceil(at.max(axis=0)) + 3
+        window = (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
+    raster = rasterize_on_grid(mesh, target, grid, window=window)
     coverage = raster.triangle >= 0
     part = np.where(coverage, mesh.triangle_part[np.maximum(raster.triangle, 0)], -1).astype(np.int8)
     src = sample_positions(raster, mesh, original)

@@ -88,6 +88,7 @@ class RenderMesh:
     appearance_vertices: np.ndarray  # vertices whose pixels retrieval may copy (any region weight > 0)
     inner_lip_pairs: np.ndarray  # (3, 2) subset indices of upper/lower inner-lip landmarks (61/67, 62/66, 63/65)
     eye_rims: tuple = ()  # (EyeRim, EyeRim): lid margins of the eye openings (dfm.render.eyes)
+    mouth_vertices: np.ndarray | None = None  # vertices of the inner mouth's (PART_MOUTH) triangles
 
     @classmethod
     def build(cls, model: FaceModel, identity: np.ndarray | None = None, n_keys: int = 96,
@@ -155,7 +156,8 @@ class RenderMesh:
                    mouth_view_vertices=np.unique(triangles[mouth_view]),
                    appearance_vertices=np.nonzero(weights.max(axis=1) > 0)[0],
                    inner_lip_pairs=lookup[np.asarray(model.landmarks68)[[[61, 67], [62, 66], [63, 65]]]],
-                   eye_rims=eye_rims(neutral, triangles, np.nonzero(triangle_part == PART_FACE)[0]))
+                   eye_rims=eye_rims(neutral, triangles, np.nonzero(triangle_part == PART_FACE)[0]),
+                   mouth_vertices=np.unique(triangles[triangle_part == PART_MOUTH]))
 
     @property
     def n_vertices(self) -> int:

@@ -420,7 +420,7 @@ class WarpRenderer:
         face_px = p.face_size_cm * float(self.geometry.scale[index])
         # the choice reads the flow's geometry only (compute_flow's first half: about a third of its cost)
         geo = flow_geometry(self.mesh, p_orig, p_tgt, (self.track.height, self.track.width), face_px, margin=p.margin,
-                            scale=p.flow_scale, max_side=p.max_work_side)
+                            scale=p.flow_scale, max_side=p.max_work_side, mouth_only=True)
         if geo is None:
             return
         rep = FrameReport(index=int(index), weight=float(weight), edited=False, disoccluded_px=int(geo.disoccluded.sum()))
