@@ -65,9 +65,10 @@ class ChunkPolicy:
     # costs in pass-through frames (decode + encode), CPU time on the Pexels clip: fitted 2026-12-01 to
     # 2-chunk edits' per-chunk CPU with x264 'fast' at crf 10 (an edited frame, render + encode, 4.2; a
     # replayed one, WarpRenderer.advance: the flow's geometry and the source choice, 0.95), then rescaled
-    # for the default encoder's 3.3 ms less a frame (pass-through ~17.3 -> ~14.0 ms)
+    # for the default encoder's 3.3 ms less a frame (pass-through ~17.3 -> ~14.0 ms); the replay scaled
+    # again when it rasterised only the mouth's window (2026-12-03: 13.4 -> 8.5 ms a frame)
     edit_cost: float = 4.9
-    replay_cost: float = 1.15
+    replay_cost: float = 0.75
     snap: int = 12  # move a boundary up to this many frames onto a frame without an edit (no warm-up there)
     # the frames without an edit at either end of a chunk with edits become chunks of their own, of about
     # this many frames or more (fillers: cheap, never replayed, submitted last, so whichever worker finishes
