@@ -181,9 +181,9 @@ def _analyze_video(path: Path, workspace: Path, store: AssetStore | None, option
     models = _loaded(models, store)
     fit_setup = FitSetup(models.basis, options.fit, str(store.path("ict-face-model")))
     fit_on_workers = pool is not None and options.fit.temporal_weight == 0 and info.n_frames >= chunking.fit_chunked_from
-    if pool is not None:
-        # this process loads the QP kernel for its identity solve (and fit) while it waits for the tracking
-        threading.Thread(target=available_backends, name="dfm-fit-kernel", daemon=True).start()
+    # this process loads the QP kernel for its identity solve and fit while the tracking runs (on the
+    # workers, or here: numba's start-up is mostly imports, and the serial tracking leaves a core free)
+    threading.Thread(target=available_backends, name="dfm-fit-kernel", daemon=True).start()
     if fit_on_workers:
         # the workers build the fitter and load its QP kernel (~1.2-1.4 s each, mostly numba's start-up)
         # while this process chooses the subject and solves the identity after their tracking (fit_chunked
