@@ -116,3 +116,27 @@ def test_sad_disgust_and_anger_relax_a_resting_smile_and_happy_keeps_it() -> Non
         assert plan.target[full][:, SMILE].mean() < 0.6 * 0.3, label  # relaxed by the activation (~0.5 at high)
     plan = _plan("happy:high:1-7")
     assert plan.target[plan.weight >= 0.999][:, SMILE].mean() > 0.3
+
+
+def test_happy_relaxes_a_resting_frown_and_surprise_a_lowered_brow() -> None:
+    """AU12 (lip-corner puller) works against AU15 (depressor), AU1/AU2 (brow raisers) against AU4: a person
+    whose data decodes down-turned corners or a frown everywhere gets neither in a happy or surprise edit."""
+    frown = [expression_index("mouthFrown_L"), expression_index("mouthFrown_R")]
+    brow_down = [expression_index("browDown_L"), expression_index("browDown_R")]
+
+    def glum(va: np.ndarray) -> np.ndarray:
+        out = speech_average_decode(va)
+        out[:, frown] = 0.4
+        out[:, brow_down] = 0.4
+        return out
+
+    assert set(relaxed_by("happy")) == {"mouthSmile_L", "mouthSmile_R"}
+    assert set(relaxed_by("surprise")) == {"browInnerUp_L", "browInnerUp_R", "browOuterUp_L", "browOuterUp_R"}
+    assert relaxed_by("fear") == {}  # 1 + 2 + 4: the brows are raised and drawn together, nothing relaxed
+    for edit, channels in (("happy:high:1-7", frown), ("surprise:high:1-7", brow_down)):
+        levels = []
+        for intensity in ("low", "medium", "high"):
+            plan = make_plan([parse_edit_arg(edit.replace("high", intensity))], TS, np.ones(T, bool), ORIG, glum,
+                             transition_frames=10, preserve_speech=False, prototype=FacsPrior().activation)
+            levels.append(float(plan.target[plan.weight >= 0.999][:, channels].mean()))
+        assert levels[0] > levels[1] > levels[2] and levels[2] < 0.6 * 0.4, (edit, levels)  # high: by ~half

@@ -75,6 +75,7 @@ def test_the_floor_leaves_the_other_channels_to_the_decoder() -> None:
     plan = make_plan([parse_edit_arg("happy:high:0-6")], TS, np.ones(T, bool), ORIG, decode,
                      transition_frames=10, preserve_speech=False, prototype=FacsPrior().activation)
     full = plan.weight >= 0.999
-    assert np.allclose(plan.target[full][:, frown], 0.1, atol=1e-6)
+    # the decoder's 0.1 away from the centre, relaxed by the smile (AU12 works against AU15)
+    assert (plan.target[full][:, frown] < 0.1 - 0.03).all() and (plan.target[full][:, frown] >= 0.0).all()
     smile = plan.target[full][:, expression_index("mouthSmile_L")]
     assert smile.mean() > 0.3 + 0.1  # the prototype AU is still floored at the neutral's 0.1 plus its strength

@@ -44,10 +44,12 @@ keeps the opening the person's own smiles have.
 Antagonists: AU4 (brow lowerer) pulls the brows down against AU1/AU2 (brow raisers); AU15 (lip-corner
 depressor) pulls the corners down against AU12 (lip-corner puller), and AU23 (lip tightener, the
 orbicularis oris) narrows the lips against it. In a prototype with both sides (sad's 1+4, fear's 1+2+4)
-they combine, into the oblique, drawn-together brows; in one with only the first, a person whose brows
-or lip corners rest raised would cancel the action (an angry glare under raised brows, a sad mouth
-that still smiles), so such an edit also relaxes the other side by the first's activation
-(`ANTAGONISTS`: AU -> the AUs it relaxes when they are not in the label's own prototype).
+they combine, into the oblique, drawn-together brows; in one with only one side, a person whose brows
+or lip corners rest the other way would cancel the action (an angry glare under raised brows, a sad
+mouth that still smiles, a smile on corners that rest turned down — the webcam clip's happy edit read
+as a straight mouth — or surprise under a resting frown), so such an edit also relaxes the other side
+by its own AU's activation (`ANTAGONISTS`: AU -> the AUs it relaxes when they are not in the label's
+own prototype).
 
 Intensity letters: FACS scores intensity A (trace) .. E (maximum); `FACS_INTENSITY` gives the ICT
 weight of each letter (an AU without a letter takes the prior's amplitude). Sad's and fear's AU4 is
@@ -97,7 +99,7 @@ EMFACS_PROTOTYPES: dict[str, tuple[str, ...]] = {
     "anger": ("4", "5", "7", "23"),
     "disgust": ("9", "10", "15", "16"),
 }
-ANTAGONISTS: dict[int, tuple[int, ...]] = {4: (1, 2), 15: (12,), 23: (12,)}
+ANTAGONISTS: dict[int, tuple[int, ...]] = {4: (1, 2), 1: (4,), 2: (4,), 15: (12,), 23: (12,), 12: (15,)}
 CLOSED_MOUTH_LABELS: tuple[str, ...] = ("sad", "anger")
 MOUTH_OPENING_SHAPES: tuple[str, ...] = ("jawOpen", "mouthLowerDown_L", "mouthLowerDown_R", "mouthUpperUp_L",
                                          "mouthUpperUp_R", "mouthShrugUpper")  # AU26/27, AU16, AU10 (ICT shapes)

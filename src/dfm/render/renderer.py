@@ -10,6 +10,9 @@ Per frame with a non-zero edit weight w:
    cheeks and the skin around the eyes follow the target. The eyeballs are always the original frame's
    warped pixels: retrieval lends lids and the skin around the eyes, never a source's gaze.
 2. Warp (flow.py, warp.py): dense backward flow from the two projections, faded out around the face.
+   The warped skin then takes the shading of its new facing (relight.py: the ratio of the mesh's
+   shading in the target and in the original expression, at the same surface point), so a smile's
+   cheeks and the folds beside the mouth darken and lighten as the surface turns.
 3. Appearance (retrieval.py, blend.py, mouth.py): for the inner mouth, the lower face and the upper
    face, the pool frame that best matches the target there (hysteresis + cross-fade over time) is
    used. Skin regions: the source is warped to the target geometry through the mesh (its mesh with
@@ -53,6 +56,7 @@ from dfm.render.mesh import PART_FACE, PART_MOUTH, REGIONS, RenderMesh
 from dfm.render.occlusion import frame_features, keep_mask, project_points
 from dfm.render.pool import FramePool, PoolFrame
 from dfm.render.raster import interpolate
+from dfm.render.relight import RelightParams, apply_ratio, face_triangles, shading_ratio
 from dfm.render.mouth import MouthShape, mouth_axis, span_map_teeth, stretch
 from dfm.render.retrieval import (NONE, SELF, HysteresisParams, HysteresisSelector, MatchParams, add_mouth_penalty,
                                   affect_cost, fold_cost, mouth_self_cost, region_costs, self_cost)
@@ -119,6 +123,9 @@ class RenderParams:
     occlusion: bool = True  # keep the input's pixels over occluders (a hand) the pool's detector found
     occluder_hold_cm: float = 1.0  # displacement fades to 0 over this distance towards a kept occluder (held_projection)
     cv_threads: int = 1  # OpenCV threads while rendering a frame (0 = leave OpenCV's setting)
+    relight: float = 1.0  # shading of the new geometry (relight.py): strength, 0 = off
+    relight_ambient: float = 0.3  # its light's share that does not depend on the skin's facing
+    relight_limit: float = 0.25  # its ratio stays within 1 +- this
 
 
 @dataclass
@@ -245,6 +252,7 @@ class WarpRenderer:
         self._open_cache: np.ndarray | None = None
         self.occlusion = self.pool.occlusion_for(track) if self.params.occlusion else None
         self._folds = self.pool.folds_for(track)  # (T,) this video's glabella fold ratios, or None
+        self._face_triangles = face_triangles(self.mesh)  # the surface relight.py shades
         self.report = RenderReport()
         self.reset()
 
@@ -366,19 +374,32 @@ class WarpRenderer:
         grid = flow.grid
         choice_flow = flow  # sources are chosen on the unheld geometry: pixel-free, as `advance` replays them
         k = self._keep_mask(index, image, grid, keep_mask, rep)
+        drawn = p_tgt  # the target projection the flow draws
         if k is not None:
             held = held_projection(p_orig, p_tgt, k, grid, p.occluder_hold_cm * float(self.geometry.scale[index]))
             if held is not None:
-                flow = compute_flow(self.mesh, p_orig, held, (h, w), face_px, margin=p.margin, scale=p.flow_scale,
-                                    max_side=p.max_work_side, grid=grid) or flow
+                held_flow = compute_flow(self.mesh, p_orig, held, (h, w), face_px, margin=p.margin,
+                                         scale=p.flow_scale, max_side=p.max_work_side, grid=grid)
+                if held_flow is not None:
+                    flow, drawn = held_flow, held
         # warp only where something moves; elsewhere the crop keeps the input's pixels
         crop_in = image[grid.slices]
         warped = crop_in.copy()
         mbox = _Box.around(flow.moving, grid, pad=2)
         if not mbox.empty:
             warped[mbox.ys, mbox.xs] = warp_crop(image, grid.upsample_box(flow.map_work, mbox.ys, mbox.xs))
+        # the warped skin takes the shading of its new facing (before retrieval: a retrieved source is
+        # matched to this shading at low frequencies and keeps its own folds)
+        t_relight = time.perf_counter()
+        ratio = shading_ratio(self.mesh, p_orig, drawn, flow, RelightParams(p.relight, p.relight_ambient, p.relight_limit),
+                              self._face_triangles)
+        if ratio is not None:
+            rbox = _Box.around(ratio != 1.0, grid, pad=2)
+            warped[rbox.ys, rbox.xs] = apply_ratio(warped[rbox.ys, rbox.xs], grid.upsample_box(ratio, rbox.ys, rbox.xs))
+            mbox = mbox.union(rbox)
         t1 = time.perf_counter()
-        rep.timings_ms["flow+warp"] = (t1 - t0) * 1e3
+        rep.timings_ms["relight"] = (t1 - t_relight) * 1e3
+        rep.timings_ms["flow+warp"] = (t_relight - t0) * 1e3
         rep.disoccluded_px = int(choice_flow.disoccluded.sum())  # read by the choice of the mouth's source
         rep.max_displacement_px = flow.max_displacement_px
 
