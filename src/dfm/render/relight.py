@@ -36,7 +36,7 @@ from dfm.render.shading import vertex_normals
 @dataclass(frozen=True)
 class RelightParams:
     strength: float = 1.0  # exponent on the ratio (0 = off, 1 = the Lambert ratio)
-    ambient: float = 0.3  # share of the light that does not depend on the facing
+    ambient: float = 0.5  # share of the light that does not depend on the facing
     limit: float = 0.25  # the ratio stays within [1 - limit, 1 + limit]
     edge: tuple[float, float] = (0.2, 0.45)  # |n_z| over which the ratio fades in from the silhouette
 

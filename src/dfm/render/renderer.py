@@ -124,7 +124,7 @@ class RenderParams:
     occluder_hold_cm: float = 1.0  # displacement fades to 0 over this distance towards a kept occluder (held_projection)
     cv_threads: int = 1  # OpenCV threads while rendering a frame (0 = leave OpenCV's setting)
     relight: float = 1.0  # shading of the new geometry (relight.py): strength, 0 = off
-    relight_ambient: float = 0.3  # its light's share that does not depend on the skin's facing
+    relight_ambient: float = 0.5  # its light's share that does not depend on the skin's facing
     relight_limit: float = 0.25  # its ratio stays within 1 +- this
 
 
