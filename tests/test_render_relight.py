@@ -97,3 +97,15 @@ def test_relit_warp_is_closer_to_the_rendered_target(mesh, target):
     err_plain = np.abs(plain[changed] - goal[changed]).mean()
     err_relit = np.abs(relit[changed] - goal[changed]).mean()
     assert err_relit < 0.8 * err_plain, (err_plain, err_relit)
+
+
+def test_the_facing_kernel_matches_numpy(mesh):
+    from dfm.render.relight import KERNELS, facing_pair
+
+    if "numba" not in KERNELS.available():
+        pytest.skip("numba is not installed: only the numpy back end runs here")
+    _, p0, p1 = _projections(mesh, np.zeros(53, np.float32), SMILE)
+    tris = face_triangles(mesh)
+    fast, slow = facing_pair(p0, p1, tris, "numba"), facing_pair(p0, p1, tris, "numpy")
+    assert fast.shape == (mesh.n_vertices, 2) and (fast[np.unique(tris)] > 0).mean() > 0.95
+    np.testing.assert_allclose(fast, slow, atol=1e-6)

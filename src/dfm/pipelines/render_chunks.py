@@ -385,11 +385,13 @@ class RenderWarmup:
 
 def import_renderer(state: _RenderWorker, item: None, report) -> None:
     """The part of RenderWarmup that needs no analysis: the warp renderer's modules and the rasteriser's
-    compiled kernels (~1.4 s of a fresh worker)."""
+    and the relight's compiled kernels (~1.4 s of a fresh worker)."""
     import dfm.render.renderer  # noqa: F401  (the warp renderer and what it imports)
     from dfm.render.raster import warm_up
+    from dfm.render.relight import warm_up as warm_up_relight
 
     warm_up()
+    warm_up_relight()
 
 
 def chunks_render(session, track) -> bool:

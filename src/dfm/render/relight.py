@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dfm.compiled import CompiledKernels
 from dfm.render.flow import FaceFlow
 from dfm.render.mesh import PART_FACE, RenderMesh
 from dfm.render.raster import interpolate
@@ -52,6 +53,55 @@ def facing(projected: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     return np.abs(vertex_normals(np.asarray(projected, np.float32), triangles)[:, 2])
 
 
+def facing_pair(original: np.ndarray, target: np.ndarray, triangles: np.ndarray,
+                backend: str | None = None) -> np.ndarray:
+    """(Vs, 2) `facing` of both projections: a numba kernel when numba is there (one pass over the
+    triangles, ~10x faster than two of NumPy's bincounts; the same values to float rounding), else NumPy.
+    `backend` or DFM_RELIGHT_BACKEND forces one (numpy | numba)."""
+    if KERNELS.choose(backend) == "numba":
+        out = np.zeros((len(original), 2), np.float32)
+        KERNELS.get()(np.ascontiguousarray(original, np.float32), np.ascontiguousarray(target, np.float32),
+                      np.ascontiguousarray(triangles, np.int64), out)
+        return out
+    return np.stack([facing(original, triangles), facing(target, triangles)], axis=1)
+
+
+def _kernel_facing(p0, p1, tris, out):  # pragma: no cover - compiled by numba
+    n = np.zeros((p0.shape[0], 6), np.float64)
+    for t in range(tris.shape[0]):
+        a, b, c = tris[t, 0], tris[t, 1], tris[t, 2]
+        for k in range(2):
+            p = p0 if k == 0 else p1
+            e1x, e1y, e1z = p[b, 0] - p[a, 0], p[b, 1] - p[a, 1], p[b, 2] - p[a, 2]
+            e2x, e2y, e2z = p[c, 0] - p[a, 0], p[c, 1] - p[a, 1], p[c, 2] - p[a, 2]
+            fx, fy, fz = e1y * e2z - e1z * e2y, e1z * e2x - e1x * e2z, e1x * e2y - e1y * e2x
+            for v in (a, b, c):
+                n[v, 3 * k] += fx
+                n[v, 3 * k + 1] += fy
+                n[v, 3 * k + 2] += fz
+    for v in range(p0.shape[0]):
+        for k in range(2):
+            x, y, z = n[v, 3 * k], n[v, 3 * k + 1], n[v, 3 * k + 2]
+            length = np.sqrt(x * x + y * y + z * z)
+            out[v, k] = abs(z) / length if length > 0 else 0.0
+
+
+def _compile():
+    import numba
+
+    return numba.njit(cache=True, nogil=True, fastmath=False, boundscheck=False)(_kernel_facing)
+
+
+KERNELS = CompiledKernels("relight", "DFM_RELIGHT_BACKEND", _compile)
+
+
+def warm_up() -> None:
+    """Load the compiled kernel now (its on-disk cache), with the argument types real calls use."""
+    if KERNELS.choose(None) == "numba":
+        p = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
+        facing_pair(p, p, np.array([[0, 1, 2]], np.int64))
+
+
 def shading_ratio(mesh: RenderMesh, original: np.ndarray, target: np.ndarray, flow: FaceFlow,
                   params: RelightParams = RelightParams(), triangles: np.ndarray | None = None) -> np.ndarray | None:
     """(h, w) float32 on the flow's work grid: the target shading over the original's at each face pixel
@@ -64,7 +114,7 @@ def shading_ratio(mesh: RenderMesh, original: np.ndarray, target: np.ndarray, fl
     if not face.any():
         return None
     tris = face_triangles(mesh) if triangles is None else triangles
-    both = np.stack([facing(original, tris), facing(target, tris)], axis=1)
+    both = facing_pair(original, target, tris)
     f = interpolate(flow.raster, both, mesh.triangles)[face]  # (N, 2): |n_z| before, after
     a = params.ambient
     ratio = (a + (1.0 - a) * f[:, 1]) / (a + (1.0 - a) * f[:, 0])
