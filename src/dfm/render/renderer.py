@@ -123,9 +123,9 @@ class RenderParams:
     occlusion: bool = True  # keep the input's pixels over occluders (a hand) the pool's detector found
     occluder_hold_cm: float = 1.0  # displacement fades to 0 over this distance towards a kept occluder (held_projection)
     cv_threads: int = 1  # OpenCV threads while rendering a frame (0 = leave OpenCV's setting)
-    relight: float = 1.0  # shading of the new geometry (relight.py): strength, 0 = off
-    relight_ambient: float = 0.5  # its light's share that does not depend on the skin's facing
-    relight_limit: float = 0.25  # its ratio stays within 1 +- this
+    relight: float = RelightParams.strength  # shading of the new geometry (relight.py): strength, 0 = off
+    relight_ambient: float = RelightParams.ambient  # its light's share that does not depend on the skin's facing
+    relight_limit: float = RelightParams.limit  # its ratio stays within 1 +- this
 
 
 @dataclass
@@ -253,6 +253,7 @@ class WarpRenderer:
         self.occlusion = self.pool.occlusion_for(track) if self.params.occlusion else None
         self._folds = self.pool.folds_for(track)  # (T,) this video's glabella fold ratios, or None
         self._face_triangles = face_triangles(self.mesh)  # the surface relight.py shades
+        self._relight = RelightParams(self.params.relight, self.params.relight_ambient, self.params.relight_limit)
         self.report = RenderReport()
         self.reset()
 
@@ -391,8 +392,7 @@ class WarpRenderer:
         # the warped skin takes the shading of its new facing (before retrieval: a retrieved source is
         # matched to this shading at low frequencies and keeps its own folds)
         t_relight = time.perf_counter()
-        ratio = shading_ratio(self.mesh, p_orig, drawn, flow, RelightParams(p.relight, p.relight_ambient, p.relight_limit),
-                              self._face_triangles)
+        ratio = shading_ratio(self.mesh, p_orig, drawn, flow, self._relight, self._face_triangles)
         if ratio is not None:
             rbox = _Box.around(ratio != 1.0, grid, pad=2)
             warped[rbox.ys, rbox.xs] = apply_ratio(warped[rbox.ys, rbox.xs], grid.upsample_box(ratio, rbox.ys, rbox.xs))
