@@ -6,8 +6,8 @@ re-encode). Per clip and mode, each in a fresh process with a fresh workspace:
   edit       `Session.edit` of a happy edit over the first half (analysis cached): wall, and render+encode
              from the job report (the chunked stage); pass-through frames are the other half
   cold edit  analysis + edit in one go from an empty workspace (the end-to-end figure; the clip itself only)
-and the peak RSS summed over the whole process tree (the job, its pool workers, Ray's daemons), sampled
-every 0.1 s. Speed-up = serial wall / mode wall.
+and the peak RSS and PSS summed over the whole process tree (the job, its pool workers and the fork
+server that starts them, Ray's daemons), sampled every 0.1 s. Speed-up = serial wall / mode wall.
 
 This machine's speed drifts (other tenants' load: CPU time of the same work moves by up to ~1.7x between
 hours), so every mode runs `--repeat` times, the modes interleaved and their order rotated each round;
@@ -69,8 +69,10 @@ print(json.dumps(out))
 """
 
 
-def tree_rss_mb(root: int) -> float:
-    """RSS of `root` and all its descendants (Linux /proc), in MB."""
+def tree_memory_mb(root: int) -> tuple[float, float]:
+    """(RSS, PSS) of `root` and all its descendants (Linux /proc), in MB. RSS counts a page shared by
+    several processes (the workers' copy-on-write pages of the fork server that started them, shared
+    libraries) in each of them; PSS splits it between them, so it sums to the memory the tree holds."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for d in os.listdir("/proc"):
@@ -83,12 +85,24 @@ def tree_rss_mb(root: int) -> float:
             rss[int(d)] = int(parts[21]) * os.sysconf("SC_PAGE_SIZE")
         except (OSError, IndexError, ValueError):
             continue
-    total, todo = 0, [root]
+    total, pss, todo = 0, 0, [root]
     while todo:
         p = todo.pop()
         total += rss.get(p, 0)
+        pss += _pss_kb(p) * 1024
         todo += children.get(p, [])
-    return total / 2**20
+    return total / 2**20, pss / 2**20
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def cpu_counters() -> tuple[float, float, float]:
@@ -104,11 +118,11 @@ def run(clip: Path, workspace: Path, mode: str, workers: int, what: str) -> dict
     before = cpu_counters()
     proc = subprocess.Popen([sys.executable, "-c", BODY, str(clip), str(workspace), mode, str(workers), what],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = [0.0]
+    peak = [0.0, 0.0]
 
     def sample() -> None:
         while proc.poll() is None:
-            peak[0] = max(peak[0], tree_rss_mb(proc.pid))
+            peak[:] = np.maximum(peak, tree_memory_mb(proc.pid)).tolist()
             time.sleep(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -119,7 +133,7 @@ def run(clip: Path, workspace: Path, mode: str, workers: int, what: str) -> dict
         raise SystemExit(f"{mode} {what} failed:\n{stderr[-3000:]}")
     after = cpu_counters()
     result = json.loads(stdout.strip().splitlines()[-1])
-    result["peak_tree_mb"] = peak[0]
+    result["peak_tree_mb"], result["peak_tree_pss_mb"] = peak
     result["cpu_s"] = after[0] - before[0]
     result["steal_pct"] = 100.0 * (after[1] - before[1]) / max(after[2] - before[2], 1e-9)
     return result
@@ -159,9 +173,10 @@ def summarise(name: str, runs: dict[str, list[dict]]) -> None:
             ratio = float(np.median([b[key] for b in base])) / float(np.median(values))
             cells.append(f"{np.median(values):7.1f} {ratio:5.2f} [{min(paired):4.2f}-{max(paired):4.2f}]")
         peak = max(r["peak_tree_mb_max"] for r in rows)
+        peak_pss = max(r["peak_tree_pss_mb_max"] for r in rows)
         cpu = float(np.median([r["cpu_s"] for r in rows]))
         steal = float(np.median([r["steal_pct"] for r in rows]))
-        print(f"{name:>6s} {mode:>7s} " + " ".join(cells) + f" {cpu:7.1f} {steal:6.1f} {peak:8.0f}", flush=True)
+        print(f"{name:>6s} {mode:>7s} " + " ".join(cells) + f" {cpu:7.1f} {steal:6.1f} {peak:8.0f} {peak_pss:8.0f}", flush=True)
 
 
 def main() -> None:
@@ -179,7 +194,7 @@ def main() -> None:
     print(f"{source.name}; {os.cpu_count()} CPU cores; --workers {args.workers}; {args.repeat} rounds; "
           f"load average before {os.getloadavg()[0]:.1f}")
     print(f"{'clip':>6s} {'mode':>7s} {'round':>5s} {'analysis s':>10s} {'edit s':>7s} {'render+enc s':>12s} "
-          f"{'cold edit s':>11s} {'cpu s':>7s} {'steal%':>6s} {'peak MB':>8s}")
+          f"{'cold edit s':>11s} {'cpu s':>7s} {'steal%':>6s} {'peak MB':>8s} {'PSS MB':>8s}")
     results: dict[str, dict[str, list[dict]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for seconds in args.clips:
@@ -197,7 +212,7 @@ def main() -> None:
                     ws.mkdir()
                     a = run(clip, ws, mode, args.workers, "analysis")
                     e = run(clip, ws, mode, args.workers, "edit")
-                    c = {"wall": float("nan"), "peak_tree_mb": 0.0, "cpu_s": float("nan")}
+                    c = {"wall": float("nan"), "peak_tree_mb": 0.0, "peak_tree_pss_mb": 0.0, "cpu_s": float("nan")}
                     if not seconds:  # the end-to-end goal is for the clip itself
                         cold_ws = Path(tmp) / f"cold_{int(seconds)}_{mode}_{r}"
                         cold_ws.mkdir()
@@ -205,6 +220,8 @@ def main() -> None:
                     row = {"analysis": a["wall"], "render_encode": e["render_encode"], "cold": c["wall"],
                            "edit": e["wall"], "cpu_analysis_s": a["cpu_s"], "cpu_cold_s": c["cpu_s"],
                            "peak_tree_mb_max": max(a["peak_tree_mb"], e["peak_tree_mb"], c["peak_tree_mb"]),
+                           "peak_tree_pss_mb_max": max(a["peak_tree_pss_mb"], e["peak_tree_pss_mb"],
+                                                       c["peak_tree_pss_mb"]),
                            # the cold edit's CPU when there is one, else the analysis's
                            "cpu_s": c["cpu_s"] if seconds == 0 else a["cpu_s"],
                            "machine_scaling": scaling,
@@ -212,12 +229,12 @@ def main() -> None:
                     runs[mode].append(row)
                     print(f"{name:>6s} {mode:>7s} {r:5d} {a['wall']:10.1f} {e['wall']:7.1f} {e['render_encode']:12.1f} "
                           f"{c['wall']:11.1f} {row['cpu_s']:7.1f} {row['steal_pct']:6.1f} "
-                          f"{row['peak_tree_mb_max']:8.0f}", flush=True)
+                          f"{row['peak_tree_mb_max']:8.0f} {row['peak_tree_pss_mb_max']:8.0f}", flush=True)
             results[name] = runs
     print(f"\nmedians over {args.repeat} rounds; speed-up of the medians [range of the speed-ups paired within a round]; "
           "cpu s = busy seconds of all cores during the cold edit (20 s) or the analysis (60 s)")
     print(f"{'clip':>6s} {'mode':>7s} " + " ".join(f"{k + ' s':>7s} {'x':>5s} {'[paired]':>12s}" for k in FIGURES)
-          + f" {'cpu s':>7s} {'steal%':>6s} {'peak MB':>8s}")
+          + f" {'cpu s':>7s} {'steal%':>6s} {'peak MB':>8s} {'PSS MB':>8s}")
     for name, runs in results.items():
         summarise(name, runs)
         scalings = [r["machine_scaling"] for r in runs["serial"]]

@@ -165,3 +165,29 @@ def test_a_plain_script_without_a_main_guard_runs_once(tmp_path):
     r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.count("script ran") == 1 and "chunks 4" in r.stdout  # 2 chunks a worker
+
+
+def test_local_pool_workers_start_with_the_analysis_modules_and_the_parents_environment(monkeypatch):
+    """Workers come from the fork server (Linux/macOS) with the analysis modules imported once there, and
+    still see this process's environment as it is when the pool starts (the server was started by an
+    earlier pool, with an older environment) and their own BLAS thread count."""
+    import multiprocessing as mp
+    import os
+
+    from dfm.parallel import machine_cores
+    from dfm.parallel.executor import worker_context
+    from dfm.parallel.testing import ModulesSetup, worker_facts
+
+    if "forkserver" not in mp.get_all_start_methods():
+        pytest.skip("no fork server on this platform: workers are spawned")
+    assert worker_context().get_start_method() == "forkserver"
+    with LocalExecutor(2) as ex:  # starts the fork server (if no earlier test did)
+        ex.map(square_chunk, plan_chunks(20, 2, min_frames=10), CountingSetup())
+    monkeypatch.setenv("DFM_TEST_WORKER_MARK", "set after the fork server started")
+    with LocalExecutor(2) as ex:
+        facts = ex.map(worker_facts, plan_chunks(20, 2, min_frames=10), ModulesSetup())
+    for f in facts:
+        assert f["mark"] == "set after the fork server started"
+        assert f["parent"] != os.getpid()  # forked by the server, not by this process
+        assert all(f["preloaded"].values()), f["preloaded"]
+        assert all(n == max(1, machine_cores() // 2) for n in f["blas_threads"]), f["blas_threads"]

@@ -1,4 +1,4 @@
-"""Small picklable tasks and setups for the executor's own tests (a spawned worker imports them by name)."""
+"""Small picklable tasks and setups for the executor's own tests (a worker imports them by name)."""
 
 from __future__ import annotations
 
@@ -49,3 +49,26 @@ def dying_chunk(state: dict, item, report):
     if item.index == 1:
         os.kill(os.getpid(), signal.SIGKILL)
     return item.index
+
+
+def worker_facts(state: dict, item, report) -> dict:
+    """What a worker started with: an environment variable the test set, the modules it already had
+    before any dfm task imported them, and its BLAS thread count."""
+    from threadpoolctl import threadpool_info
+
+    blas = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+    return {"mark": os.environ.get("DFM_TEST_WORKER_MARK"), "parent": os.getppid(),
+            "preloaded": state["preloaded"], "blas_threads": blas}
+
+
+@dataclass(frozen=True)
+class ModulesSetup:
+    """State = which of the analysis worker's modules this worker had loaded when its first task came."""
+
+    key: str = "modules"
+
+    def __call__(self) -> dict:
+        import sys
+
+        names = ("mediapipe", "cv2", "h5py", "dfm.pipelines.analyze_chunks")
+        return {"preloaded": {n: n in sys.modules for n in names}}
