@@ -55,8 +55,16 @@ def test_render_matches_dfm_edit(client, project, session, web_clip, tmp_path):
     assert probe_video(web_out).n_frames == probe_video(web_clip).n_frames
     ref_sidecar = json.loads(reference.sidecar.read_text())
     assert sidecar["input"]["sha256"] == ref_sidecar["input"]["sha256"] and sidecar["seed"] == ref_sidecar["seed"]
+    # The same frames, to within the encoder: one full-suite run in many (2026-12-03) decoded 54 of one
+    # frame's 311,040 values 1-2 levels apart, in the background far from the face; a different edit,
+    # seed or plan moves the face's pixels by tens of levels (PSNR ~30-40 dB).
     for a, b in zip(iter_frames(web_out), iter_frames(reference.output)):
-        np.testing.assert_array_equal(a.image, b.image)
+        diff = np.abs(a.image.astype(np.int16) - b.image.astype(np.int16))
+        mse = float(np.mean(diff.astype(np.float64) ** 2))
+        assert diff.max() <= 3 and (mse == 0 or 10 * np.log10(255 ** 2 / mse) > 60), (a.index, int(diff.max()), mse)
+    moved = [np.abs(a.image.astype(np.int16) - b.image.astype(np.int16)).max()
+             for a, b in zip(iter_frames(web_out), iter_frames(web_clip)) if 1.2 < a.timestamp < 1.8]
+    assert moved and min(moved) > 20  # and the edit is there: every frame in its middle shows it
 
     history = client.get(f"/api/projects/{pid}/jobs").json()
     assert [h["kind"] for h in history] == ["analyze", "render"]
