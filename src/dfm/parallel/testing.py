@@ -70,5 +70,5 @@ class ModulesSetup:
     def __call__(self) -> dict:
         import sys
 
-        names = ("mediapipe", "cv2", "h5py", "dfm.pipelines.analyze_chunks")
+        names = ("mediapipe", "cv2", "h5py", "dfm.face.tracking", "dfm.io.video")
         return {"preloaded": {n: n in sys.modules for n in names}}
