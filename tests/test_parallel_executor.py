@@ -191,3 +191,21 @@ def test_local_pool_workers_start_with_the_analysis_modules_and_the_parents_envi
         assert f["parent"] != os.getpid()  # forked by the server, not by this process
         assert all(f["preloaded"].values()), f["preloaded"]
         assert all(n == max(1, machine_cores() // 2) for n in f["blas_threads"]), f["blas_threads"]
+
+
+def test_local_pool_spawns_its_workers_where_the_fork_server_cannot_start(monkeypatch):
+    """A machine where the fork server fails to start (e.g. no writable temporary folder for its socket)
+    still gets a pool: its workers are spawned, children of this process."""
+    import multiprocessing.forkserver as forkserver
+    import os
+
+    from dfm.parallel.testing import parent_chunk
+
+    def refuse(fds):
+        raise OSError("no temporary folder for the fork server's socket")
+
+    monkeypatch.setattr(forkserver, "connect_to_new_process", refuse)  # what a forkserver Popen calls
+    with LocalExecutor(2) as ex:
+        out = ex.map(parent_chunk, plan_chunks(20, 2, min_frames=10), CountingSetup())
+    assert [r[1] for r in out] == _expected(plan_chunks(20, 2, min_frames=10))
+    assert all(r[2] == os.getpid() for r in out)

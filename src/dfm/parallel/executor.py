@@ -191,8 +191,18 @@ class LocalExecutor:
 
     def _start(self) -> None:
         """Start the workers (again after a failed or cancelled map killed them: the next job finds a pool)."""
-        threads = self.threads_per_worker
         ctx = worker_context()
+        try:
+            self._launch(ctx)
+        except OSError:
+            if ctx.get_start_method() != "forkserver":
+                raise
+            # no fork server here (it needs a Unix socket in a writable temporary folder): spawn them
+            self.close(kill=True)
+            self._launch(mp.get_context("spawn"))
+
+    def _launch(self, ctx: Any) -> None:
+        threads = self.threads_per_worker
         self._progress = ctx.SimpleQueue()  # a fresh one: a killed worker may have died holding the old one's lock
         saved = {k: os.environ.get(k) for k in THREAD_ENV}
         for k in THREAD_ENV:  # the children (and a fork server started now) import numpy with these set

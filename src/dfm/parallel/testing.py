@@ -24,6 +24,11 @@ def square_chunk(state: dict, item, report) -> tuple:
     return item.index, [i * i for i in range(item.start, item.stop)], state["pid"], state["runs"], state["threads"]
 
 
+def parent_chunk(state: dict, item, report) -> tuple:
+    """square_chunk's index and squares, and the worker's parent process."""
+    return item.index, [i * i for i in range(item.start, item.stop)], os.getppid()
+
+
 def warm_counter(state: dict, item, report) -> None:
     """A `prepare(..., warm=)` task taking a while (like loading kernels): marks the worker's state as warmed."""
     import time
