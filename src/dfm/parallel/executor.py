@@ -49,8 +49,8 @@ def describe(item: Any, index: int) -> str:
 
 
 def limit_threads(threads: int) -> None:
-    """This process's libraries use `threads` threads (set before their pools start; torch and OpenCV
-    can also be told after import)."""
+    """This process's libraries use `threads` threads: the environment for those not loaded yet, and
+    OpenCV, a BLAS already loaded (a worker forked from the fork server, a Ray actor) and torch told so."""
     for name in THREAD_ENV:
         os.environ[name] = str(threads)
     with contextlib.suppress(Exception):
@@ -58,6 +58,12 @@ def limit_threads(threads: int) -> None:
 
         cv2.setNumThreads(threads)
     import sys
+
+    if "numpy" in sys.modules:
+        with contextlib.suppress(Exception):
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(threads, user_api="blas")
 
     if "torch" in sys.modules:
         with contextlib.suppress(Exception):
@@ -137,10 +143,6 @@ def _init_worker(threads: int, progress: Any, environ: dict[str, str] | None = N
         os.environ.clear()
         os.environ.update(environ)
     limit_threads(threads)
-    with contextlib.suppress(Exception):  # BLAS was loaded by the fork server, with its thread count
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(threads)
     _WORKER_PROGRESS = progress
 
 
